@@ -1,0 +1,21 @@
+import os
+
+import pytest
+import torch
+
+# Two cores shared with the renderer and ffmpeg; many threads only add contention.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def flame_arrays():
+    from tests.helpers import make_flame_arrays
+
+    return make_flame_arrays(seed=0)
+
+
+@pytest.fixture(scope="session")
+def flame_pkl(tmp_path_factory, flame_arrays):
+    from tests.helpers import write_flame_pickle
+
+    return write_flame_pickle(tmp_path_factory.mktemp("flame") / "generic_model.pkl", flame_arrays)
