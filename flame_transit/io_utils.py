@@ -1,0 +1,255 @@
+"""Atomic file and directory writes.
+
+Nothing flame_transit writes is ever left half-written: every output is first written to a
+temporary name **in the target folder** (same file system, so the final ``os.replace`` is an
+atomic rename) and only renamed into place once complete. On any error the temporary is removed
+and an existing file at the target stays untouched.
+
+Helpers:
+
+* :func:`atomic_write` -- context manager yielding an open file object;
+* :func:`atomic_path` -- context manager yielding a temporary *path* with the target's suffix,
+  for writers that insist on a file name (ffmpeg, matplotlib, Pillow);
+* :func:`atomic_write_bytes` / :func:`atomic_write_text` -- one-shot versions;
+* :func:`atomic_directory` -- context manager yielding a temporary directory that replaces the
+  target directory on success (used for ``.obj`` sequences);
+* :func:`prepare_output_path` -- the checks they all share (parent folder exists or can be
+  created, target is not a folder), raising :class:`~flame_transit.errors.InputError` with a
+  message that names the path.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_write(d / "hello.txt", "w") as f:
+    ...     _ = f.write("hi")
+    >>> (d / "hello.txt").read_text(), sorted(p.name for p in d.iterdir())
+    ('hi', ['hello.txt'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator, Optional, Union
+
+from .errors import InputError
+
+__all__ = [
+    "PathLike",
+    "prepare_output_path",
+    "atomic_write",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_directory",
+    "DIRECTORY_MARKER",
+    "is_our_directory",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: name of the manifest file that marks a directory as written by flame_transit
+DIRECTORY_MARKER = "sequence.json"
+
+
+def _describe_os_error(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def prepare_output_path(path: PathLike, *, make_parents: bool = True) -> Path:
+    """Check that ``path`` can be written as a file and return it as an absolute :class:`Path`.
+
+    Creates missing parent folders when ``make_parents`` is true.
+
+    Raises:
+        InputError: the path is empty, names an existing directory, its parent is a file, or the
+            parent folder cannot be created or written.
+    """
+    if path is None or str(path) == "":
+        raise InputError("output path is empty; give a file name such as 'out/anim.mp4'")
+    p = Path(os.fspath(path)).expanduser()
+    if p.is_dir():
+        raise InputError(f"output path {p} is an existing directory; give a file name inside it")
+    parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"cannot write {p}: its parent {parent} is a file, not a folder")
+    if not parent.exists():
+        if not make_parents:
+            raise InputError(f"cannot write {p}: folder {parent} does not exist; create it first")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"cannot create folder {parent} for {p.name}: {_describe_os_error(exc)}; "
+                "choose a writable location"
+            ) from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {p}: folder {parent} is not writable; choose another location")
+    return p.absolute()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux); 0o022 where it cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _temp_name(target: Path, *, directory: bool = False) -> Path:
+    # keep the target's suffix last so that suffix-sniffing writers (ffmpeg) pick the format
+    prefix = f".{target.name}."
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+        mode = 0o777
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp" + target.suffix, dir=target.parent)
+        os.close(fd)
+        tmp, mode = Path(name), 0o666
+    # mkstemp/mkdtemp create private (0600/0700) entries; give the result ordinary permissions
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode & ~_umask())
+    return tmp
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, *, make_parents: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder (same suffix); rename it to ``path`` on success.
+
+    The temporary file exists (empty) when yielded; the writer may replace or overwrite it.
+    If the block raises, or leaves no file behind, nothing is renamed and the target is untouched.
+    """
+    target = prepare_output_path(path, make_parents=make_parents)
+    try:
+        tmp = _temp_name(target)
+    except OSError as exc:
+        raise InputError(f"cannot write in {target.parent}: {_describe_os_error(exc)}") from exc
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise InputError(f"writing {target} produced no file")
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "wb", *, make_parents: bool = True, **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path`` for writing; rename it over ``path`` on success.
+
+    Args:
+        path: the final file name.
+        mode: ``"wb"`` or ``"w"`` (text, UTF-8 unless ``encoding`` is given).
+        make_parents: create missing parent folders.
+        open_kwargs: passed to :func:`open`.
+    """
+    if mode not in ("w", "wb", "wt"):
+        raise InputError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path, make_parents=make_parents) as tmp:
+        with open(tmp, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            with contextlib.suppress(OSError):
+                os.fsync(handle.fileno())
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, **kwargs: Any) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the absolute path."""
+    with atomic_write(path, "wb", **kwargs) as handle:
+        handle.write(data)
+    return Path(os.fspath(path)).expanduser().absolute()
+
+
+def atomic_write_text(path: PathLike, text: str, **kwargs: Any) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the absolute path."""
+    with atomic_write(path, "w", **kwargs) as handle:
+        handle.write(text)
+    return Path(os.fspath(path)).expanduser().absolute()
+
+
+def _read_marker(directory: Path) -> Optional[dict]:
+    marker = directory / DIRECTORY_MARKER
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and str(data.get("format", "")).startswith("flame_transit") else None
+
+
+def is_our_directory(path: PathLike) -> bool:
+    """True if ``path`` is a directory holding a flame_transit manifest (:data:`DIRECTORY_MARKER`)."""
+    p = Path(os.fspath(path)).expanduser()
+    return p.is_dir() and _read_marker(p) is not None
+
+
+@contextlib.contextmanager
+def atomic_directory(path: PathLike, *, overwrite: bool = False, make_parents: bool = True) -> Iterator[Path]:
+    """Yield a temporary directory next to ``path``; on success it replaces ``path``.
+
+    An existing ``path`` is replaced only if it is empty, was written by flame_transit (holds a
+    :data:`DIRECTORY_MARKER` manifest with a ``"format": "flame_transit..."`` entry) or
+    ``overwrite`` is true; otherwise :class:`InputError` is raised before anything is written.
+    The writer should put a manifest named :data:`DIRECTORY_MARKER` in the directory so that a
+    later run may replace it.
+
+    The swap is two renames (old out of the way, new in), so a reader never sees a half-written
+    directory; the old contents are deleted afterwards. On error the temporary is removed and
+    the old directory is left as it was.
+    """
+    if path is None or str(path) == "":
+        raise InputError("output folder is empty; give a folder name such as 'out/frames'")
+    target = Path(os.fspath(path)).expanduser().absolute()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"output folder {target} exists and is a file; give a folder name")
+    if target.is_dir():
+        try:
+            empty = not any(target.iterdir())
+        except OSError as exc:
+            raise InputError(f"cannot read output folder {target}: {_describe_os_error(exc)}") from exc
+        if not (empty or overwrite or is_our_directory(target)):
+            raise InputError(
+                f"output folder {target} is not empty and was not written by flame_transit; "
+                "choose another folder or pass overwrite=True to replace it"
+            )
+    # checks the parent like a file target would (exists / creatable / writable)
+    parent_probe = target.parent / (target.name + ".probe")
+    prepare_output_path(parent_probe, make_parents=make_parents)
+    try:
+        tmp = _temp_name(target, directory=True)
+    except OSError as exc:
+        raise InputError(f"cannot write in {target.parent}: {_describe_os_error(exc)}") from exc
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old: Optional[Path] = None
+    try:
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "previous")
+        os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and (old / "previous").exists() and not target.exists():
+            os.replace(old / "previous", target)  # put the old one back
+        raise InputError(f"cannot move finished folder into place at {target}: {_describe_os_error(exc)}") from exc
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
