@@ -1,0 +1,368 @@
+"""One call from a photo and an instruction to an animation: :func:`animate`.
+
+``animate`` runs the stages in order — encode → text → transit → trajectory → head — and returns
+an :class:`Animation`. Frames are rendered lazily, on the first ``save`` to a video/image format
+or the first access to :attr:`Animation.frames`.
+
+Example:
+    >>> from flame_transit import animate
+    >>> anim = animate(None, "from sadness to surprise", fps=10, duration=0.5, hold=0.0)
+    >>> anim.num_frames, anim.vertices.shape[1:] == (anim.head.num_vertices, 3)
+    (6, True)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .params import FaceParams
+
+__all__ = ["animate", "Animation", "check_output_path", "VIDEO_SUFFIXES", "EXPORT_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+IMAGE_SUFFIXES = (".png",)
+EXPORT_SUFFIXES = (".npz", ".glb")
+_LOOKS = ("photo", "shaded")
+
+
+def check_output_path(path: Union[str, os.PathLike], kind: str = "any") -> Path:
+    """Validate an output path before any work is done.
+
+    ``kind`` is ``"render"`` (video or contact sheet), ``"export"`` (parameters/meshes) or
+    ``"any"``. A path without a suffix (or ending in a separator) means an ``.obj`` folder.
+    """
+    from .io_utils import prepare_output_path
+
+    if path is None or str(path).strip() == "":
+        raise InputError("output path is empty; give e.g. clip.mp4, seq.npz, anim.glb or a folder/")
+    text = os.fspath(path)
+    p = Path(text).expanduser()
+    suffix = p.suffix.lower()
+    is_dir = text.endswith(("/", os.sep)) or suffix == "" or p.is_dir()
+    allowed = {
+        "render": VIDEO_SUFFIXES + IMAGE_SUFFIXES,
+        "export": EXPORT_SUFFIXES,
+        "any": VIDEO_SUFFIXES + IMAGE_SUFFIXES + EXPORT_SUFFIXES,
+    }[kind]
+    if is_dir:
+        if kind == "render":
+            raise InputError(f"{text!r}: render writes a file; use a .mp4, .gif or .png name")
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{text!r} is a file; an .obj sequence needs a folder name")
+        parent = p.parent
+        if parent.exists() and not os.access(parent, os.W_OK):
+            raise InputError(f"cannot write into {parent}: permission denied")
+        return p
+    if suffix not in allowed:
+        raise InputError(
+            f"unknown output suffix {suffix!r} in {text!r}; use one of {', '.join(allowed)}"
+            + (" or a folder name (for .obj files)" if kind != "render" else "")
+        )
+    p = prepare_output_path(p)
+    if not os.access(p.parent, os.W_OK):
+        raise InputError(f"cannot write {p}: folder {p.parent} is not writable")
+    return p
+
+
+@dataclass
+class Animation:
+    """A rendered-on-demand expression transition.
+
+    Attributes:
+        params: per-frame :class:`FaceParams` (``expression (T, E)``, ``pose (T, 15)``, shared
+            ``shape``/``cam``).
+        head: the :class:`~flame_transit.head.Head` the parameters belong to.
+        instruction: the parsed instruction (ordered segments).
+        anchors: the generated anchor expressions (one per segment).
+        subject: the encoded photo (or the neutral default head).
+        image: the source photo ``(H, W, 3)`` uint8, or None.
+        fps, seed: as requested.
+        anchor_frames: frame index of each anchor.
+    """
+
+    params: FaceParams
+    head: Any
+    instruction: Any
+    anchors: Any
+    subject: FaceParams
+    image: Optional[np.ndarray]
+    fps: float
+    seed: int
+    anchor_frames: List[int]
+    text: str
+    render_options: Dict[str, Any] = field(default_factory=dict)
+    timings: Dict[str, float] = field(default_factory=dict)
+    _vertices: Optional[np.ndarray] = field(default=None, repr=False)
+    _frames: Optional[np.ndarray] = field(default=None, repr=False)
+
+    # -- geometry -----------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return int(self.params.expression.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    @property
+    def faces(self) -> np.ndarray:
+        """``(F, 3)`` triangle indices of the head's skin."""
+        return self.head.faces
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """``(T, V, 3)`` float32 metres, in the head frame (before the camera)."""
+        if self._vertices is None:
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                out = self.head(
+                    shape=self.params.shape,
+                    expression=self.params.expression,
+                    pose=self.params.pose,
+                    offsets=self.params.offsets,
+                )
+            self._vertices = out.vertices.detach().cpu().numpy().astype(np.float32)
+            self.timings["head"] = time.perf_counter() - t0
+        return self._vertices
+
+    # -- frames -------------------------------------------------------------------------------
+    def _renderer(self):
+        from .render import get_renderer
+
+        return get_renderer(self.render_options.get("renderer", "auto"))
+
+    def iter_frames(self, progress: bool = False) -> Iterator[np.ndarray]:
+        """Yield ``(H, W, 3)`` uint8 frames one by one (no clip-sized buffer)."""
+        if self._frames is not None:
+            yield from self._frames
+            return
+        from .render import render_frames
+
+        yield from render_frames(self, progress=progress)
+
+    @property
+    def frames(self) -> np.ndarray:
+        """``(T, H, W, 3)`` uint8, rendered on first access and cached."""
+        if self._frames is None:
+            t0 = time.perf_counter()
+            self._frames = np.stack(list(self.iter_frames(progress=self.render_options.get("progress", False))))
+            self.timings["render"] = time.perf_counter() - t0
+        return self._frames
+
+    # -- output -------------------------------------------------------------------------------
+    def describe(self) -> str:
+        labels = getattr(self.anchors, "labels", None) or []
+        return f"{' -> '.join(labels) or 'clip'}, {self.duration:.2f} s at {self.fps:g} fps, head {self.head.name}"
+
+    def save(self, path: Union[str, os.PathLike], **options: Any) -> Path:
+        """Write the animation; the format follows the suffix.
+
+        ``.mp4`` / ``.gif`` video, ``.png`` contact sheet, ``.npz`` parameters + vertices,
+        ``.glb`` morph-target animation, a folder name (no suffix or trailing ``/``) → one
+        ``.obj`` per frame. Nothing half-written is left behind on error.
+        """
+        p = check_output_path(path, kind="any")
+        text = os.fspath(path)
+        suffix = p.suffix.lower()
+        meta = self._metadata()
+        if text.endswith(("/", os.sep)) or suffix == "" or p.is_dir():
+            from .export import write_obj_sequence
+
+            return Path(write_obj_sequence(p, self.vertices, self.faces, **options) or p)
+        if suffix == ".npz":
+            from .export import save_npz
+
+            save_npz(p, self.params, vertices=self.vertices, faces=self.faces, **meta, **options)
+            return p
+        if suffix == ".glb":
+            from .export import save_glb
+
+            save_glb(p, self.vertices, self.faces, fps=self.fps, **options)
+            return p
+        if suffix in VIDEO_SUFFIXES:
+            from .video import write_video
+
+            t0 = time.perf_counter()
+            progress = options.pop("progress", self.render_options.get("progress", False))
+            write_video(self.iter_frames(progress=progress), p, fps=self.fps, **options)
+            self.timings["video"] = time.perf_counter() - t0
+            return p
+        if suffix == ".png":
+            from .video import contact_sheet
+
+            contact_sheet(self.frames, p, fps=self.fps, **options)
+            return p
+        raise InputError(f"unknown output suffix {suffix!r}")  # unreachable: checked above
+
+    def save_plot(self, path: Union[str, os.PathLike]) -> Path:
+        """Write the expression-trajectory plot (PNG): moving AUs/coefficients over time."""
+        from .video import plot_trajectory
+
+        p = check_output_path(path, kind="render")
+        plot_trajectory(self.params, list(self.head.expression_names), p, fps=self.fps,
+                        anchor_frames=self.anchor_frames, labels=list(getattr(self.anchors, "labels", []) or []))
+        return p
+
+    def _metadata(self) -> Dict[str, Any]:
+        return dict(
+            fps=self.fps,
+            head_name=self.head.name,
+            instruction=self.text,
+            seed=self.seed,
+            expression_names=list(self.head.expression_names),
+        )
+
+
+def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any) -> None:
+    for name, value in (("fps", fps), ("duration", duration)):
+        if value is None and name == "duration":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            raise InputError(f"{name} must be a positive number, got {value!r}")
+    if fps > 240:
+        raise InputError(f"fps={fps} is above the supported maximum of 240")
+    if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not np.isfinite(hold) or hold < 0:
+        raise InputError(f"hold must be a non-negative number of seconds, got {hold!r}")
+    if look not in _LOOKS:
+        raise InputError(f"look must be one of {_LOOKS}, got {look!r}")
+    sizes = size if isinstance(size, (tuple, list)) else (size, size)
+    if len(sizes) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 16 <= s <= 4096 for s in sizes):
+        raise InputError(f"size must be an int or (height, width) between 16 and 4096, got {size!r}")
+
+
+def animate(
+    image: Any,
+    instruction: str,
+    *,
+    fps: float = 30.0,
+    duration: Optional[float] = None,
+    seed: int = 0,
+    head: Any = None,
+    text_encoder: Any = None,
+    model: Any = None,
+    renderer: str = "auto",
+    look: str = "photo",
+    size: Union[int, Tuple[int, int]] = 512,
+    timing: str = "ease",
+    hold: float = 0.25,
+    through_neutral: bool = False,
+    start: str = "first",
+    temperature: float = 1.0,
+    progress: bool = False,
+) -> Animation:
+    """Turn a face photo and an instruction into an expression transition.
+
+    Args:
+        image: path, PIL image, ``(H, W, 3)`` array or tensor; ``None`` animates the bundled
+            neutral head (shaded look).
+        instruction: e.g. ``"turn this face from disgust to happiness"``; see
+            ``docs/INSTRUCTIONS.md`` for the language (intensities, compounds, sequences, AUs).
+        fps: frames per second.
+        duration: seconds per transition (default 2.0).
+        seed: seed of the CVAE sampling: same seed, same clip.
+        head: ``None`` (bundled open head), a FLAME model path, or a loaded ``Head``.
+        text_encoder: ``None`` (offline MiniLM, or CLIP when its weights are cached), a name
+            (``"minilm"``, ``"clip"``) or a ``TextEncoder``.
+        model: I2FET checkpoint path or loaded model (default: the bundled one for the head).
+        renderer: ``"auto"``, ``"gl"`` or ``"pytorch3d"``.
+        look: ``"photo"`` (the person in the photo makes the transition) or ``"shaded"``.
+        size: output frame size, int or ``(H, W)``; the photo look keeps the photo's aspect.
+        timing: ``"linear"`` (the paper's eq. 16) or ``"ease"`` (smooth start and stop).
+        hold: seconds held at each anchor expression.
+        through_neutral: insert the subject's neutral face (NED) between expressions.
+        start: ``"first"`` (first frame = first named expression) or ``"photo"``.
+        temperature: scale of the CVAE latent sample (0 = the mean expression).
+        progress: show progress bars.
+
+    Returns:
+        :class:`Animation`.
+    """
+    if not isinstance(instruction, str):
+        raise InputError(f"instruction must be a string, got {type(instruction).__name__}")
+    _check_options(fps, duration, hold, look, size)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"seed must be an integer, got {seed!r}")
+    timings: Dict[str, float] = {}
+
+    def timed(name: str):
+        class _T:
+            def __enter__(self_inner):
+                self_inner.t0 = time.perf_counter()
+
+            def __exit__(self_inner, *exc):
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - self_inner.t0
+
+        return _T()
+
+    from .head import load_head
+    from .text import parse_instruction
+    from .trajectory import build_trajectory
+    from .transit import generate_anchors, neutral_anchor
+
+    with timed("load_head"):
+        head_model = load_head(head)
+    with timed("text_parse"):
+        parsed = parse_instruction(instruction)
+    image_array = None
+    with timed("encode"):
+        if image is not None:
+            from .encode import encode, load_image
+
+            image_array = load_image(image)
+            subject = encode(image_array, head_model)
+        else:
+            subject = _default_subject(head_model)
+            if look == "photo":
+                look = "shaded"
+    with timed("transit"):
+        anchors = generate_anchors(parsed, subject=subject, model=model, head=head_model,
+                                   text_encoder=text_encoder, seed=int(seed), temperature=temperature)
+    with timed("trajectory"):
+        neutral = neutral_anchor(subject, model=model, head=head_model) if through_neutral else None
+        traj = build_trajectory(subject, anchors, fps=fps, duration=duration, timing=timing, hold=hold,
+                                start=start, through_neutral=through_neutral, neutral=neutral)
+    anim = Animation(
+        params=traj.params,
+        head=head_model,
+        instruction=parsed,
+        anchors=anchors,
+        subject=subject,
+        image=image_array,
+        fps=float(fps),
+        seed=int(seed),
+        anchor_frames=list(traj.anchor_frames),
+        text=instruction,
+        render_options=dict(renderer=renderer, look=look, size=size, progress=progress),
+        timings=timings,
+    )
+    log.info("animate: %s; timings %s", anim.describe(), {k: round(v, 4) for k, v in timings.items()})
+    return anim
+
+
+def _default_subject(head: Any) -> FaceParams:
+    """The head's own neutral face, framed for a square render (no photo)."""
+    with torch.no_grad():
+        verts = head().vertices[0]
+    lo, hi = verts.min(0).values, verts.max(0).values
+    centre = (lo + hi) / 2
+    extent = float((hi - lo)[:2].max())
+    scale = 1.6 / max(extent, 1e-6)  # head fills ~80 % of the crop
+    cam = torch.tensor([scale, -float(centre[0]), -float(centre[1])])
+    return FaceParams(
+        shape=torch.zeros(head.num_shape),
+        expression=torch.zeros(head.num_expression),
+        pose=torch.zeros(15),
+        cam=cam,
+        head_name=head.name,
+    )
