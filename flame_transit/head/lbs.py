@@ -1,31 +1,155 @@
 """Stateless linear blend skinning in FLAME layout.
 
 The math is smplx's ``lbs`` (blend shapes, joint regression, pose correctives, rigid transforms
-along the kinematic tree, skinning); rotation conversion and the transform chain come from
-smplx itself. What differs is the batching, which makes clips cheap:
+along the kinematic tree, skinning); what differs is the data layout and the batching, which
+make clips cheap (``benchmarks/bench_lbs.py`` measures it against smplx):
 
 * the identity blend (``shape``) may have batch size 1 and is then computed once for the whole
-  clip instead of once per frame;
-* pose correctives are skipped when the model has none or every non-root rotation is zero;
-* skinning is one GEMM ``(B, V, J) x (B, J, 16)``.
+  clip instead of once per frame; the joint regressor is applied to it once, and to the
+  expression basis once per model (:func:`prepare_lbs_bases`), so per-frame rest joints are a
+  ``(B, E) x (E, J*3)`` product instead of a pass over all vertices;
+* with prepared bases, the per-frame rest shape is one GEMM ``(B, E) x (E, 3V)`` added to the
+  shared identity (``addmm``), pose correctives a second GEMM over only the joints that rotate
+  (the 9-row blocks are stored jaw first, so a jaw-only clip multiplies 9 rows, not 36; rows of
+  joints whose rotation is zero in the whole batch contribute exactly zero and are skipped;
+  all rows are used when ``pose`` requires a gradient);
+* vertices are kept *planar* (``(B, 3, V)``: one contiguous row per coordinate) between the
+  blend GEMMs and skinning, so skinning is one GEMM ``(B*12, J) x (J, V)`` for the blended
+  3x4 transforms (the bottom row of the 4x4 is never formed) followed by three contiguous
+  multiply-adds; one transpose at the end gives ``(B, V, 3)``.
 
-``tests/head/test_lbs.py`` checks the result against ``smplx.lbs.lbs`` on the same arrays.
+``tests/head/test_flame_io.py`` checks the result against ``smplx.lbs.lbs`` on the same arrays.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
-from smplx.lbs import batch_rigid_transform, batch_rodrigues
 
-__all__ = ["LBSOutput", "lbs_forward"]
+__all__ = ["LBSOutput", "LBSBases", "lbs_forward", "prepare_lbs_bases", "batch_rodrigues", "rigid_transforms"]
 
 
 class LBSOutput(NamedTuple):
     vertices: torch.Tensor  #: (B, V, 3) posed vertices
     joints: torch.Tensor  #: (B, J, 3) posed joint locations
     rest_vertices: torch.Tensor  #: (B, V, 3) shaped + expressed vertices before posing
+
+
+class LBSBases(NamedTuple):
+    """Per-model arrays re-laid out for the batched forward (see :func:`prepare_lbs_bases`)."""
+
+    exprdirs: torch.Tensor  #: (E, 3V) planar expression basis (row e = x-plane, y-plane, z-plane)
+    posedirs: torch.Tensor  #: (P, 3V) planar pose correctives, 9-row joint blocks in ``pose_joints`` order
+    pose_joints: Tuple[int, ...]  #: joint index of each 9-row block of ``posedirs``
+    joint_exprdirs: torch.Tensor  #: (E, J*3) joint regressor applied to the expression basis
+    weights_t: torch.Tensor  #: (J, V) skinning weights, transposed
+    parents: Tuple[int, ...]  #: parent per joint, -1 for the root
+
+
+def _pose_block_order(num_joints: int) -> List[int]:
+    # FLAME: jaw (2) is the joint that moves in nearly every clip, then neck, then the eyes.
+    order = list(range(1, num_joints))
+    if num_joints == 5:
+        order = [2, 1, 3, 4]
+    return order
+
+
+def prepare_lbs_bases(
+    exprdirs: torch.Tensor,
+    posedirs: Optional[torch.Tensor],
+    j_regressor: torch.Tensor,
+    lbs_weights: torch.Tensor,
+    parents: Sequence[int],
+) -> LBSBases:
+    r"""Re-lay out a model's arrays once for :func:`lbs_forward`.
+
+    Args:
+        exprdirs: :math:`(V, 3, E)` expression basis.
+        posedirs: :math:`((J-1) \cdot 9, V \cdot 3)` pose correctives (smplx layout), empty or None.
+        j_regressor: :math:`(J, V)` joint regressor.
+        lbs_weights: :math:`(V, J)` skinning weights.
+        parents: :math:`(J,)` parent per joint (-1 for the root); parents come before children.
+
+    Example:
+        >>> b = prepare_lbs_bases(torch.zeros(4, 3, 2), None, torch.ones(5, 4) / 4,
+        ...                       torch.ones(4, 5) / 5, [-1, 0, 1, 1, 1])
+        >>> b.exprdirs.shape, b.joint_exprdirs.shape, b.weights_t.shape
+        (torch.Size([2, 12]), torch.Size([2, 15]), torch.Size([5, 4]))
+    """
+    v, _, e = exprdirs.shape
+    num_joints = j_regressor.shape[0]
+    parents = tuple(int(p) for p in (parents.tolist() if torch.is_tensor(parents) else parents))
+    for j, p in enumerate(parents):
+        if (j == 0) != (p < 0) or p >= j:
+            raise ValueError(f"kinematic tree must list parents before children, got {parents}")
+    planar_expr = exprdirs.permute(2, 1, 0).reshape(e, 3 * v).contiguous()
+    joint_expr = torch.einsum("jv,vce->ejc", j_regressor, exprdirs).reshape(e, num_joints * 3).contiguous()
+    order: List[int] = []
+    if posedirs is not None and posedirs.numel() > 0:
+        if posedirs.shape[0] != (num_joints - 1) * 9:
+            raise ValueError(f"posedirs has {posedirs.shape[0]} rows, expected {(num_joints - 1) * 9}")
+        order = _pose_block_order(num_joints)
+        blocks = posedirs.reshape(num_joints - 1, 9, v, 3)[[j - 1 for j in order]]
+        planar_pose = blocks.permute(0, 1, 3, 2).reshape(len(order) * 9, 3 * v).contiguous()
+    else:
+        planar_pose = exprdirs.new_zeros(0, 3 * v)
+    return LBSBases(
+        exprdirs=planar_expr,
+        posedirs=planar_pose,
+        pose_joints=tuple(order),
+        joint_exprdirs=joint_expr,
+        weights_t=lbs_weights.t().contiguous(),
+        parents=parents,
+    )
+
+
+def batch_rodrigues(rot_vecs: torch.Tensor) -> torch.Tensor:
+    r"""Rotation matrices :math:`(N, 3, 3)` from axis-angle vectors :math:`(N, 3)` (radians).
+
+    Example:
+        >>> batch_rodrigues(torch.zeros(2, 3)).equal(torch.eye(3).expand(2, 3, 3))
+        True
+    """
+    # Same conditioning as smplx: the angle of r + 1e-8 (never zero) normalises the axis.
+    angle = torch.linalg.vector_norm(rot_vecs + 1e-8, dim=1, keepdim=True)  # (N, 1)
+    axis = rot_vecs / angle
+    sin, cos = torch.sin(angle)[:, :, None], torch.cos(angle)[:, :, None]
+    x, y, z = axis.unbind(1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).view(-1, 3, 3)
+    eye = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device)
+    return eye + sin * k + (1 - cos) * torch.bmm(k, k)
+
+
+def rigid_transforms(
+    rot_mats: torch.Tensor, joints: torch.Tensor, parents: Sequence[int]
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    r"""Forward kinematics.
+
+    Args:
+        rot_mats: local rotations :math:`(B, J, 3, 3)`, each about its joint's rest location.
+        joints: rest joint locations :math:`(B, J, 3)`.
+        parents: parent per joint, -1 for the root, parents before children.
+
+    Returns:
+        posed joints :math:`(B, J, 3)` and the skinning transforms :math:`(B, J, 3, 4)` that map
+        a rest-pose point to its posed location (``x -> G_j x + t_j``).
+    """
+    glob: List[torch.Tensor] = []
+    posed: List[torch.Tensor] = []
+    for j, p in enumerate(parents):
+        if p < 0:
+            glob.append(rot_mats[:, j])
+            posed.append(joints[:, j])
+        else:
+            glob.append(torch.matmul(glob[p], rot_mats[:, j]))
+            offset = (joints[:, j] - joints[:, p]).unsqueeze(-1)
+            posed.append(posed[p] + torch.matmul(glob[p], offset).squeeze(-1))
+    g = torch.stack(glob, dim=1)  # (B, J, 3, 3)
+    posed_joints = torch.stack(posed, dim=1)  # (B, J, 3)
+    trans = posed_joints - torch.matmul(g, joints.unsqueeze(-1)).squeeze(-1)
+    return posed_joints, torch.cat([g, trans.unsqueeze(-1)], dim=-1)
 
 
 def lbs_forward(
@@ -40,12 +164,14 @@ def lbs_forward(
     parents: torch.Tensor,
     lbs_weights: torch.Tensor,
     offsets: Optional[torch.Tensor] = None,
+    bases: Optional[LBSBases] = None,
 ) -> LBSOutput:
     r"""Pose a FLAME-layout model.
 
     Args:
-        shape: identity coefficients :math:`(B_s, S)` with :math:`B_s \in \{1, B\}`.
-        expression: expression coefficients :math:`(B, E)`.
+        shape: identity coefficients :math:`(B_s, S')` with :math:`B_s \in \{1, B\}`,
+            :math:`S' \le S` (missing trailing coefficients are zero).
+        expression: expression coefficients :math:`(B, E')`, :math:`E' \le E` (zero-padded).
         pose: axis-angle per joint :math:`(B, J \cdot 3)`, radians, joint order of ``parents``.
         v_template: :math:`(V, 3)` rest template.
         shapedirs: :math:`(V, 3, S)` identity basis.
@@ -55,34 +181,71 @@ def lbs_forward(
         parents: :math:`(J,)` parent index per joint, -1 for the root.
         lbs_weights: :math:`(V, J)` skinning weights.
         offsets: optional per-vertex rest offsets :math:`(B_s, V, 3)` added with the identity.
+        bases: the same model's :func:`prepare_lbs_bases` (built here when not given; pass it
+            for speed, as :class:`~flame_transit.head.Head` does).
 
     Returns:
         :class:`LBSOutput` with vertices :math:`(B, V, 3)` and joints :math:`(B, J, 3)`.
+
+    Example:
+        >>> v, j = 4, 5
+        >>> out = lbs_forward(torch.zeros(1, 2), torch.zeros(3, 2), torch.zeros(3, 15),
+        ...                   torch.rand(v, 3), torch.zeros(v, 3, 2), torch.zeros(v, 3, 2), None,
+        ...                   torch.ones(j, v) / v, torch.tensor([-1, 0, 1, 1, 1]),
+        ...                   torch.ones(v, j) / j)
+        >>> out.vertices.shape, out.joints.shape
+        (torch.Size([3, 4, 3]), torch.Size([3, 5, 3]))
     """
+    if bases is None:
+        bases = prepare_lbs_bases(exprdirs, posedirs, j_regressor, lbs_weights, parents)
     batch = max(expression.shape[0], pose.shape[0])
     num_joints = j_regressor.shape[0]
+    num_verts = v_template.shape[0]
+    n_shape, n_expr = shape.shape[1], expression.shape[1]
 
-    # Identity part: once per distinct shape (usually once per clip).
-    v_shaped = v_template + torch.einsum("bs,vcs->bvc", shape, shapedirs)
+    # Identity part, interleaved (B_s, V, 3): once per distinct shape (usually once per clip).
+    flat_shapedirs = shapedirs.reshape(num_verts * 3, -1)[:, :n_shape]
+    v_shaped = v_template + torch.matmul(shape, flat_shapedirs.t()).view(-1, num_verts, 3)
     if offsets is not None:
         v_shaped = v_shaped + offsets
-    v_rest = v_shaped + torch.einsum("be,vce->bvc", expression, exprdirs)
-    if v_rest.shape[0] != batch:
-        v_rest = v_rest.expand(batch, -1, -1)
+    joints_shaped = torch.matmul(j_regressor, v_shaped)  # (B_s, J, 3)
 
-    joints_rest = torch.einsum("jv,bvc->bjc", j_regressor, v_rest)
+    # Expression: one GEMM onto the planar identity, and its (linear) effect on the joints.
+    base = v_shaped.transpose(1, 2).reshape(v_shaped.shape[0], 3 * num_verts)
+    if expression.shape[0] != batch:
+        expression = expression.expand(batch, -1)
+    v_rest = torch.addmm(base, expression, bases.exprdirs[:n_expr])  # (B, 3V) planar
+    joints_rest = joints_shaped + torch.matmul(
+        expression, bases.joint_exprdirs[:n_expr]
+    ).view(batch, num_joints, 3)
+
+    if pose.shape[0] != batch:
+        pose = pose.expand(batch, -1)
     rot_mats = batch_rodrigues(pose.reshape(-1, 3)).view(batch, num_joints, 3, 3)
 
+    # Pose correctives over the blocks of joints that rotate somewhere in the batch.
     v_posed = v_rest
-    if posedirs is not None and posedirs.numel() > 0 and bool(pose[:, 3:].any()):
-        ident = torch.eye(3, dtype=pose.dtype, device=pose.device)
-        pose_feature = (rot_mats[:, 1:] - ident).reshape(batch, -1)
-        v_posed = v_rest + (pose_feature @ posedirs).view(batch, -1, 3)
+    if bases.pose_joints:
+        if pose.requires_grad:
+            used = len(bases.pose_joints)
+        else:
+            moving = pose.detach().view(batch, num_joints, 3).ne(0).any(dim=2).any(dim=0).tolist()
+            used = max((i + 1 for i, j in enumerate(bases.pose_joints) if moving[j]), default=0)
+        if used:
+            joints_used = list(bases.pose_joints[:used])
+            eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+            feature = (rot_mats[:, joints_used] - eye).reshape(batch, used * 9)
+            v_posed = torch.addmm(v_rest, feature, bases.posedirs[: used * 9])
 
-    joints, transforms = batch_rigid_transform(rot_mats, joints_rest, parents, dtype=pose.dtype)
-    # (V, J) x (B, J, 16) -> (B, V, 4, 4); only the top 3x4 block is needed.
-    blended = torch.matmul(lbs_weights, transforms.reshape(batch, num_joints, 16)).view(
-        batch, -1, 4, 4
-    )
-    vertices = torch.einsum("bvij,bvj->bvi", blended[:, :, :3, :3], v_posed) + blended[:, :, :3, 3]
-    return LBSOutput(vertices=vertices, joints=joints, rest_vertices=v_rest)
+    joints, transforms = rigid_transforms(rot_mats, joints_rest, bases.parents)
+
+    # Skinning, planar: blended 3x4 transforms T[b, k, i, v] = sum_j A[b, j, i, k] w[v, j].
+    a = transforms.permute(0, 3, 2, 1).reshape(batch * 12, num_joints)
+    blend = torch.matmul(a, bases.weights_t).view(batch, 4, 3, num_verts)
+    x = v_posed.view(batch, 3, 1, num_verts)
+    out = torch.addcmul(blend[:, 3], blend[:, 0], x[:, 0])
+    out.addcmul_(blend[:, 1], x[:, 1])
+    out.addcmul_(blend[:, 2], x[:, 2])
+    vertices = out.transpose(1, 2).contiguous()
+    rest_vertices = v_rest.view(batch, 3, num_verts).transpose(1, 2)
+    return LBSOutput(vertices=vertices, joints=joints, rest_vertices=rest_vertices)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .lbs import lbs_forward
+from .lbs import LBSBases, lbs_forward, prepare_lbs_bases
 
 __all__ = [
     "JOINT_NAMES",
@@ -171,6 +171,12 @@ class Head(torch.nn.Module):
         buf("j_regressor", assets.j_regressor)
         buf("lbs_weights", assets.lbs_weights)
         self.register_buffer("parents", torch.as_tensor(assets.parents, dtype=torch.long), persistent=False)
+        # the same arrays re-laid out once for the batched forward (planar bases, jaw-first
+        # pose blocks, regressor applied to the expression basis): see lbs.prepare_lbs_bases
+        bases = prepare_lbs_bases(self.exprdirs, self.posedirs, self.j_regressor, self.lbs_weights, self.parents)
+        self._lbs_static = (bases.pose_joints, bases.parents)
+        for key in ("exprdirs", "posedirs", "joint_exprdirs", "weights_t"):
+            self.register_buffer(f"_lbs_{key}", getattr(bases, key), persistent=False)
         self.register_buffer("faces_tensor", torch.as_tensor(self.faces), persistent=False)
         if assets.landmark_indices is not None:
             self.register_buffer("landmark_indices", torch.as_tensor(assets.landmark_indices, dtype=torch.long), persistent=False)
@@ -249,8 +255,9 @@ class Head(torch.nn.Module):
         Returns:
             :class:`HeadOutput` with the broadcast batch shape of the inputs.
         """
-        shape_t = self._padded("shape", shape, self.num_shape)
-        expr_t = self._padded("expression", expression, self.num_expression)
+        # not zero-padded: the blend GEMMs use only the leading basis columns that are given
+        shape_t = self._padded("shape", shape, self.num_shape, pad=False)
+        expr_t = self._padded("expression", expression, self.num_expression, pad=False)
         pose_t = None
         if pose is not None:
             pose_t = torch.as_tensor(pose, dtype=self.dtype, device=self.device)
@@ -280,11 +287,11 @@ class Head(torch.nn.Module):
             return t.expand(batch_shape + (width,)).reshape(n, width)
 
         if shape_t is None:
-            shape_flat = torch.zeros(1, self.num_shape, dtype=self.dtype, device=self.device)
-        elif shape_t.ndim == 1 or shape_t[..., :].reshape(-1, self.num_shape).shape[0] == 1:
-            shape_flat = shape_t.reshape(1, self.num_shape)  # shared identity: blend once
+            shape_flat = torch.zeros(1, 0, dtype=self.dtype, device=self.device)
+        elif shape_t.ndim == 1 or shape_t.reshape(-1, shape_t.shape[-1]).shape[0] == 1:
+            shape_flat = shape_t.reshape(1, shape_t.shape[-1])  # shared identity: blend once
         else:
-            shape_flat = flat(shape_t, self.num_shape)
+            shape_flat = flat(shape_t, shape_t.shape[-1])
 
         offsets_flat = None
         if offsets is not None:
@@ -298,9 +305,11 @@ class Head(torch.nn.Module):
                 shape_flat = shape_flat.expand(n, -1)
             offsets_flat = off
 
+        bases = LBSBases(self._lbs_exprdirs, self._lbs_posedirs, self._lbs_static[0],
+                         self._lbs_joint_exprdirs, self._lbs_weights_t, self._lbs_static[1])
         out = lbs_forward(
             shape_flat,
-            flat(expr_t, self.num_expression),
+            flat(expr_t, 0) if expr_t is None else flat(expr_t, expr_t.shape[-1]),
             flat(pose_t, 15),
             self.v_template,
             self.shapedirs,
@@ -310,6 +319,7 @@ class Head(torch.nn.Module):
             self.parents,
             self.lbs_weights,
             offsets=offsets_flat,
+            bases=bases,
         )
         vertices, joints = out.vertices, out.joints
         if trans_t is not None:
@@ -320,7 +330,7 @@ class Head(torch.nn.Module):
         unflat = lambda x: None if x is None else x.reshape(batch_shape + x.shape[1:])
         return HeadOutput(unflat(vertices), unflat(joints), unflat(landmarks))
 
-    def _padded(self, name: str, value: _TensorLike, width: int) -> Optional[torch.Tensor]:
+    def _padded(self, name: str, value: _TensorLike, width: int, pad: bool = True) -> Optional[torch.Tensor]:
         if value is None:
             return None
         t = torch.as_tensor(value, dtype=self.dtype, device=self.device)
@@ -332,7 +342,7 @@ class Head(torch.nn.Module):
             )
         if not torch.isfinite(t).all():
             raise InputError(f"{name} contains NaN or infinite values")
-        if t.shape[-1] < width:
+        if pad and t.shape[-1] < width:
             t = torch.nn.functional.pad(t, (0, width - t.shape[-1]))
         return t
 
