@@ -23,7 +23,7 @@ from ..io_utils import PathLike
 from .common import ClipInfo, compute_vertices
 from .gltf import MAX_GLB_FRAMES, save_glb
 from .npz import FORMAT_VERSION, NpzAnimation, load_npz, save_npz
-from .obj import save_obj_sequence
+from .obj import save_obj_sequence, write_obj_sequence
 
 __all__ = [
     "ClipInfo",
@@ -36,6 +36,7 @@ __all__ = [
     "save_glb",
     "save_npz",
     "save_obj_sequence",
+    "write_obj_sequence",
     "EXPORT_SUFFIXES",
 ]
 
@@ -59,9 +60,9 @@ def export(path: PathLike, params: Any = None, **kwargs: Any) -> Path:
     if suffix == ".npz":
         return save_npz(p, params, **kwargs)
     if suffix == ".glb":
-        return save_glb(p, params, **kwargs)
+        return save_glb(p, params=params, **kwargs)
     if suffix == "":
-        return save_obj_sequence(p, params, **kwargs)
+        return save_obj_sequence(p, params=params, **kwargs)
     raise InputError(
         f"cannot export to {text!r}: unknown suffix {suffix!r}; use .npz (parameters + meshes), "
         ".glb (animated mesh) or a folder name without a suffix (.obj sequence)"

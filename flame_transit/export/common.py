@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -157,6 +157,8 @@ def resolve_clip(
         info.expression_names = tuple(str(x) for x in expression_names)
     if anchor_frames is not None:
         info.anchor_frames = [int(x) for x in anchor_frames]
+        if anchor_labels is None:
+            info.anchor_labels = []  # the trajectory's labels belong to its own frames
     if anchor_labels is not None:
         info.anchor_labels = [str(x) for x in anchor_labels]
     if len(info.anchor_labels) != len(info.anchor_frames):

@@ -59,10 +59,10 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 def save_glb(
     path: PathLike,
-    params: Any = None,
-    *,
     vertices: Any = None,
     faces: Any = None,
+    *,
+    params: Any = None,
     head: Any = None,
     fps: Optional[float] = None,
     include_normals: bool = True,
@@ -75,10 +75,10 @@ def save_glb(
 
     Args:
         path: target file, ``.glb``.
-        params: optional :class:`~flame_transit.trajectory.Trajectory` / :class:`FaceParams`
-            (fps, anchors and head name; meshes via ``head``).
         vertices: ``(T, V, 3)`` meshes in metres; computed with ``head`` when omitted.
         faces: ``(F, 3)``; default ``head.faces``.
+        params: optional :class:`~flame_transit.trajectory.Trajectory` / :class:`FaceParams`
+            (fps, anchors and head name; meshes via ``head``).
         head: a :class:`~flame_transit.head.Head`.
         fps: frames per second of the animation (default the trajectory's, else 30).
         include_normals: store vertex normals (base and per-target deltas) for smooth shading;

@@ -104,6 +104,7 @@ def save_npz(
     faces: Any = None,
     head: Any = None,
     fps: Optional[float] = None,
+    head_name: Optional[str] = None,
     instruction: str = "",
     seed: Optional[int] = None,
     expression_names: Optional[Sequence[str]] = None,
@@ -123,6 +124,7 @@ def save_npz(
         head: the :class:`~flame_transit.head.Head` (also supplies ``head_name`` and
             ``expression_names``).
         fps: frames per second (overrides the trajectory's).
+        head_name: head model id (default ``params.head_name``, else ``head.name``).
         instruction, seed: provenance; ``seed=None`` is stored as ``-1``.
         expression_names: names of the E expression coordinates (default the head's, else
             ``exp000``...).
@@ -149,6 +151,8 @@ def save_npz(
     )
     if face_params is None:
         raise InputError("save_npz needs the clip's parameters (a Trajectory or FaceParams)")
+    if head_name is not None:
+        info.head_name = str(head_name)
     t = v.shape[0]
     expr = _np(face_params.expression).reshape(t, -1)
     pose = _np(face_params.pose).reshape(t, 15)

@@ -23,17 +23,17 @@ from ..errors import InputError
 from ..io_utils import DIRECTORY_MARKER, PathLike, atomic_directory
 from .common import resolve_clip
 
-__all__ = ["save_obj_sequence", "OBJ_SEQUENCE_FORMAT"]
+__all__ = ["save_obj_sequence", "write_obj_sequence", "OBJ_SEQUENCE_FORMAT"]
 
 OBJ_SEQUENCE_FORMAT = "flame_transit.obj_sequence"
 
 
 def save_obj_sequence(
     folder: PathLike,
-    params: Any = None,
-    *,
     vertices: Any = None,
     faces: Any = None,
+    *,
+    params: Any = None,
     head: Any = None,
     fps: Optional[float] = None,
     overwrite: bool = False,
@@ -48,10 +48,10 @@ def save_obj_sequence(
 
     Args:
         folder: output folder (created; see the module docstring for replacing one).
-        params: optional :class:`~flame_transit.trajectory.Trajectory` / :class:`FaceParams`
-            (fps, anchors, head name for the manifest; meshes via ``head``).
         vertices: ``(T, V, 3)`` meshes in metres; computed with ``head`` when omitted.
         faces: ``(F, 3)`` triangles; default ``head.faces``.
+        params: optional :class:`~flame_transit.trajectory.Trajectory` / :class:`FaceParams`
+            (fps, anchors, head name for the manifest; meshes via ``head``).
         head: a :class:`~flame_transit.head.Head`.
         fps: frames per second for the manifest (default the trajectory's, else 30).
         overwrite: replace a non-empty folder that flame_transit did not write.
@@ -108,3 +108,7 @@ def save_obj_sequence(
         }
         (tmp / DIRECTORY_MARKER).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return Path(os.fspath(folder)).expanduser().absolute()
+
+
+#: alias of :func:`save_obj_sequence`
+write_obj_sequence = save_obj_sequence
