@@ -161,6 +161,8 @@ def plot_trajectory(
     path: Optional[PathLike] = None,
     *,
     fps: Optional[float] = None,
+    anchor_frames: Optional[Sequence[int]] = None,
+    labels: Optional[Sequence[str]] = None,
     threshold: float = 1e-3,
     max_curves: int = 12,
     title: Optional[str] = None,
@@ -176,6 +178,8 @@ def plot_trajectory(
         path: PNG to write (atomically); ``None`` only returns the figure.
         fps: frames per second when ``traj`` is a bare FaceParams (x axis in seconds); default
             the trajectory's, else frames.
+        anchor_frames: keyframe frames to mark (default the trajectory's).
+        labels: keyframe names, one per anchor frame (default the trajectory's).
         threshold: a coordinate is drawn only if its range over the clip exceeds this.
         max_curves: draw at most this many coordinates (those that move most); the legend says
             how many more moved.
@@ -202,6 +206,13 @@ def plot_trajectory(
         params = traj
     else:
         raise InputError(f"plot_trajectory needs a Trajectory or FaceParams, got {type(traj).__name__}")
+    if anchor_frames is not None:
+        anchors = [int(a) for a in anchor_frames]
+        anchor_labels = list(labels) if labels is not None else [""] * len(anchors)
+    elif labels is not None:
+        anchor_labels = list(labels)
+    if len(anchor_labels) != len(anchors):
+        raise InputError(f"{len(anchors)} anchor frames but {len(anchor_labels)} labels")
     expr = params.expression.detach().cpu().double().numpy().reshape(-1, params.expression.shape[-1])
     pose = params.pose.detach().cpu().double().numpy().reshape(-1, 15)
     t, e = expr.shape
@@ -210,6 +221,8 @@ def plot_trajectory(
         raise InputError(f"{len(names)} expression names for {e} expression coordinates")
     if fps is not None and (not np.isfinite(float(fps)) or float(fps) <= 0):
         raise InputError(f"fps must be > 0, got {fps!r}")
+    if any(not 0 <= a < t for a in anchors):
+        raise InputError(f"anchor frames {list(anchors)} fall outside the clip's {t} frames")
     x = np.arange(t) / float(fps) if fps else np.arange(t, dtype=np.float64)
     xlabel = "time (s)" if fps else "frame"
 
