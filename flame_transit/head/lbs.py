@@ -45,6 +45,7 @@ class LBSBases(NamedTuple):
     joint_exprdirs: torch.Tensor  #: (E, J*3) joint regressor applied to the expression basis
     weights_t: torch.Tensor  #: (J, V) skinning weights, transposed
     parents: Tuple[int, ...]  #: parent per joint, -1 for the root
+    unit_weights: bool = False  #: every vertex's weights sum to 1 (within 1e-6)
 
 
 def _pose_block_order(num_joints: int) -> List[int]:
@@ -101,6 +102,7 @@ def prepare_lbs_bases(
         joint_exprdirs=joint_expr,
         weights_t=lbs_weights.t().contiguous(),
         parents=parents,
+        unit_weights=bool((lbs_weights.double().sum(dim=1) - 1).abs().max() <= 1e-6) if v else True,
     )
 
 
@@ -223,13 +225,18 @@ def lbs_forward(
         pose = pose.expand(batch, -1)
     rot_mats = batch_rodrigues(pose.reshape(-1, 3)).view(batch, num_joints, 3, 3)
 
+    # Which joints rotate somewhere in the batch (None under autograd: then all of them count,
+    # so that a zero rotation still gets its gradient).
+    moving: Optional[List[bool]] = None
+    if not (pose.requires_grad and torch.is_grad_enabled()):
+        moving = pose.detach().view(batch, num_joints, 3).ne(0).any(dim=2).any(dim=0).tolist()
+
     # Pose correctives over the blocks of joints that rotate somewhere in the batch.
     v_posed = v_rest
     if bases.pose_joints:
-        if pose.requires_grad:
+        if moving is None:
             used = len(bases.pose_joints)
         else:
-            moving = pose.detach().view(batch, num_joints, 3).ne(0).any(dim=2).any(dim=0).tolist()
             used = max((i + 1 for i, j in enumerate(bases.pose_joints) if moving[j]), default=0)
         if used:
             joints_used = list(bases.pose_joints[:used])
@@ -239,13 +246,67 @@ def lbs_forward(
 
     joints, transforms = rigid_transforms(rot_mats, joints_rest, bases.parents)
 
-    # Skinning, planar: blended 3x4 transforms T[b, k, i, v] = sum_j A[b, j, i, k] w[v, j].
-    a = transforms.permute(0, 3, 2, 1).reshape(batch * 12, num_joints)
-    blend = torch.matmul(a, bases.weights_t).view(batch, 4, 3, num_verts)
-    x = v_posed.view(batch, 3, 1, num_verts)
-    out = torch.addcmul(blend[:, 3], blend[:, 0], x[:, 0])
-    out.addcmul_(blend[:, 1], x[:, 1])
-    out.addcmul_(blend[:, 2], x[:, 2])
-    vertices = out.transpose(1, 2).contiguous()
+    vertices = _skin(v_posed.view(batch, 3, num_verts), transforms, moving, bases)
     rest_vertices = v_rest.view(batch, 3, num_verts).transpose(1, 2)
     return LBSOutput(vertices=vertices, joints=joints, rest_vertices=rest_vertices)
+
+
+def _skin(
+    x: torch.Tensor, transforms: torch.Tensor, moving: Optional[List[bool]], bases: LBSBases
+) -> torch.Tensor:
+    """Skin planar rest vertices ``x (B, 3, V)`` with transforms ``(B, J, 3, 4)`` -> ``(B, V, 3)``.
+
+    ``moving[j]`` says whether joint ``j`` rotates anywhere in the batch (None: assume all).
+    A joint none of whose ancestors below the root moves has the root's transform, so with
+    weights that sum to one per vertex the skinned point is the root transform applied to
+    ``x + sum_j w_j (A'_j x - x)`` over the few joints ``j`` whose transform relative to the
+    root, ``A'_j``, is not the identity (the jaw, in a typical clip). That costs one small
+    batched product per such joint instead of blending all ``J`` transforms per vertex.
+    """
+    batch, _, num_verts = x.shape
+    num_joints = transforms.shape[1]
+    parents = bases.parents
+    # The last operation writes through a transposed view of the (B, V, 3) result (no extra
+    # pass); autograd does not allow out=, so then it transposes a copy instead.
+    if torch.is_grad_enabled() and (x.requires_grad or transforms.requires_grad):
+        def finish(op, *args: torch.Tensor) -> torch.Tensor:
+            return op(*args).transpose(1, 2).contiguous()
+    else:
+        def finish(op, *args: torch.Tensor) -> torch.Tensor:
+            out = x.new_empty(batch, num_verts, 3)
+            op(*args, out=out.transpose(1, 2))
+            return out
+
+    active: List[int] = []
+    if moving is not None and bases.unit_weights:
+        chain = [False] * num_joints  # a joint below the root, or one of its ancestors, rotates
+        for j in range(1, num_joints):
+            chain[j] = moving[j] or (parents[j] > 0 and chain[parents[j]])
+        active = [j for j in range(1, num_joints) if chain[j]]
+    if moving is None or not bases.unit_weights or len(active) > 2:
+        # General case: blended 3x4 transforms T[b, k, i, v] = sum_j A[b, j, i, k] w[v, j].
+        a = transforms.permute(0, 3, 2, 1).reshape(batch * 12, num_joints)
+        blend = torch.matmul(a, bases.weights_t).view(batch, 4, 3, num_verts)
+        xk = x.view(batch, 3, 1, num_verts)
+        acc = torch.addcmul(blend[:, 3], blend[:, 0], xk[:, 0])
+        acc.addcmul_(blend[:, 1], xk[:, 1])
+        return finish(torch.addcmul, acc, blend[:, 2], xk[:, 2])
+
+    root = transforms[:, 0]
+    rel = transforms[:, active]  # (B, m, 3, 4)
+    if moving[0]:  # express the others relative to the root: A'_j = A_0^-1 A_j
+        rot_t = root[:, :, :3].transpose(1, 2).unsqueeze(1)
+        rel = torch.cat(
+            [rot_t @ rel[..., :3], rot_t @ (rel[..., 3:] - root[:, None, :, 3:])], dim=-1
+        )
+    if not active and not moving[0]:
+        return x.transpose(1, 2).contiguous()
+    y = x
+    eye = torch.eye(3, dtype=x.dtype, device=x.device)
+    for i, j in enumerate(active):
+        u = torch.baddbmm(rel[:, i, :, 3:], rel[:, i, :, :3] - eye, x)  # (A'_j - I) x
+        u = u.mul_(bases.weights_t[j])
+        if i == len(active) - 1 and not moving[0]:
+            return finish(torch.add, y, u)
+        y = y + u
+    return finish(torch.baddbmm, root[:, :, 3:], root[:, :, :3], y)

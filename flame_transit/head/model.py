@@ -174,7 +174,7 @@ class Head(torch.nn.Module):
         # the same arrays re-laid out once for the batched forward (planar bases, jaw-first
         # pose blocks, regressor applied to the expression basis): see lbs.prepare_lbs_bases
         bases = prepare_lbs_bases(self.exprdirs, self.posedirs, self.j_regressor, self.lbs_weights, self.parents)
-        self._lbs_static = (bases.pose_joints, bases.parents)
+        self._lbs_static = (bases.pose_joints, bases.parents, bases.unit_weights)
         for key in ("exprdirs", "posedirs", "joint_exprdirs", "weights_t"):
             self.register_buffer(f"_lbs_{key}", getattr(bases, key), persistent=False)
         self.register_buffer("faces_tensor", torch.as_tensor(self.faces), persistent=False)
@@ -306,7 +306,7 @@ class Head(torch.nn.Module):
             offsets_flat = off
 
         bases = LBSBases(self._lbs_exprdirs, self._lbs_posedirs, self._lbs_static[0],
-                         self._lbs_joint_exprdirs, self._lbs_weights_t, self._lbs_static[1])
+                         self._lbs_joint_exprdirs, self._lbs_weights_t, *self._lbs_static[1:])
         out = lbs_forward(
             shape_flat,
             flat(expr_t, 0) if expr_t is None else flat(expr_t, expr_t.shape[-1]),
