@@ -47,13 +47,19 @@ _FLOAT = 5126  # glTF componentType FLOAT
 
 
 def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals ``(T, V, 3)`` float32 (trimesh's definition)."""
+    """Unit vertex normals ``(T, V, 3)`` float32 (trimesh's definition; +Z where undefined)."""
     import trimesh
 
     out = np.empty_like(vertices, dtype=np.float32)
     for i in range(len(vertices)):
         mesh = trimesh.Trimesh(vertices=vertices[i], faces=faces, process=False, validate=False)
         out[i] = mesh.vertex_normals
+    # vertices no triangle uses (or only degenerate ones) get no normal from the faces; glTF
+    # requires unit normals, so give them +Z (towards the viewer)
+    length = np.linalg.norm(out, axis=2)
+    bad = np.abs(length - 1.0) > 1e-3
+    out[bad] = (0.0, 0.0, 1.0)
+    out[~bad] /= length[~bad][:, None]
     return out
 
 
@@ -186,5 +192,22 @@ def save_glb(
             {"name": ANIMATION_NAME, "channels": [{"sampler": 0, "target": {"node": node, "path": "weights"}}], "samplers": [sampler]}
         ]
 
-    data = export_glb(scene, include_normals=False, buffer_postprocessor=add_animation)
+    def mark_buffer_view_targets(tree: Dict[str, Any]) -> None:
+        # vertex data -> ARRAY_BUFFER, indices -> ELEMENT_ARRAY_BUFFER (a hint for loaders)
+        accessors, views = tree.get("accessors", []), tree.get("bufferViews", [])
+        animation = {acc for a in tree.get("animations", []) for smp in a["samplers"] for acc in (smp["input"], smp["output"])}
+        shared = {accessors[i]["bufferView"] for i in animation}
+        for gmesh in tree.get("meshes", []):
+            for prim in gmesh["primitives"]:
+                uses = [(i, 34962) for i in prim["attributes"].values()]
+                uses += [(i, 34962) for tgt in prim.get("targets", []) for i in tgt.values()]
+                if "indices" in prim:
+                    uses.append((prim["indices"], 34963))
+                for index, target in uses:
+                    view = accessors[index].get("bufferView")
+                    if view is not None and view not in shared:
+                        views[view]["target"] = target
+
+    data = export_glb(scene, include_normals=False, buffer_postprocessor=add_animation,
+                      tree_postprocessor=mark_buffer_view_targets)
     return atomic_write_bytes(path, data)

@@ -69,7 +69,13 @@ def test_morph_targets_and_animation_reproduce_every_frame(tmp_path, clip, small
         np.testing.assert_allclose(base + delta, verts[i], atol=2e-6)
         assert set(target) == {"POSITION", "NORMAL"}
     normal0 = accessor(tree, blob, prim["attributes"]["NORMAL"])
-    np.testing.assert_allclose(np.linalg.norm(normal0, axis=1)[np.linalg.norm(normal0, axis=1) > 0], 1, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(normal0, axis=1), 1, atol=1e-5)  # glTF needs unit normals
+    for i in (1, t - 1):  # base + delta is frame i's (unit) normal
+        n_i = normal0 + accessor(tree, blob, prim["targets"][i]["NORMAL"])
+        np.testing.assert_allclose(np.linalg.norm(n_i, axis=1), 1, atol=1e-5)
+    views = tree["bufferViews"]
+    assert views[tree["accessors"][prim["attributes"]["POSITION"]]["bufferView"]]["target"] == 34962
+    assert views[tree["accessors"][prim["indices"]]["bufferView"]]["target"] == 34963
 
     (anim,) = tree["animations"]
     (channel,) = anim["channels"]
@@ -80,6 +86,7 @@ def test_morph_targets_and_animation_reproduce_every_frame(tmp_path, clip, small
     times = accessor(tree, blob, sampler["input"])
     np.testing.assert_allclose(times, np.arange(t) / traj.fps, rtol=1e-6)
     assert tree["accessors"][sampler["input"]]["min"] == [0.0]
+    assert "target" not in tree["bufferViews"][tree["accessors"][sampler["output"]]["bufferView"]]
     weights = accessor(tree, blob, sampler["output"]).reshape(t, t)
     np.testing.assert_array_equal(weights, np.eye(t))  # keyframe i shows exactly frame i
 
@@ -124,3 +131,31 @@ def test_bad_inputs_leave_nothing(tmp_path, clip, small_head, path, kwargs, matc
     with pytest.raises(InputError, match=match):
         save_glb(tmp_path / path, **args)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not __import__("flame_transit.head", fromlist=["OPEN_HEAD_PATH"]).OPEN_HEAD_PATH.exists(),
+                    reason="bundled open head not built")
+def test_bundled_open_head_clip(tmp_path):
+    import torch
+
+    from flame_transit.export import load_npz, save_npz
+    from flame_transit.head import load_head
+    from flame_transit.params import FaceParams
+    from flame_transit.trajectory import Anchors, build_trajectory
+
+    head = load_head()
+    e = head.num_expression
+    subject = FaceParams(shape=torch.zeros(head.num_shape), expression=torch.zeros(e), pose=torch.zeros(15),
+                         head_name=head.name)
+    expr = torch.zeros(2, e)
+    expr[0, 0], expr[1, e - 1] = 1.0, 1.0
+    anchors = Anchors(expression=expr, jaw_pose=[[0.0, 0, 0], [0.2, 0, 0]], labels=["a", "b"], head_name=head.name)
+    traj = build_trajectory(subject, anchors, fps=10, duration=0.5, timing="ease")
+    glb = save_glb(tmp_path / "open.glb", params=traj, head=head)
+    (mesh,) = trimesh.load(glb, process=False, maintain_order=True).geometry.values()
+    assert len(mesh.vertices) == head.num_vertices and len(mesh.faces) == len(head.faces)
+    tree, _ = read_glb(glb)
+    assert len(tree["meshes"][0]["primitives"][0]["targets"]) == traj.num_frames
+    anim = load_npz(save_npz(tmp_path / "open.npz", traj, head=head))
+    assert anim.expression_names == head.expression_names and anim.head_name == head.name
+    assert anim.vertices.shape == (traj.num_frames, head.num_vertices, 3)
