@@ -34,7 +34,6 @@ meta_json           str             optional JSON object of extra metadata
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile

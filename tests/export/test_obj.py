@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import trimesh
 
-import flame_transit.export.obj as obj_module
 from flame_transit.errors import InputError
 from flame_transit.export import export, save_obj_sequence, write_obj_sequence
 
