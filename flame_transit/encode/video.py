@@ -1,0 +1,2 @@
+"""placeholder"""
+def encode_video(): pass
