@@ -286,8 +286,8 @@ def au_fields(fs: Fields) -> Dict[str, np.ndarray]:
           359: Z, 446: up(.002), 353: up(.01), 383: up(.014), 372: up(.005)}, 0.22),
     ])
     A["AU4"] = fs.au([
-        ({285: up(-.03, -.02, .004), 336: up(-.028, -.02, .004), 295: up(-.03, -.014, .002),
-          296: up(-.028, -.014, .002), 282: up(-.025, -.008), 334: up(-.024, -.008),
+        ({285: up(-.03, -.026, .008), 336: up(-.028, -.026, .008), 295: up(-.03, -.018, .005),
+          296: up(-.028, -.018, .005), 282: up(-.026, -.01, .002), 334: up(-.025, -.01, .002),
           283: up(-.016, -.004), 293: up(-.016, -.004), 276: up(-.01), 300: up(-.01),
           9: up(-.016, 0, .004), 8: up(-.012, 0, .003), 168: up(-.006), 151: up(-.008),
           337: up(-.012, -.01), 299: up(-.008, -.006), 333: up(-.006), 298: up(-.005),
@@ -391,21 +391,22 @@ def au_fields(fs: Fields) -> Dict[str, np.ndarray]:
           273: Z, 335: Z, 1: Z, 4: Z, 266: up(.004), 330: up(.002)}, 0.14),
     ])
     # --- lip corners -----------------------------------------------------------------------
-    au12 = {291: up(.031, .03, -.006), 308: up(.029, .029, -.006), 409: up(.025, .024, -.004),
-            375: up(.024, .024, -.004), 415: up(.022, .024, -.004), 324: up(.022, .023, -.004),
-            270: up(.018, .016, -.002), 321: up(.016, .016, -.002), 310: up(.016, .015, -.002),
-            318: up(.015, .015, -.002), 269: up(.011, .009), 405: up(.009, .009),
+    au12 = {291: up(.042, .027, -.006), 308: up(.04, .026, -.006), 409: up(.033, .021, -.004),
+            375: up(.032, .021, -.004), 415: up(.03, .021, -.004), 324: up(.029, .02, -.004),
+            270: up(.02, .014, -.002), 321: up(.017, .014, -.002), 310: up(.018, .013, -.002),
+            318: up(.016, .013, -.002), 269: up(.011, .009), 405: up(.009, .009),
             311: up(.01, .008), 402: up(.008, .008), 267: up(.007, .004), 314: up(.006, .004),
-            312: up(.006, .004), 317: up(.005, .004), 0: up(.006), 17: up(.006), 13: up(.006),
-            14: up(.006), 37: up(.005), 84: up(.005),
-            287: up(.028, .026, -.002), 410: up(.022, .02, .004), 432: up(.026, .02, .004),
-            436: up(.026, .014, .01), 426: up(.02, .01, .01), 425: up(.018, .006, .012),
-            411: up(.016, .004, .01), 427: up(.02, .008, .012), 434: up(.014, .01, .006),
-            266: up(.012, 0, .01), 330: up(.01, 0, .008), 280: up(.012, .002, .01),
+            312: up(.003, .004), 317: up(-.001, .004), 0: up(.003), 17: up(-.003), 13: up(.002),
+            14: up(-.003), 37: up(.003), 84: up(-.002),
+            287: up(.03, .022, -.008), 410: up(.022, .016, -.002), 432: up(.028, .016, .008),
+            436: up(.028, .01, .02), 426: up(.022, .006, .02), 425: up(.02, .004, .02),
+            411: up(.016, .004, .014), 427: up(.022, .006, .02), 434: up(.016, .008, .01),
+            266: up(.014, 0, .014), 330: up(.012, 0, .012), 280: up(.014, .002, .014),
+            423: up(.016, .002, .014), 322: up(.012, .006, -.002), 391: up(.006, .002, 0),
             329: up(.008, 0, .006), 347: up(.006, 0, .004), 352: up(.008, 0, .004),
             273: up(.02, .022, -.002), 422: up(.014, .016), 430: up(.01, .012),
             335: up(.01, .012), 424: up(.006, .008), 406: up(.006, .004), 313: up(.004),
-            322: up(.012, .008, .004), 391: up(.008, .004, .004), 393: up(.004), 164: up(.002),
+            393: up(.004), 164: up(.002),
             2: Z, 1: Z, 4: Z, 98: Z, 327: up(.004, .002), 294: up(.004), 152: Z, 175: Z, 199: Z,
             200: Z, 18: up(.002), 374: up(.004), 373: up(.004), 380: up(.003), 381: up(.002),
             390: up(.003), 249: up(.002), 364: up(.006, .004), 394: up(.004)}
@@ -515,7 +516,8 @@ def au_fields(fs: Fields) -> Dict[str, np.ndarray]:
 # neutralising the photo's smile
 # ----------------------------------------------------------------------------------------------
 LIP_PAIRS = [(u, l) for u, l in zip(R["lip_upper_inner"][1:-1], R["lip_lower_inner"][1:-1])]
-NEUTRAL_FIT_AUS = ("AU25", "AU10", "AU16", "AU12", "AU20", "AU6", "AU7", "AU5")
+NEUTRAL_LIP_FULLNESS = 0.8  # lip_thickness added to the neutral template
+NEUTRAL_FIT_AUS = ("AU25", "AU10", "AU12", "AU6", "AU5")
 
 
 def neutral_features(v: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -688,17 +690,98 @@ def mouth_cavity(v: np.ndarray, jaw_w: np.ndarray):
     return extra, src, tris
 
 
-def eye_parts(v: np.ndarray) -> Dict[str, np.ndarray]:
-    parts = {}
+IRIS_SEGMENTS = 16
+SCLERA_DEPTH = 0.003
+
+
+def eye_parts(v: np.ndarray, base: int):
+    """Eye sockets and round iris disks on extra vertices.
+
+    Per eye: a short sclera tube from the lid contour to a ring 3 mm behind it, closed by a fan
+    (these follow the lids: they collapse when the lids close), and an iris disk in the plane
+    of MediaPipe's iris points, in front of the sclera, skinned to the eye joint.
+    Returns extra vertices, their transfer sources and the parts.
+    """
+    parts, extra, src = {}, [], []
     for side, up_, lo, iris in (("left", R["eye_l_upper"], R["eye_l_lower"], 473),
                                 ("right", R["eye_r_upper"], R["eye_r_lower"], 468)):
-        loop = list(up_) + list(reversed(lo[1:-1]))
-        t = np.array([(loop[k], loop[(k + 1) % len(loop)], iris) for k in range(len(loop))])
-        parts[f"eye_{side}"] = orient(t, v, np.array([0, 0, 1.0]))
-        ring = [iris + 1, iris + 2, iris + 3, iris + 4]
-        t = np.array([(iris, ring[k], ring[(k + 1) % 4]) for k in range(4)])
-        parts[f"iris_{side}"] = orient(t, v, np.array([0, 0, 1.0]))
-    return parts
+        loop = np.array(list(up_) + list(reversed(lo[1:-1])))
+        n = len(loop)
+        start = base + len(extra)
+        for i in loop:
+            extra.append(v[i] + np.array([0, 0, -SCLERA_DEPTH]))
+            src.append(([int(i)], [1.0]))
+        extra.append(v[loop].mean(0) + np.array([0, 0, -SCLERA_DEPTH - 0.001]))
+        src.append((list(map(int, loop)), [1.0 / n] * n))
+        ring = start + np.arange(n)
+        hub = start + n
+        t = []
+        for k in range(n):
+            k2 = (k + 1) % n
+            t += [(loop[k], loop[k2], ring[k2]), (loop[k], ring[k2], ring[k]), (ring[k], ring[k2], hub)]
+        allv = np.concatenate([v, np.asarray(extra)])
+        cen = allv[np.array(t)].mean(1)
+        want = np.concatenate([v[iris][None, :2] - cen[:, :2], np.full((len(t), 1), 0.002)], 1)
+        parts[f"eye_{side}"] = orient(np.array(t), allv, want)
+        # iris disk
+        ringp = v[iris + 1 : iris + 5]
+        c = v[iris]
+        radius = np.linalg.norm(ringp - c, axis=1).mean()
+        normal = np.cross(ringp[0] - ringp[2], ringp[1] - ringp[3])
+        normal /= np.linalg.norm(normal)
+        if normal[2] < 0:
+            normal = -normal
+        e1 = np.array([1.0, 0, 0]) - normal * normal[0]
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(normal, e1)
+        start = base + len(extra)
+        for a_ in np.linspace(0, 2 * np.pi, IRIS_SEGMENTS, endpoint=False):
+            extra.append(c + radius * (np.cos(a_) * e1 + np.sin(a_) * e2))
+            src.append(([iris], [1.0]))
+        idx = start + np.arange(IRIS_SEGMENTS)
+        t = np.array([(iris, idx[k], idx[(k + 1) % IRIS_SEGMENTS]) for k in range(IRIS_SEGMENTS)])
+        allv = np.concatenate([v, np.asarray(extra)])
+        parts[f"iris_{side}"] = orient(t, allv, np.array([0, 0, 1.0]))
+    return np.asarray(extra), src, parts
+
+
+def skin_subsets(faces: np.ndarray) -> Dict[str, np.ndarray]:
+    """Named subsets of the skin triangles (for colouring): lips and brows."""
+    outer = set(R["lip_upper_outer"]) | set(R["lip_lower_outer"])
+    inner = set(R["lip_upper_inner"]) | set(R["lip_lower_inner"])
+    # flood fill from the inner lip contour, stopping at the outer contour
+    nbr: Dict[int, set] = {}
+    for a, b, c in faces:
+        for x, y in ((a, b), (b, c), (c, a)):
+            nbr.setdefault(x, set()).add(y)
+            nbr.setdefault(y, set()).add(x)
+    lips, todo = set(inner), list(inner)
+    while todo:
+        i = todo.pop()
+        for j in nbr[i]:
+            if j not in lips:
+                lips.add(j)
+                if j not in outer:
+                    todo.append(j)
+    sub = {"lips": np.array([t for t in faces if set(t) <= lips and not set(t) <= outer])}
+    for side in ("left", "right"):
+        k = side[0]
+        brow = set(R[f"brow_{k}_lower"]) | set(R[f"brow_{k}_upper"])
+        sub[f"brow_{side}"] = np.array([t for t in faces if set(t) <= brow])
+    return sub
+
+
+def close_lips(fs: "Fields", v: np.ndarray) -> np.ndarray:
+    """Neutral mouth: bring the inner lip contours together (mid-line) with a smooth field."""
+    h: Dict[int, np.ndarray] = {}
+    for u, l in LIP_PAIRS:
+        m = 0.5 * (v[u] + v[l])
+        h[u] = (m - v[u]) * np.array([0, 1, 1])
+        h[l] = (m - v[l]) * np.array([0, 1, 1])
+    for i in set(R["lip_upper_outer"]) | set(R["lip_lower_outer"]) | {78, 308}:
+        h.setdefault(i, np.zeros(3))
+    d = fs.field(h, 0.05 * W)
+    return v + fs.symmetrise(np.where(np.isfinite(d), d, 0.0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -782,22 +865,29 @@ def build(out: Path) -> Dict[str, object]:
     v_raw, mirror, info = build_landmark_template()
     v_raw = place_origin(v_raw)
     # author the AUs on the photo's face, remove its smile, re-author on the neutral face
+    # fields are re-authored on the current neutral estimate, coefficients fitted on the photo
     v = v_raw
     fits = []
     for it in range(3):
         fs = Fields(v, faces, mirror)
-        fields = au_fields(fs)
-        v_new, coef = neutralise(v, fields)
+        v_new, coef = neutralise(v_raw, au_fields(fs))
         fits.append(coef)
-        v = place_origin(0.5 * (v_new + (v_new * np.array([-1.0, 1.0, 1.0]))[mirror]))
-        v *= W / np.linalg.norm(v[234] - v[454])
-        v = place_origin(v)
+        v_new = 0.5 * (v_new + (v_new * np.array([-1.0, 1.0, 1.0]))[mirror])
+        fs_new = Fields(v_new, faces, mirror)
+        v_new = close_lips(fs_new, v_new)
+        # the photo's smile stretched the lips thin: author fuller neutral lips
+        v_new = v_new + NEUTRAL_LIP_FULLNESS * shape_fields(fs_new)["lip_thickness"]
+        v_new *= W / np.linalg.norm(v_new[234] - v_new[454])
+        v = place_origin(v_new)
     fs = Fields(v, faces, mirror)
     expr = au_fields(fs)
     shapes = shape_fields(fs)
 
     jaw = jaw_weights(fs, v)
     extra, src, cavity = mouth_cavity(v, jaw)
+    eyes_extra, eyes_src, parts = eye_parts(np.concatenate([v, extra]), NL + len(extra))
+    extra = np.concatenate([extra, eyes_extra])
+    src = src + eyes_src
     V = NL + len(extra)
     v_all = np.concatenate([v, extra])
 
@@ -820,8 +910,8 @@ def build(out: Path) -> Dict[str, object]:
     weights = transfer(weights, skin=True)
     weights /= weights.sum(1, keepdims=True)
     jreg, joints = joints_and_regressor(v_all)
-    parts = eye_parts(v_all)
     parts["mouth_interior"] = cavity
+    parts.update(skin_subsets(faces))
 
     meta = {
         "name": "open-head-v1",
@@ -839,11 +929,16 @@ def build(out: Path) -> Dict[str, object]:
         },
         "face_width_m": W,
         "jaw_rad_per_au26": oh.JAW_RAD_PER_AU26,
-        "neutralised_aus": fits[0],
-        "neutral_refit_residual": fits[-1],
+        "neutralised_aus": fits[-1],
+        "neutral_lip_fullness": NEUTRAL_LIP_FULLNESS,
         "joints": JOINT_TARGETS_DOC,
         "num_landmarks": NL,
-        "extra_vertices": {"mouth_cavity": [NL, V]},
+        "extra_vertices": {"mouth_cavity": [NL, NL + len(src) - len(eyes_src)],
+                           "eye_sockets_and_iris_disks": [NL + len(src) - len(eyes_src), V]},
+        "face_parts": {"mouth_interior": "dark cavity behind the lips (extra vertices)",
+                       "eye_left/right": "sclera: tube behind the lid contour + back fan",
+                       "iris_left/right": "iris disks (extra vertices, skinned to the eye joints)",
+                       "lips, brow_left/right": "subsets of the skin triangles f, for colouring"},
         "symmetrise": info,
     }
     arrays = {

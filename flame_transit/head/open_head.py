@@ -116,7 +116,7 @@ REGIONS: Dict[str, Tuple[int, ...]] = {
 #: EMFACS prototypes (Ekman & Friesen) as AU intensities; "AU26" is applied through the jaw.
 EMOTION_PROTOTYPES: Dict[str, Dict[str, float]] = {
     "neutral": {},
-    "happiness": {"AU6": 0.9, "AU12": 1.0, "AU25": 0.35},
+    "happiness": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.5},
     "sadness": {"AU1": 1.0, "AU4": 0.7, "AU15": 1.0, "AU17": 0.5},
     "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
     "fear": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 0.6, "AU26": 0.4},
