@@ -1,0 +1,238 @@
+"""Photo-textured look: the person in the photo makes the transition.
+
+The face mesh is drawn with the encoder's camera, textured with the photo at the fitted mesh's
+projection (``FaceParams.vertices_2d``), and composited back onto the photo:
+
+* **texture warp** -- each vertex is drawn at its source pixel plus the model's 2D displacement
+  ``proj(v_t) - proj(v_source)``, so the frame at the source expression is the photo itself,
+  whatever the fit error;
+* **skirt** -- a band of triangles from the face outline to a fixed ring outside it carries the
+  warp to zero, so the jaw can drop or rise over the neck without a seam;
+* **shading ratio** -- the photo is multiplied by ``shade(n_target) / shade(n_source)`` per
+  surface point (clamped, faded to 1 at the outline), so cheek bulges and creases move with
+  the geometry;
+* **mouth** -- the source's own mouth opening is inpainted with lip colour in the face texture
+  (no ghost teeth on closing lips); the hole between the lips shows a rendered mouth interior
+  (cavity, tongue, teeth; coloured from the photo) cross-faded with the photo's own mouth while
+  the lip ring is close to the source's;
+* **eyes** -- the eye holes show the photo's eyes mapped rigidly with the skull, so lids slide
+  over them; where a lid opens wider than in the photo, a sclera colour sampled from the photo
+  fills in.
+
+This module prepares the textures and colours once per clip (:class:`PhotoAssets`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["PhotoAssets", "polygon_mask", "resize_image", "inpaint"]
+
+log = logging.getLogger(__name__)
+
+
+def polygon_mask(poly: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """Boolean ``(H, W)`` mask of pixels whose centre ``(x + 0.5, y + 0.5)`` lies inside the
+    polygon ``(N, 2)`` (pixel coordinates, even-odd rule) -- the rasteriser's coverage rule.
+
+    Example:
+        >>> m = polygon_mask(np.array([[1.0, 1.0], [3.0, 1.0], [3.0, 3.0], [1.0, 3.0]]), (4, 4))
+        >>> m.astype(int).tolist()
+        [[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+    """
+    h, w = shape
+    poly = np.asarray(poly, dtype=np.float64)
+    mask = np.zeros((h, w), dtype=bool)
+    if len(poly) < 3 or not np.isfinite(poly).all():
+        return mask
+    x0 = int(np.clip(np.floor(poly[:, 0].min() - 1), 0, w))
+    x1 = int(np.clip(np.ceil(poly[:, 0].max() + 1), 0, w))
+    y0 = int(np.clip(np.floor(poly[:, 1].min() - 1), 0, h))
+    y1 = int(np.clip(np.ceil(poly[:, 1].max() + 1), 0, h))
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    px = np.arange(x0, x1) + 0.5
+    py = np.arange(y0, y1) + 0.5
+    inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    a = poly
+    b = np.roll(poly, -1, axis=0)
+    for (ax, ay), (bx, by) in zip(a, b):
+        if ay == by:
+            continue
+        cond = (py[:, None] >= min(ay, by)) & (py[:, None] < max(ay, by))
+        xint = ax + (py[:, None] - ay) * (bx - ax) / (by - ay)
+        inside ^= cond & (px[None, :] < xint)
+    mask[y0:y1, x0:x1] = inside
+    return mask
+
+
+def resize_image(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Resize ``(H, W, 3)`` uint8 to ``size = (H', W')`` (area filter when shrinking)."""
+    h, w = size
+    if img.shape[:2] == (h, w):
+        return img
+    try:
+        import cv2
+
+        interp = cv2.INTER_AREA if (h < img.shape[0] or w < img.shape[1]) else cv2.INTER_LINEAR
+        return np.ascontiguousarray(cv2.resize(img, (w, h), interpolation=interp))
+    except ImportError:  # pragma: no cover - opencv comes with mediapipe
+        from skimage.transform import resize
+
+        out = resize(img, (h, w), order=1, anti_aliasing=h < img.shape[0], preserve_range=True)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    if radius <= 0:
+        return mask
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return ndimage.binary_dilation(mask, structure=(xx ** 2 + yy ** 2) <= radius ** 2)
+
+
+def inpaint(img: np.ndarray, mask: np.ndarray, radius: float = 5.0) -> np.ndarray:
+    """Fill ``mask`` from its surroundings (OpenCV Telea; a diffusion fill without OpenCV)."""
+    if not mask.any():
+        return img
+    try:
+        import cv2
+
+        return cv2.inpaint(img, mask.astype(np.uint8) * 255, float(radius), cv2.INPAINT_TELEA)
+    except ImportError:  # pragma: no cover
+        from scipy import ndimage
+
+        out = img.astype(np.float32)
+        known = ~mask
+        for _ in range(200):
+            blurred = ndimage.uniform_filter(out, size=(3, 3, 1))
+            weight = ndimage.uniform_filter(known.astype(np.float32), size=3)[..., None]
+            fill = blurred / np.maximum(weight, 1e-6)
+            out = np.where(mask[..., None], fill, out)
+            known = known | (weight[..., 0] > 0)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _robust_colour(pixels: np.ndarray, default: Sequence[float]) -> np.ndarray:
+    if len(pixels) < 8:
+        return np.asarray(default, dtype=np.float64)
+    return np.median(pixels.astype(np.float64) / 255.0, axis=0)
+
+
+@dataclass
+class PhotoAssets:
+    """Textures and colours derived from the photo for one clip.
+
+    Attributes:
+        photo: ``(H, W, 3)`` the photo at output size.
+        face: the face texture: the photo with the source mouth opening inpainted.
+        eye: the eye texture: the photo with the area around each source eye opening filled
+            with the sclera colour.
+        skin, white, teeth: RGB colours in 0..1 measured in the photo.
+    """
+
+    photo: np.ndarray
+    face: np.ndarray
+    eye: np.ndarray
+    skin: np.ndarray
+    white: np.ndarray
+    teeth: np.ndarray
+    textures: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        photo: np.ndarray,
+        size: Tuple[int, int],
+        src2d: np.ndarray,
+        outer: Optional[np.ndarray],
+        mouth_ring: Optional[np.ndarray],
+        eye_rings: List[np.ndarray],
+        face_width_px: float,
+    ) -> "PhotoAssets":
+        """Prepare textures for a photo resized to ``size``; ``src2d (V, 2)`` are the source
+        mesh's pixel positions at that size; rings are vertex ids."""
+        img = resize_image(photo, size)
+        h, w = size
+        # skin colour: inside the face outline (or around the mesh), away from eyes and mouth
+        if outer is not None and len(outer) >= 3:
+            face_mask = polygon_mask(src2d[outer], (h, w))
+        else:
+            face_mask = np.zeros((h, w), bool)
+            pts = np.round(src2d - 0.5).astype(int)
+            ok = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+            face_mask[pts[ok, 1], pts[ok, 0]] = True
+        holes = np.zeros((h, w), bool)
+        rad = max(1, int(round(0.02 * face_width_px)))
+        for ring in ([mouth_ring] if mouth_ring is not None else []) + list(eye_rings):
+            holes |= _dilate(polygon_mask(src2d[ring], (h, w)), 2 * rad)
+        skin_px = img[face_mask & ~holes]
+        if len(skin_px) > 64:  # drop beard / shadows / highlights
+            lum = skin_px.astype(np.float64).mean(axis=1)
+            lo, hi = np.percentile(lum, [25, 90])
+            skin_px = skin_px[(lum >= lo) & (lum <= hi)]
+        skin = _robust_colour(skin_px, (0.78, 0.6, 0.5))
+
+        # sclera: bright, unsaturated pixels inside the eye openings
+        eye_tex = img.copy()
+        whites = []
+        for ring in eye_rings:
+            m = polygon_mask(src2d[ring], (h, w))
+            px = img[m].astype(np.float64) / 255.0
+            if len(px) >= 6:
+                lum = px.mean(axis=1)
+                sat = px.max(axis=1) - px.min(axis=1)
+                sel = (sat < np.percentile(sat, 60)) & (lum >= np.percentile(lum, 70))
+                if sel.sum() >= 3:
+                    whites.append(np.median(px[sel], axis=0))
+        white = np.mean(whites, axis=0) if whites else np.clip(skin * 1.25 + 0.1, 0, 0.95)
+        # the sclera in a photo is shaded by lids and lashes: keep it from glowing
+        white = np.clip(np.maximum(white, skin * 0.9), 0, 1)
+        for ring in eye_rings:
+            poly = src2d[ring]
+            m = _dilate(polygon_mask(poly, (h, w)), 2)  # antialiased edges sample just outside
+            c = poly.mean(axis=0)
+            box = polygon_mask(c + (poly - c) * 2.2, (h, w))
+            fill_region = box & ~m
+            if fill_region.any():
+                # darker towards the top (the upper lid's shadow)
+                ys = np.nonzero(fill_region)[0].astype(np.float64)
+                top, bot = poly[:, 1].min(), poly[:, 1].max()
+                t = np.clip((ys + 0.5 - top) / max(bot - top, 1.0), -1.0, 1.0)
+                shade = 0.82 + 0.08 * t
+                eye_tex[fill_region] = np.clip(white[None] * shade[:, None] * 255 + 0.5, 0, 255).astype(np.uint8)
+
+        # teeth colour: bright pixels inside an open source mouth, else from the sclera
+        teeth = np.clip(white * np.array([1.0, 0.98, 0.92]), 0, 1)
+        face_tex = img
+        if mouth_ring is not None:
+            m = polygon_mask(src2d[mouth_ring], (h, w))
+            px = img[m].astype(np.float64) / 255.0
+            if len(px) > 40:
+                lum = px.mean(axis=1)
+                sat = px.max(axis=1) - px.min(axis=1)
+                bright = (lum > np.percentile(lum, 75)) & (sat < 0.25) & (lum > skin.mean())
+                if bright.sum() > 10:
+                    teeth = np.median(px[bright], axis=0)
+            cover = _dilate(m, rad)
+            face_tex = inpaint(img, cover, radius=max(3.0, 2.0 * rad))
+        assets = cls(photo=img, face=face_tex, eye=eye_tex, skin=skin, white=white, teeth=teeth)
+        assets.textures = {"photo": img, "face": face_tex, "eye": eye_tex}
+        log.debug("photo colours: skin %s white %s teeth %s", skin.round(3), white.round(3), teeth.round(3))
+        return assets
+
+    def mouth_palette(self) -> np.ndarray:
+        """``(5, 3)`` albedo per mouth material (teeth, gum, tongue, cavity front / back)."""
+        skin = self.skin
+        return np.stack([
+            np.clip(self.teeth * 0.95, 0, 1),
+            np.clip(skin * np.array([0.92, 0.62, 0.62]), 0, 1),
+            np.clip(skin * np.array([0.85, 0.45, 0.45]), 0, 1),
+            np.clip(skin * np.array([0.34, 0.13, 0.12]), 0, 1),
+            np.clip(skin * 0.035, 0, 1),
+        ])

@@ -1,0 +1,551 @@
+"""What to draw for each look: mesh analysis (outline, eye and mouth holes), camera, the mouth
+rig, and per-frame :class:`~flame_transit.render.base.Layer` lists shared by all backends.
+
+Example:
+    >>> faces = np.array([[0, 1, 2], [0, 2, 3]])
+    >>> [sorted(l.tolist()) for l in boundary_loops(faces)]
+    [[0, 1, 2, 3]]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from .base import (
+    Frame,
+    Layer,
+    RenderCamera,
+    _get,
+    _to_numpy,
+    camera_from_params,
+    check_photo,
+    check_size,
+)
+from .mouth import MP_INNER_LIPS, MP_JAW, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
+
+__all__ = ["MeshTopology", "boundary_loops", "analyse_mesh", "build_scene", "Scene", "vertex_normals"]
+
+log = logging.getLogger(__name__)
+
+#: shaded look colours (linear-ish RGB in 0..1)
+SKIN = np.array([0.80, 0.64, 0.55])
+BACKGROUND = (0.94, 0.94, 0.95)
+SHADED_MOUTH = np.array([
+    [0.93, 0.90, 0.84],  # teeth
+    [0.78, 0.42, 0.44],  # gum
+    [0.74, 0.36, 0.36],  # tongue
+    [0.30, 0.10, 0.10],  # cavity front
+    [0.03, 0.01, 0.01],  # cavity back
+])
+
+
+# --- mesh analysis ----------------------------------------------------------------------------
+def boundary_loops(faces: np.ndarray) -> List[np.ndarray]:
+    """Ordered vertex loops along the mesh's boundary edges (edges used by one triangle)."""
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    key = np.sort(e, axis=1)
+    uniq, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    boundary = e[counts[inv.ravel()] == 1]
+    nxt: Dict[int, List[int]] = {}
+    for a, b in boundary:
+        nxt.setdefault(int(a), []).append(int(b))
+    loops: List[np.ndarray] = []
+    used = set()
+    for a0, b0 in boundary:
+        a0, b0 = int(a0), int(b0)
+        if (a0, b0) in used:
+            continue
+        loop = [a0]
+        a, b = a0, b0
+        used.add((a, b))
+        while b != a0 and len(loop) <= len(boundary):
+            loop.append(b)
+            cands = [c for c in nxt.get(b, []) if (b, c) not in used]
+            if not cands:
+                break
+            a, b = b, cands[0]
+            used.add((a, b))
+        if len(loop) >= 3:
+            loops.append(np.asarray(loop, dtype=np.int64))
+    return loops
+
+
+def _incidence(faces: np.ndarray, num_vertices: int):
+    from scipy import sparse
+
+    f = np.asarray(faces, dtype=np.int64)
+    rows = f.ravel()
+    cols = np.repeat(np.arange(len(f)), 3)
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(num_vertices, len(f)))
+
+
+def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) -> np.ndarray:
+    """Area-weighted unit vertex normals ``(V, 3)`` (zero for unused vertices)."""
+    v = np.asarray(verts, dtype=np.float64)
+    tri = v[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    if incidence is None:
+        incidence = _incidence(faces, len(v))
+    n = incidence @ fn
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+
+
+def _hops_from(loop: np.ndarray, faces: np.ndarray, num_vertices: int, limit: int = 6) -> np.ndarray:
+    from scipy import sparse
+
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    adj = sparse.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(num_vertices, num_vertices))
+    adj = ((adj + adj.T) > 0).astype(np.float64)
+    hops = np.full(num_vertices, limit, dtype=np.int64)
+    frontier = np.zeros(num_vertices, bool)
+    frontier[loop] = True
+    seen = frontier.copy()
+    hops[loop] = 0
+    for k in range(1, limit):
+        frontier = (adj @ frontier.astype(np.float64) > 0) & ~seen
+        if not frontier.any():
+            break
+        hops[frontier] = k
+        seen |= frontier
+    return hops
+
+
+def _inside(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    x, y = points[:, 0][:, None], points[:, 1][:, None]
+    a, b = poly, np.roll(poly, -1, axis=0)
+    ay, by, ax, bx = a[:, 1][None], b[:, 1][None], a[:, 0][None], b[:, 0][None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cond = (y >= np.minimum(ay, by)) & (y < np.maximum(ay, by))
+        xint = ax + (y - ay) * (bx - ax) / (by - ay)
+        crossings = cond & (x < xint)
+    return (crossings.sum(axis=1) % 2) == 1
+
+
+@dataclass
+class MeshTopology:
+    """Boundary structure of a face mesh.
+
+    Attributes:
+        outer: the outline loop (longest boundary), or None for a closed mesh.
+        mouth: the inner lip ring (the mouth hole's boundary), ordered, or None.
+        eyes: eye-hole loops (0-2).
+        mediapipe: vertices are MediaPipe Face Mesh landmarks (the open head).
+    """
+
+    outer: Optional[np.ndarray]
+    mouth: Optional[np.ndarray]
+    eyes: List[np.ndarray]
+    mediapipe: bool
+    loops: List[np.ndarray] = field(default_factory=list)
+
+
+def analyse_mesh(faces: np.ndarray, ref: np.ndarray) -> MeshTopology:
+    """Find the outline, the mouth hole and the eye holes of ``faces`` on the mesh ``ref (V, 3)``."""
+    v = len(ref)
+    loops = boundary_loops(faces)
+    mediapipe = v in (468, 478)
+    if not loops:
+        return MeshTopology(None, None, [], mediapipe, loops)
+
+    def perimeter(loop: np.ndarray) -> float:
+        p = ref[loop]
+        return float(np.linalg.norm(p - np.roll(p, -1, axis=0), axis=1).sum())
+
+    per = [perimeter(l) for l in loops]
+    order = np.argsort(per)[::-1]
+    outer = loops[order[0]]
+    holes = [loops[i] for i in order[1:]]
+    mouth = None
+    if mediapipe:
+        want = set(MP_INNER_LIPS)
+        for h in holes:
+            if set(h.tolist()) == want:
+                mouth = h
+    lo, hi = ref.min(axis=0), ref.max(axis=0)
+    x_mid, width = 0.5 * (lo[0] + hi[0]), max(hi[0] - lo[0], 1e-12)
+    cents = [ref[h].mean(axis=0) for h in holes]
+    if mouth is None:
+        cand = [i for i, c in enumerate(cents) if abs(c[0] - x_mid) < 0.12 * width and len(holes[i]) >= 6]
+        if cand:
+            mouth = holes[min(cand, key=lambda i: cents[i][1])]
+    eyes = []
+    my = ref[mouth].mean(axis=0)[1] if mouth is not None else -np.inf
+    for i in np.argsort([-perimeter(h) for h in holes]):
+        h, c = holes[i], cents[i]
+        if mouth is not None and h is mouth:
+            continue
+        if abs(c[0] - x_mid) >= 0.12 * width and c[1] > my and len(h) >= 6 and len(eyes) < 2:
+            eyes.append(h)
+    return MeshTopology(outer, mouth, eyes, mediapipe, loops)
+
+
+def _rigid_sets(topo: MeshTopology, ref: np.ndarray, head: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """Vertex ids that follow the skull and the jaw."""
+    v = len(ref)
+    assets = getattr(head, "assets", None)
+    if assets is not None and getattr(assets, "num_vertices", -1) == v:
+        w = np.asarray(assets.lbs_weights)
+        disp = np.linalg.norm(np.asarray(assets.exprdirs), axis=1).max(axis=1) if assets.exprdirs.shape[2] else np.zeros(v)
+        if w.shape[1] >= 3:
+            skull_joint = 1 if (w[:, 1] > 0.95).sum() >= 8 else 0
+            skull = np.where((w[:, skull_joint] > 0.95) & (w[:, 2] < 0.02))[0]
+            jaw = np.where(w[:, 2] > 0.9)[0]
+            if len(skull) >= 8 and len(jaw) >= 8:
+                skull = skull[np.argsort(disp[skull], kind="stable")[:40]]
+                jaw = jaw[np.argsort(disp[jaw], kind="stable")[:40]]
+                if np.linalg.matrix_rank(ref[skull] - ref[skull].mean(0), tol=1e-6) == 3 and \
+                        np.linalg.matrix_rank(ref[jaw] - ref[jaw].mean(0), tol=1e-6) == 3:
+                    return skull, jaw
+    if topo.mediapipe:
+        return np.asarray(MP_STABLE), np.asarray(MP_JAW)
+    # geometric fallback: above the eyes / below and around the mouth
+    lo, hi = ref.min(axis=0), ref.max(axis=0)
+    mouth_p = ref[topo.mouth] if topo.mouth is not None else None
+    eye_y = np.mean([ref[e][:, 1].mean() for e in topo.eyes]) if topo.eyes else lo[1] + 0.65 * (hi[1] - lo[1])
+    skull = np.where(ref[:, 1] > eye_y + 0.05 * (hi[1] - lo[1]))[0]
+    if mouth_p is not None:
+        mw = np.ptp(mouth_p[:, 0])
+        jaw = np.where((ref[:, 1] < mouth_p[:, 1].min() - 0.3 * mw) & (np.abs(ref[:, 0] - mouth_p[:, 0].mean()) < 1.2 * mw))[0]
+    else:
+        jaw = np.where(ref[:, 1] < lo[1] + 0.15 * (hi[1] - lo[1]))[0]
+    rng = np.random.default_rng(0)
+    skull = np.sort(rng.choice(skull, size=min(len(skull), 60), replace=False)) if len(skull) else skull
+    jaw = np.sort(rng.choice(jaw, size=min(len(jaw), 60), replace=False)) if len(jaw) else jaw
+    return skull, jaw
+
+
+def _fan(ring_xy: np.ndarray, extra: Optional[np.ndarray] = None) -> np.ndarray:
+    n = len(ring_xy)
+    idx = np.arange(n)
+    return np.stack([idx, (idx + 1) % n, np.full(n, n)], 1).astype(np.int32)
+
+
+def _head_forward(head: Any, params: Any, zero_expression: bool) -> Optional[np.ndarray]:
+    """The head's mesh for ``params`` (first frame): expression and jaw zeroed for the rest
+    mesh; None when the parameters are not available."""
+    try:
+        import torch
+
+        shape = _get(params, "shape")
+        pose = _get(params, "pose")
+        expr = _get(params, "expression")
+        if shape is None or pose is None or expr is None:
+            return None
+        shape = torch.as_tensor(np.asarray(_to_numpy(shape, "shape"), dtype=np.float32))
+        pose = torch.as_tensor(np.asarray(_to_numpy(pose, "pose"), dtype=np.float32)).reshape(-1, pose.shape[-1])[:1]
+        expr = torch.as_tensor(np.asarray(_to_numpy(expr, "expression"), dtype=np.float32)).reshape(-1, expr.shape[-1])[:1]
+        shape = shape.reshape(-1, shape.shape[-1])[:1]
+        if zero_expression:
+            expr = torch.zeros_like(expr)
+            pose = pose.clone()
+            if pose.shape[-1] == 15:
+                pose[:, 6:] = 0
+            else:
+                pose[:, 3:] = 0
+        offsets = _get(params, "offsets")
+        with torch.no_grad():
+            out = head(shape=shape, expression=expr, pose=pose, offsets=offsets)
+        return out.vertices[0].detach().cpu().numpy().astype(np.float64)
+    except Exception as exc:  # a head that does not match the params: fall back, say why
+        log.warning("could not pose the head for the %s mesh (%s); using frame 0",
+                    "rest" if zero_expression else "source", exc)
+        return None
+
+
+# --- the scene --------------------------------------------------------------------------------
+class Scene:
+    """Per-clip state; :meth:`frame` builds the draw list of frame ``t``."""
+
+    def __init__(
+        self,
+        verts: np.ndarray,
+        faces: np.ndarray,
+        params: Any,
+        *,
+        look: str,
+        size: Any,
+        photo: Any,
+        source_vertices: Any,
+        head: Any,
+        rest_vertices: Any,
+        background: Optional[Sequence[float]],
+        color: Optional[Sequence[float]],
+        mouth: bool,
+        shading_gain: float,
+    ) -> None:
+        self.verts = verts
+        self.faces = faces
+        self.look = look
+        v = verts.shape[1]
+        self.num_vertices = v
+        self.incidence = _incidence(faces, v)
+        self.shading_gain = float(shading_gain)
+
+        # source (photo expression) and rest (neutral, closed mouth) meshes
+        src = None
+        if source_vertices is not None:
+            src = _to_numpy(source_vertices, "source_vertices").astype(np.float64).reshape(-1, v, 3)[0] \
+                if np.size(source_vertices) == v * 3 else None
+            if src is None:
+                raise InputError(f"source_vertices must be ({v}, 3), got {tuple(np.shape(source_vertices))}")
+            if not np.isfinite(src).all():
+                raise InputError("source_vertices contain NaN or infinite values")
+        elif head is not None and getattr(head, "num_vertices", None) == v and params is not None:
+            src = _head_forward(head, params, zero_expression=False)
+        if src is None:
+            src = verts[0].astype(np.float64)
+        self.src = src
+        rest = None
+        if rest_vertices is not None:
+            rest = _to_numpy(rest_vertices, "rest_vertices").astype(np.float64)
+            if rest.shape != (v, 3) or not np.isfinite(rest).all():
+                raise InputError(f"rest_vertices must be finite ({v}, 3), got {tuple(rest.shape)}")
+        elif head is not None and getattr(head, "num_vertices", None) == v and params is not None:
+            rest = _head_forward(head, params, zero_expression=True)
+        if rest is None:
+            rest = src
+        self.rest = rest
+
+        # orientation: normals point out of the face (towards the viewer on the front)
+        tri = src[faces]
+        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        self.flip = float(np.einsum("ij,ij->", fn, tri.mean(axis=1) - src.mean(axis=0))) < 0
+
+        self.topo = analyse_mesh(faces, src)
+        self.rig: Optional[MouthRig] = None
+        if mouth and self.topo.mouth is not None:
+            skull, jaw = _rigid_sets(self.topo, rest, head)
+            if len(skull) >= 4 and len(jaw) >= 4:
+                corners = MP_MOUTH_CORNERS if self.topo.mediapipe else None
+                try:
+                    self.rig = MouthRig(rest, self.topo.mouth, skull, jaw, corners=corners)
+                except Exception as exc:  # degenerate meshes: draw without a mouth interior
+                    log.warning("no mouth interior: %s", exc)
+        self.skull_ids = np.asarray(MP_STABLE) if self.topo.mediapipe else (self.rig.stable if self.rig else None)
+        parts = getattr(getattr(head, "assets", None), "face_parts", {}) or {}
+        mi = parts.get("mouth_interior") if isinstance(parts, dict) else None
+        self.mouth_interior = None
+        if mi is not None and self.rig is None:
+            mi = np.asarray(mi, dtype=np.int64)
+            if mi.ndim == 2 and mi.shape[1] == 3 and mi.size and mi.max() < v and mi.min() >= 0:
+                self.mouth_interior = mi.astype(np.int32)
+
+        if look == "shaded":
+            self._init_shaded(params, size, background, color)
+        else:
+            self._init_photo(params, size, photo)
+
+    # -- shaded --------------------------------------------------------------------------------
+    def _init_shaded(self, params: Any, size: Any, background: Any, color: Any) -> None:
+        img_size = _get(params, "image_size")
+        hw = check_size(size, default=None)
+        if size is None and img_size is not None and _get(params, "crop_to_image") is not None:
+            hw = check_size(tuple(int(s) for s in img_size))
+        self.size = hw
+        self.camera = camera_from_params(params, self.verts, hw)
+        self.textures: Dict[str, np.ndarray] = {}
+        self.background = tuple(float(c) for c in (background if background is not None else BACKGROUND))
+        self.skin = np.asarray(color if color is not None else SKIN, dtype=np.float64)
+        for name, val in (("background", self.background), ("color", self.skin)):
+            arr = np.asarray(val, dtype=np.float64)
+            if arr.shape != (3,) or not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+                raise InputError(f"{name} must be an RGB triple in 0..1, got {val!r}")
+        self.palette = SHADED_MOUTH
+        self.open_face = self.topo.outer is not None and self._outline_encloses()
+
+    def _outline_encloses(self) -> bool:
+        p = self.camera.project(self.src, 0)[:, :2]
+        inside = _inside(p, p[self.topo.outer])
+        return float(inside.mean()) > 0.85
+
+    def _project(self, pts: np.ndarray, t: int) -> np.ndarray:
+        return self.camera.project(pts, t)
+
+    def _normals(self, verts: np.ndarray) -> np.ndarray:
+        n = vertex_normals(verts, self.faces, self.incidence)
+        return -n if self.flip else n
+
+    def _mouth_layers(self, verts: np.ndarray, t: int, offset: np.ndarray, palette: np.ndarray) -> List[Layer]:
+        layers: List[Layer] = []
+        if self.rig is not None:
+            g = self.rig.frame(verts)
+            p = self._project(g.verts, t)
+            p[:, :2] += offset
+            col = palette[g.material] * g.ao[:, None]
+            faces = np.concatenate([g.faces, g.cavity_faces])
+            layers.append(Layer("mouth", "lit", p[:, :2], faces, depth=p[:, 2], normal=g.normals,
+                                color=col, specular=0.25 if self.look == "shaded" else 0.12))
+        elif self.mouth_interior is not None:
+            p = self._project(verts, t)
+            n = self._normals(verts)
+            col = np.broadcast_to(palette[3], (len(verts), 3))
+            layers.append(Layer("mouth_interior", "lit", p[:, :2] + offset, self.mouth_interior,
+                                depth=p[:, 2] - 1e-4 * abs(self.camera.frame(t)[0][0]), normal=n, color=col))
+        return layers
+
+    def _shaded_frame(self, t: int) -> Frame:
+        verts = self.verts[t].astype(np.float64)
+        p = self._project(verts, t)
+        n = self._normals(verts)
+        layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
+                        color=np.broadcast_to(self.skin, (len(verts), 3)), specular=1.0)]
+        layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)
+        if self.open_face:
+            for k, ring in enumerate(self.topo.eyes):
+                rp = p[ring]
+                c = rp.mean(axis=0, keepdims=True)
+                c[:, 2] -= 0.15 * np.ptp(rp[:, 0])
+                xy = np.concatenate([rp, c])
+                cols = np.concatenate([np.tile(self.skin * 0.45, (len(ring), 1)), [self.skin * 0.2]])
+                nn = np.concatenate([n[ring], [[0.0, 0.0, 1.0]]])
+                layers.append(Layer(f"eye{k}", "lit", xy[:, :2], _fan(rp), depth=xy[:, 2], normal=nn, color=cols))
+        return Frame(layers, background=self.background)
+
+    # -- photo ---------------------------------------------------------------------------------
+    def _init_photo(self, params: Any, size: Any, photo: Any) -> None:
+        from .photo import PhotoAssets
+
+        img = check_photo(photo)
+        ph, pw = img.shape[:2]
+        img_size = _get(params, "image_size")
+        if img_size is not None and (int(img_size[0]), int(img_size[1])) != (ph, pw):
+            raise InputError(
+                f"the photo is {ph}x{pw} but params.image_size is {tuple(int(s) for s in img_size)}; "
+                "pass the photo the parameters were encoded from"
+            )
+        hw = check_size(size, default=(ph, pw), aspect=pw / ph)
+        self.size = hw
+        self.camera = camera_from_params(params, self.verts, hw, image_size=(ph, pw))
+        v = self.num_vertices
+        scale = np.array([hw[1] / pw, hw[0] / ph])
+        proj_src = self.camera.project(self.src, 0)
+        v2d = _get(params, "vertices_2d")
+        if v2d is not None:
+            v2d = _to_numpy(v2d, "params.vertices_2d").astype(np.float64)
+            if v2d.shape != (v, 2):
+                raise InputError(f"params.vertices_2d must be ({v}, 2) for this mesh, got {tuple(v2d.shape)}")
+            if not np.isfinite(v2d).all():
+                raise InputError("params.vertices_2d contains NaN or infinite values")
+            src2d = v2d * scale
+        else:
+            src2d = proj_src[:, :2]
+        self.src2d = src2d
+        self.proj_src = proj_src
+        self.residual = src2d - proj_src[:, :2]
+        ppm = self.camera.pixels_per_metre(0)
+        face_w = float(np.ptp(src2d[:, 0])) if v else 1.0
+        topo = self.topo
+        self.open_face = topo.outer is not None and float(_inside(src2d, src2d[topo.outer]).mean()) > 0.85
+        eyes = topo.eyes if self.open_face else []
+        self.assets = PhotoAssets.build(img, hw, src2d, topo.outer if self.open_face else None,
+                                        topo.mouth, eyes, face_w)
+        self.textures = self.assets.textures
+        self.palette = self.assets.mouth_palette()
+        self.n_src = self._normals(self.src)
+        if self.open_face:
+            hops = _hops_from(topo.outer, self.faces, v)
+            self.weight = np.clip(hops / 3.0, 0.0, 1.0)
+            # skirt: outline -> fixed ring outside it (warp fades to zero)
+            ring = topo.outer
+            c = src2d[ring].mean(axis=0)
+            rel = src2d[ring] - c
+            self.skirt_mid = c + rel * 1.18
+            self.skirt_out = c + rel * 1.40
+            n = len(ring)
+            idx = np.arange(n)
+            nxt = (idx + 1) % n
+            quads = []
+            for r0 in (0, 1):
+                a0, a1, b0, b1 = r0 * n + idx, r0 * n + nxt, (r0 + 1) * n + idx, (r0 + 1) * n + nxt
+                quads += [np.stack([a0, b0, a1], 1), np.stack([a1, b0, b1], 1)]
+            self.skirt_faces = np.concatenate(quads).astype(np.int32)
+            self.skirt_uv = np.concatenate([src2d[ring], self.skirt_mid, self.skirt_out])
+            self.face_faces = self.faces
+            self.disp_weight = np.ones(v)
+        else:
+            # closed heads (FLAME): only surfaces facing the camera in the photo; the warp fades
+            # out towards the silhouette so the mesh edge meets the photo without a seam
+            nz = self.n_src[:, 2]
+            self.weight = np.clip((nz - 0.1) / 0.4, 0, 1)
+            self.disp_weight = np.clip((nz - 0.05) / 0.35, 0, 1) ** 2
+            tri = self.src[self.faces]
+            fz = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, 2] * (-1 if self.flip else 1)
+            self.face_faces = self.faces[fz > 0]
+        self.mouth_width_px = float(self.rig.width * ppm) if self.rig is not None else 0.0
+        self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
+        self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
+
+    def _photo_positions(self, verts: np.ndarray, t: int) -> np.ndarray:
+        p = self._project(verts, t)
+        xy = self.src2d + self.disp_weight[:, None] * (p[:, :2] - self.proj_src[:, :2])
+        return np.concatenate([xy, p[:, 2:3]], axis=1)
+
+    def mouth_similarity(self, verts: np.ndarray) -> float:
+        """1 when the lip ring (skull motion removed) matches the photo's, falling to 0."""
+        if self.topo.mouth is None or self.rig is None:
+            return 0.0
+        ids = self.eye_skull if self.eye_skull is not None else self.rig.stable
+        r, tr = kabsch(verts[ids], self.src[ids])
+        ring = verts[self.topo.mouth] @ r.T + tr
+        d = np.sqrt(np.mean(np.sum((ring - self.src[self.topo.mouth]) ** 2, axis=1))) / self.rig.width
+        return float(np.exp(-((d / 0.035) ** 2)))
+
+    def _photo_frame(self, t: int) -> Frame:
+        verts = self.verts[t].astype(np.float64)
+        p = self._photo_positions(verts, t)
+        n = self._normals(verts)
+        layers: List[Layer] = []
+        behind = 0.002 * abs(float(self.camera.frame(t)[0][0]))  # 2 mm: patches sit behind lids / lips
+        if self.open_face:
+            ring = self.topo.outer
+            inner = p[ring, :2]
+            xy = np.concatenate([inner, self.skirt_mid + 0.25 * (inner - self.src2d[ring]), self.skirt_out])
+            up = np.tile([0.0, 0.0, 1.0], (len(xy), 1))
+            layers.append(Layer("skirt", "photo", xy, self.skirt_faces, normal=up, normal_src=up,
+                                weight=np.zeros(len(xy)), uv=self.skirt_uv, texture="face", depth_test=False))
+        layers += self._mouth_layers(verts, t, self.ring_offset, self.palette)
+        if self.open_face and self.eye_skull is not None:
+            r, tr = kabsch(verts[self.eye_skull], self.src[self.eye_skull])  # frame -> source
+            for k, ring in enumerate(self.topo.eyes):
+                back = verts[ring] @ r.T + tr
+                uv = self.camera.project(back, 0)[:, :2] + self.residual[ring]
+                xy = p[ring]
+                pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
+                pos[:, 2] -= behind
+                up = np.tile([0.0, 0.0, 1.0], (len(pos), 1))
+                layers.append(Layer(f"eye{k}", "photo", pos[:, :2], _fan(xy), depth=pos[:, 2], normal=up,
+                                    normal_src=up, weight=np.zeros(len(pos)),
+                                    uv=np.concatenate([uv, uv.mean(axis=0, keepdims=True)]), texture="eye"))
+        w = 0.0
+        if self.topo.mouth is not None:
+            w = self.mouth_similarity(verts) if self.rig is not None else 1.0
+        if w > 0.004:
+            # the photo's own mouth, cross-faded over the rendered one while the lips are close
+            # to the photo's; painted under the skin (no depth test) so lips always cover it
+            ring = self.topo.mouth
+            xy = p[ring, :2]
+            pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
+            uv = np.concatenate([self.src2d[ring], self.src2d[ring].mean(axis=0, keepdims=True)])
+            up = np.tile([0.0, 0.0, 1.0], (len(pos), 1))
+            layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), normal=up, normal_src=up,
+                                weight=np.zeros(len(pos)), uv=uv, texture="photo", alpha=float(min(1.0, w)),
+                                depth_test=False))
+        layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2], normal=n,
+                            normal_src=self.n_src, weight=self.weight, uv=self.src2d, texture="face",
+                            texture2="photo", mix=w))
+        return Frame(layers, background_texture="photo", ratio_gain=self.shading_gain)
+
+    def frame(self, t: int) -> Frame:
+        return self._shaded_frame(t) if self.look == "shaded" else self._photo_frame(t)
+
+
+def build_scene(verts: np.ndarray, faces: np.ndarray, params: Any, **options: Any) -> Scene:
+    """A :class:`Scene` for checked ``verts (T, V, 3)`` and ``faces (F, 3)``."""
+    return Scene(verts, faces, params, **options)
