@@ -1,0 +1,327 @@
+"""Instruction parsing: templates, synonyms, intensity, blends, facial actions, sequences, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flame_transit.errors import InstructionError
+from flame_transit.text.parse import MAX_CHARS, ParsedInstruction, Segment, parse_instruction
+from flame_transit.text.templates import (
+    HELDOUT_SINGLE_TEMPLATES,
+    HELDOUT_TEMPLATES,
+    PAPER_TEMPLATES,
+    SINGLE_TEMPLATES,
+    TRAIN_TEMPLATES,
+    render_instruction,
+)
+from flame_transit.text.vocabulary import AU_NAMES, EXPRESSIONS, SYNONYMS
+
+
+def P(text, **kw):
+    kw.setdefault("encoder", None)  # no text model unless a test asks for it
+    return parse_instruction(text, **kw)
+
+
+def labels(text, **kw):
+    return P(text, **kw).labels
+
+
+@pytest.mark.parametrize("template", PAPER_TEMPLATES)
+def test_paper_templates_all_pairs(template):
+    for a, b in itertools.permutations(EXPRESSIONS, 2):
+        p = P(render_instruction(template, a, b))
+        assert p.labels == [a, b]
+        assert all(s.intensity == 1.0 and s.aus == {} and not s.guessed for s in p.segments)
+
+
+@pytest.mark.parametrize("pool,words", [(TRAIN_TEMPLATES, "train"), (HELDOUT_TEMPLATES, "heldout")])
+def test_all_templates_with_synonyms_parse_back(pool, words):
+    rng = np.random.default_rng(1)
+    for template in pool:
+        for a, b in itertools.permutations(EXPRESSIONS, 2):
+            text = render_instruction(template, a, b, rng, words=words)
+            assert labels(text) == [a, b], text
+
+
+def test_single_target_templates():
+    rng = np.random.default_rng(2)
+    for template in SINGLE_TEMPLATES + HELDOUT_SINGLE_TEMPLATES:
+        for b in EXPRESSIONS:
+            assert labels(render_instruction(template, b=b, rng=rng)) == [b]
+
+
+@pytest.mark.parametrize("label", EXPRESSIONS)
+def test_every_synonym_alone_and_in_a_template(label):
+    for form in ("noun", "adj", "other"):
+        for word in SYNONYMS[label][form]:
+            assert labels(word) == [label], word
+            assert labels(f"Turn this face from {word} to contempt." if label != "contempt"
+                          else f"Turn this face from {word} to fear.")[0] == label, word
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("disgusted", "disgust"), ("grossed out", "disgust"), ("grossed-out", "disgust"),
+    ("joy", "happiness"), ("joyful", "happiness"), ("smiling", "happiness"), ("smile", "happiness"),
+    ("unhappy", "sadness"), ("mad", "anger"), ("furious", "anger"), ("frightened", "fear"),
+    ("shocked", "surprise"), ("astonished", "surprise"), ("scornful", "contempt"),
+    ("calm", "neutral"), ("expressionless", "neutral"), ("no expression", "neutral"),
+    ("HAPPY!!!", "happiness"), ("  Sad.  ", "sadness"), ("Make This Face ANGRY", "anger"),
+])
+def test_word_forms(text, expected):
+    assert labels(text) == [expected]
+
+
+def test_unhappy_is_not_happy():
+    s = P("unhappy").segments[0]
+    assert s.label == "sadness" and s.mix == {"sadness": 1.0}
+
+
+@pytest.mark.parametrize("text,value", [
+    ("slightly happy", 0.3), ("a bit sad", 0.4), ("somewhat angry", 0.5), ("very scared", 1.25),
+    ("extremely disgusted", 1.5), ("50% happy", 0.5), ("happy 50%", 0.5), ("happiness at 80 %", 0.8),
+    ("0.7 surprised", 0.7), ("happy at 30 percent", 0.3), ("very very happy", 1.5625),
+    ("happy, but only slightly", 0.3), ("500% happy", 2.0),
+])
+def test_intensity(text, value):
+    (s,) = P(text).segments
+    assert s.intensity == pytest.approx(value)
+
+
+def test_intensity_scopes_to_its_step():
+    p = P("from slightly sad to extremely happy")
+    assert [s.intensity for s in p.segments] == [0.3, 1.5]
+    p = P("from sad to happy, slightly")
+    assert [s.intensity for s in p.segments] == [1.0, 0.3]
+
+
+def test_compound():
+    (s,) = P("happy and surprised").segments
+    assert s.label == "custom" and s.mix == {"happiness": 0.5, "surprise": 0.5}
+    assert s.labels in (("happiness", "surprise"), ("surprise", "happiness"))
+    (s,) = P("very happy and slightly surprised").segments
+    assert s.label == "custom" and s.dominant == "happiness" and s.intensity == 1.25
+    assert s.mix["happiness"] > s.mix["surprise"] and sum(s.mix.values()) == pytest.approx(1)
+    (s,) = P("bittersweet").segments
+    assert s.mix == {"happiness": 0.5, "sadness": 0.5}
+    (s,) = P("happy and calm").segments  # neutral only weakens
+    assert s.label == "happiness" and s.intensity == pytest.approx(0.5)
+    (s,) = P("happy and joyful").segments  # same expression twice is not a blend
+    assert s.label == "happiness" and s.mix == {"happiness": 1.0}
+
+
+@pytest.mark.parametrize("text,aus", [
+    ("raise the eyebrows", {"AU1": 1.0, "AU2": 1.0}),
+    ("eyebrows raised", {"AU1": 1.0, "AU2": 1.0}),
+    ("raise the inner brows", {"AU1": 1.0}),
+    ("frown", {"AU4": 1.0}),
+    ("furrow the brows", {"AU4": 1.0}),
+    ("knitted eyebrows", {"AU4": 1.0}),
+    ("open the mouth", {"AU25": 1.0, "AU26": 1.0}),
+    ("mouth open", {"AU25": 1.0, "AU26": 1.0}),
+    ("drop the jaw", {"AU25": 1.0, "AU26": 1.0}),
+    ("part the lips", {"AU25": 1.0}),
+    ("close the eyes", {"AU43": 1.0}),
+    ("eyes closed", {"AU43": 1.0}),
+    ("wrinkle the nose", {"AU9": 1.0}),
+    ("scrunch up the nose", {"AU9": 1.0}),
+    ("smirk", {"AU12L": 1.0, "AU14L": 1.0}),
+    ("smirk to the right", {"AU12R": 1.0, "AU14R": 1.0}),
+    ("raise the right corner of the mouth", {"AU12R": 1.0}),
+    ("pull the lip corners down", {"AU15": 1.0}),
+    ("press the lips together", {"AU24": 1.0}),
+    ("purse the lips", {"AU23": 1.0}),
+    ("stretch the lips", {"AU20": 1.0}),
+    ("widen the eyes", {"AU5": 1.0}),
+    ("eyes wide open", {"AU5": 1.0}),
+    ("squint", {"AU6": 0.5, "AU7": 1.0}),
+    ("raise the cheeks", {"AU6": 1.0}),
+    ("raise the chin", {"AU17": 1.0}),
+    ("curl the upper lip", {"AU10": 1.0}),
+    ("slightly raise the eyebrows", {"AU1": 0.3, "AU2": 0.3}),
+    ("close the mouth", {"AU25": 0.0, "AU26": 0.0}),
+    ("raise the eyebrows and cheeks", {"AU1": 1.0, "AU2": 1.0, "AU6": 1.0}),
+    ("open the mouth and close the eyes", {"AU25": 1.0, "AU26": 1.0, "AU43": 1.0}),
+])
+def test_facial_actions(text, aus):
+    (s,) = P(text).segments
+    assert s.label == "custom" and s.mix == {} and s.aus == pytest.approx(aus)
+    assert set(s.aus) <= set(AU_NAMES)
+
+
+def test_expression_with_actions_and_word_aus():
+    (s,) = P("happy with raised eyebrows").segments
+    assert s.label == "happiness" and s.aus == {"AU1": 1.0, "AU2": 1.0}
+    (s,) = P("grinning").segments
+    assert s.label == "happiness" and s.aus.get("AU25") == 1.0
+    assert labels("relax the face") == ["neutral"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("from happy to sad, then angry", ["happiness", "sadness", "anger"]),
+    ("happy -> neutral -> sad", ["happiness", "neutral", "sadness"]),
+    ("happy → neutral → sad", ["happiness", "neutral", "sadness"]),
+    ("fear => surprise", ["fear", "surprise"]),
+    ("start happy, end sad", ["happiness", "sadness"]),
+    ("go from angry to calm and then to joyful", ["anger", "neutral", "happiness"]),
+    ("from sad to happy via neutral", ["sadness", "neutral", "happiness"]),
+    ("from sad to happy through a neutral face", ["sadness", "neutral", "happiness"]),
+    ("sad after being happy", ["happiness", "sadness"]),
+    ("first surprised, then scared, finally angry", ["surprise", "fear", "anger"]),
+    ("smile; frown", ["happiness", "custom"]),
+    ("raise the eyebrows, then smirk", ["custom", "custom"]),
+    ("Make the person look angry at first and happy at the end.", ["anger", "happiness"]),
+    ("make this face happy", ["happiness"]),
+    ("Please make him look disgusted.", ["disgust"]),
+])
+def test_sequences(text, expected):
+    assert labels(text) == expected
+
+
+def test_words_and_dict_roundtrip():
+    p = P("Turn this face from very disgusted to slightly happy.")
+    assert [s.words for s in p.segments] == ["very disgusted", "slightly happy"]
+    d = p.to_dict()
+    assert d["segments"][1]["intensity"] == 0.3 and d["text"] == p.text
+    assert isinstance(p, ParsedInstruction) and len(p) == 2 and p.is_transition
+
+
+def test_canonical_text_hits_paper_template():
+    assert P("go from grossed out to joyful").canonical_text() == \
+        "Turn this face from disgust to happiness."
+
+
+def test_typos_are_corrected_without_a_model():
+    p = P("from suprised to hapy")
+    assert p.labels == ["surprise", "happiness"]
+    assert all(s.guessed and 0.8 < s.similarity < 1 for s in p.segments)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("", "empty"), ("   \n\t ", "empty"), ("x" * (MAX_CHARS + 1), "characters long"),
+    ("happy\x00sad", "control"), ("not happy", "negation"), ("don't smile", "negation"),
+    ("Turn this face from disgust to blorptastic", "could not recognise"),
+    ("blorptastic", "could not recognise"), ("Turn this face", "no expression"),
+    ("the quick brown fox", "could not recognise"),
+])
+def test_errors(text, match):
+    with pytest.raises(InstructionError, match=match):
+        P(text)
+
+
+@pytest.mark.parametrize("bad", [b"happy", None, 3, ["happy"]])
+def test_non_text_input(bad):
+    with pytest.raises(InstructionError):
+        P(bad)
+
+
+def test_error_lists_vocabulary():
+    with pytest.raises(InstructionError) as info:
+        P("from sad to zorgle")
+    msg = str(info.value)
+    assert "happiness" in msg and "raise the eyebrows" in msg
+
+
+def test_too_many_steps():
+    with pytest.raises(InstructionError, match="steps"):
+        P(" -> ".join(["happy", "sad"] * 20))
+
+
+def test_segment_validation():
+    with pytest.raises(InstructionError):
+        Segment(label="joy")
+    with pytest.raises(InstructionError):
+        Segment(label="happiness", intensity=5.0)
+    with pytest.raises(InstructionError):
+        Segment(label="custom", aus={"AU99": 1.0})
+    s = Segment(label="custom", mix={"happiness": 1.0, "sadness": 3.0})
+    assert s.mix == {"happiness": 0.25, "sadness": 0.75} and s.dominant == "sadness"
+    assert Segment(label="fear").mix == {"fear": 1.0}
+
+
+def test_hash_encoder_fallback_is_used_for_unknown_words():
+    # the hash encoder only knows spelling: "happyish" is close to "happy"
+    p = P("Turn this face from sad to happyish", encoder="hash:256", threshold=0.3)
+    assert p.labels[0] == "sadness" and p.segments[1].guessed
+    with pytest.raises(InstructionError):
+        P("Turn this face from sad to happyish", encoder=None)
+
+
+def test_encoder_failure_is_reported(monkeypatch):
+    from flame_transit.errors import AssetError
+    from flame_transit.text import parse as parse_mod
+
+    def boom(_):
+        raise AssetError("no weights")
+
+    monkeypatch.setattr(parse_mod, "_resolve_encoder", boom)
+    with pytest.raises(InstructionError, match="no weights"):
+        parse_instruction("from sad to zorgle")
+
+
+_ALPHABET = st.characters(blacklist_categories=("Cs",))
+_WORDS = st.sampled_from(
+    ["happy", "sad", "to", "from", "then", "->", "→", "not", "very", "50%", "raise", "the",
+     "eyebrows", "mouth", "open", "smirk", "left", ",", "and", "via", "after", "0.5", "face",
+     "turn", "this", "grossed", "out", "close", "eyes", "slightly", "no", "expression", "neutral",
+     "frown", "a", "bit", "end", "start", "%", "percent", "zorgle", "hapy", "calm", "with"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=_ALPHABET, max_size=300))
+def test_fuzz_arbitrary_text(text):
+    try:
+        p = P(text, encoder="hash:64")
+    except InstructionError:
+        return
+    _check(p)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORDS, min_size=0, max_size=25).map(" ".join))
+def test_fuzz_vocabulary_soup(text):
+    try:
+        p = P(text, encoder="hash:64")
+    except InstructionError:
+        return
+    _check(p)
+
+
+def _check(p):
+    assert isinstance(p, ParsedInstruction) and 1 <= len(p.segments)
+    for s in p.segments:
+        assert s.label in EXPRESSIONS or s.label == "custom"
+        assert 0.0 <= s.intensity <= 2.0
+        assert set(s.aus) <= set(AU_NAMES) and all(0.0 <= v <= 2.0 for v in s.aus.values())
+        assert s.mix or s.aus
+        if s.mix:
+            assert sum(s.mix.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def minilm_cached():
+    from flame_transit.text.encoders import CachedTextEncoder, SentenceTransformerEncoder
+
+    return CachedTextEncoder(SentenceTransformerEncoder())
+
+
+def test_minilm_embedding_fallback(minilm_cached):
+    p = parse_instruction("Turn this face from grouchy to weepy", encoder=minilm_cached)
+    assert p.labels == ["anger", "sadness"]
+    assert all(s.guessed and s.similarity >= 0.6 for s in p.segments)
+    with pytest.raises(InstructionError, match="could not recognise"):
+        parse_instruction("Turn this face from sad to banana", encoder=minilm_cached)
+
+
+def test_known_vocabulary_never_loads_a_model():
+    from flame_transit.text.encoders import CachedTextEncoder, SentenceTransformerEncoder
+
+    enc = CachedTextEncoder(SentenceTransformerEncoder())
+    for text in ["Turn this face from disgust to happiness.", "very happy -> sad", "smirk",
+                 "from suprised to hapy"]:
+        parse_instruction(text, encoder=enc)
+    assert not enc.loaded
