@@ -748,7 +748,7 @@ def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, enco
     Returns ``(segment or None, encoder object or None, failure message or None)``.
     """
     words = [toks[k].text for k in idx if toks[k].kind != "covered"]
-    fixed, ratio = _typo_fix(words)
+    fixed, ratio = _typo_fix(words) if len(words) <= 12 else (words, None)
     if ratio is not None:
         try:
             sub = parse_instruction(" ".join(fixed), encoder=None, allow_guess=False)
