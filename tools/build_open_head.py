@@ -236,6 +236,8 @@ class Fields:
         """Sum of symmetric fields; handle values in units of W."""
         total = np.zeros((NL, 3))
         for handles, radius in spec:
+            handles = dict(handles)
+            corner_cluster(handles)
             total += self.field(self.sym(handles), radius * W)
         return self.symmetrise(total * W)
 
@@ -251,6 +253,37 @@ def up(a: float, lat: float = 0.0, fwd: float = 0.0) -> Tuple[float, float, floa
 def la(lat: float, a: float = 0.0, fwd: float = 0.0) -> Tuple[float, float, float]:
     """A handle value given as (lateral-outward, up, forward)."""
     return (lat, a, fwd)
+
+
+#: small vertices around the left commissure: which handle each follows (mirrored by sym())
+CORNER_FOLLOW = {292: 291, 306: 291, 307: 375, 325: 324, 407: 409, 408: 409}
+
+
+def corner_cluster(h: Dict[int, Tuple[float, ...]]) -> None:
+    """Let the tiny triangles at the mouth corners move with the corner (no folding)."""
+    for i, src in CORNER_FOLLOW.items():
+        if src in h and i not in h:
+            h[i] = h[src]
+
+
+def seal_lips(fs: "Fields", d: np.ndarray) -> np.ndarray:
+    """Closed lips stay in contact: where a field would push the inner upper lip below the
+    inner lower lip, move both to their mean (smoothly), so no AU makes the lips cross."""
+    h: Dict[int, np.ndarray] = {}
+    for u, l in LIP_PAIRS:
+        if d[u, 1] < d[l, 1]:
+            m = 0.5 * (d[u] + d[l])
+            h[u] = m - d[u]
+            h[l] = m - d[l]
+    if not h:
+        return d
+    for i in set(R["lip_upper_outer"]) | set(R["lip_lower_outer"]):
+        h.setdefault(i, np.zeros(3))
+    for i in LIP_PAIRS:
+        for j in i:
+            h.setdefault(j, np.zeros(3))
+    corr = fs.field(h, 0.04 * W)
+    return fs.symmetrise(d + np.where(np.isfinite(corr), corr, 0.0))
 
 
 def au_fields(fs: Fields) -> Dict[str, np.ndarray]:
@@ -392,7 +425,7 @@ def au_fields(fs: Fields) -> Dict[str, np.ndarray]:
     ])
     # --- lip corners -----------------------------------------------------------------------
     au12 = {291: up(.042, .027, -.006), 308: up(.04, .026, -.006), 409: up(.033, .021, -.004),
-            375: up(.032, .021, -.004), 415: up(.03, .021, -.004), 324: up(.029, .02, -.004),
+            375: up(.032, .021, -.004), 415: up(.04, .026, -.006), 324: up(.04, .026, -.006),
             270: up(.02, .014, -.002), 321: up(.017, .014, -.002), 310: up(.018, .013, -.002),
             318: up(.016, .013, -.002), 269: up(.011, .009), 405: up(.009, .009),
             311: up(.01, .008), 402: up(.008, .008), 267: up(.007, .004), 314: up(.006, .004),
@@ -501,6 +534,8 @@ def au_fields(fs: Fields) -> Dict[str, np.ndarray]:
           375: up(-.005), 18: up(-.012, 0, .002), 313: up(-.012), 406: up(-.009), 335: up(-.004),
           200: up(-.004), 164: up(.003), 2: Z, **chin_anchor, 287: Z, 273: Z}, 0.14),
     ])
+    for k in A:
+        A[k] = seal_lips(fs, np.where(np.isfinite(A[k]), A[k], 0.0))
     # unilateral splits: smooth side mask, AU12L + AU12R == AU12
     side = 0.5 * (1.0 + np.tanh(v[:, 0] / (0.05 * W)))
     for base in ("AU12", "AU14"):
@@ -771,13 +806,37 @@ def skin_subsets(faces: np.ndarray) -> Dict[str, np.ndarray]:
     return sub
 
 
+def tidy_commissure(v: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """Neutral mouth corners: the commissure line 308-292-306-291 straight, the upper-lip row
+    (407, 408) above it and the lower-lip row (325, 307) below it, so that the tiny corner
+    triangles are not folded (they would flip when the jaw opens)."""
+    v = v.copy()
+    a, b = v[308], v[291]
+    for i, t in ((292, 1 / 3), (306, 2 / 3)):
+        v[i, 1] = (1 - t) * a[1] + t * b[1]
+    line_y = lambda x: a[1] + (b[1] - a[1]) * np.clip((x - a[0]) / (b[0] - a[0]), 0, 1)  # noqa: E731
+    for i in (407, 408):
+        v[i, 1] = max(v[i, 1], line_y(v[i, 0]) + 0.0007)
+    for i in (325, 307):
+        v[i, 1] = min(v[i, 1], line_y(v[i, 0]) - 0.0007)
+    for i in (292, 306, 407, 408, 325, 307):
+        j = mirror[i]
+        v[j] = v[i] * np.array([-1.0, 1.0, 1.0])
+    return v
+
+
 def close_lips(fs: "Fields", v: np.ndarray) -> np.ndarray:
-    """Neutral mouth: bring the inner lip contours together (mid-line) with a smooth field."""
+    """Neutral mouth: the inner lip contours meet on a smooth lip line (a parabola from the
+    stomion to the inner corners 78/308), moved there with a smooth field."""
+    sto = 0.5 * (v[13] + v[14])
+    corner = v[308]
     h: Dict[int, np.ndarray] = {}
     for u, l in LIP_PAIRS:
-        m = 0.5 * (v[u] + v[l])
-        h[u] = (m - v[u]) * np.array([0, 1, 1])
-        h[l] = (m - v[l]) * np.array([0, 1, 1])
+        t = (abs(0.5 * (v[u, 0] + v[l, 0])) / corner[0]) ** 2
+        y = sto[1] + (corner[1] - sto[1]) * t
+        z = 0.5 * (v[u, 2] + v[l, 2])
+        h[u] = np.array([0.0, y - v[u, 1], z - v[u, 2]])
+        h[l] = np.array([0.0, y - v[l, 1], z - v[l, 2]])
     for i in set(R["lip_upper_outer"]) | set(R["lip_lower_outer"]) | {78, 308}:
         h.setdefault(i, np.zeros(3))
     d = fs.field(h, 0.05 * W)
@@ -787,6 +846,11 @@ def close_lips(fs: "Fields", v: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # skinning and joints
 # ----------------------------------------------------------------------------------------------
+#: jaw weights at the left mouth corner (mirrored to the right): upper lip side -> 0, lower -> 1
+JAW_CORNER_WEIGHTS = {407: 0.1, 408: 0.1, 292: 0.5, 306: 0.5, 291: 0.5, 308: 0.5, 307: 0.85,
+                      325: 0.85}
+
+
 def jaw_weights(fs: Fields, v: np.ndarray) -> np.ndarray:
     """Harmonic jaw weight on the landmark mesh: 1 on the lower lip and below, 0 above."""
     n = NL
@@ -802,6 +866,9 @@ def jaw_weights(fs: Fields, v: np.ndarray) -> np.ndarray:
     # the jaw line up to the ramus rides with the jaw
     for i in (58, 288, 172, 397, 136, 365):
         fixed[i] = 1.0
+    # the commissure: graded so the tiny corner triangles stretch instead of folding
+    for i, val in JAW_CORNER_WEIGHTS.items():
+        fixed[i] = fixed[int(fs.mirror[i])] = val
     e = fs.edges
     wgt = 1.0 / np.maximum(np.linalg.norm(v[e[:, 0]] - v[e[:, 1]], axis=1), 1e-6)
     lap = coo_matrix((np.r_[wgt, wgt], (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
@@ -874,7 +941,7 @@ def build(out: Path) -> Dict[str, object]:
         fits.append(coef)
         v_new = 0.5 * (v_new + (v_new * np.array([-1.0, 1.0, 1.0]))[mirror])
         fs_new = Fields(v_new, faces, mirror)
-        v_new = close_lips(fs_new, v_new)
+        v_new = tidy_commissure(close_lips(fs_new, v_new), mirror)
         # the photo's smile stretched the lips thin: author fuller neutral lips
         v_new = v_new + NEUTRAL_LIP_FULLNESS * shape_fields(fs_new)["lip_thickness"]
         v_new *= W / np.linalg.norm(v_new[234] - v_new[454])
