@@ -237,7 +237,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     v0 = verts(np.zeros(e_dim), np.zeros(3))
     cy = 0.5 * (v0[10, 1] + v0[152, 1]) - 0.004
-    front = (0.0, cy, 0.105)
+    front = (0.0, cy, 0.094)
     only = set(args.only.split(",")) if args.only else None
 
     rows: List[np.ndarray] = []
@@ -251,7 +251,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         emo_imgs_f.append(label(rend.render(head_meshes(head, v, np.eye(3)), front), name))
         r = rot_y(-35)
         vq = v @ r.T
-        emo_imgs_q.append(rend.render(head_meshes(head, v, r), (0.5 * (vq[:, 0].min() + vq[:, 0].max()), cy, 0.105)))
+        emo_imgs_q.append(rend.render(head_meshes(head, v, r), (0.5 * (vq[:, 0].min() + vq[:, 0].max()), cy, 0.094)))
     if emo_imgs_f:
         rows.append(np.concatenate(emo_imgs_f, 1))
         rows.append(np.concatenate(emo_imgs_q, 1))

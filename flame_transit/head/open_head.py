@@ -8,17 +8,28 @@ Design
 * **Topology.** Vertex ``i`` is MediaPipe Face Mesh landmark ``i`` for ``i < 478`` (468 mesh
   points + 10 iris points, ``refine_landmarks=True``). Skin triangles (``faces``) are MediaPipe's
   published tessellation (852 triangles, normals towards +Z); the eyes and the mouth are holes.
-  Extra vertices after index 477 build a mouth cavity (``face_parts["mouth_interior"]``: a short
-  tube behind the inner lip contour and a back wall, skinned half to the jaw, half to the head).
-  ``face_parts`` also holds ``eye_left``/``eye_right`` (sclera fans from the lid contour to the
-  iris centre) and ``iris_left``/``iris_right``. Left = subject's left = +X.
+  Extra vertices after index 477 (never landmarks) carry ``face_parts``:
+
+  - ``mouth_interior``: a dark cavity closing the mouth hole from behind (a short tube behind
+    the inner lip contour and a back wall whose centre is skinned half to the jaw, half to the
+    head), visible when the lips part;
+  - ``eye_left`` / ``eye_right``: sclera (a 3 mm tube behind the lid contour and a back fan;
+    it follows the lids and collapses when they close);
+  - ``iris_left`` / ``iris_right``: round iris disks in the plane of MediaPipe's iris points,
+    skinned to the eye joints;
+  - ``lips``, ``brow_left``, ``brow_right``: *subsets of the skin triangles* ``faces``, for
+    colouring (not extra geometry).
+
+  Left = subject's left = +X.
 * **Units and frame.** Metres; +X subject's left, +Y up, +Z towards the viewer. The neutral
   face width ``W`` (landmarks 234-454) is 0.14 m. Origin: X on the symmetry plane, Y at the
   height of the eye corners, Z = nose tip - 0.10 m (roughly the head centre).
 * **Neutral template.** MediaPipe on ``skimage.data.astronaut()`` and its mirror image,
-  symmetrised (:data:`MIRROR` pairs, stored as ``mirror_index``), scaled to ``W``, then the smile
-  of the photo is removed by fitting and subtracting action units (AU6, AU12, AU25, ...) so
-  that the lips close, the mouth corners sit at the lip line and the eye aperture is neutral.
+  symmetrised (left/right landmark pairs stored as ``mirror_index``), scaled to ``W``; then the
+  photo's smile is removed by fitting and subtracting action units (AU5, AU6, AU10, AU12, AU25:
+  mouth width 0.38 W, corners 0.01 W below the lip line, stomion at a third of
+  subnasale-menton, lower lid at the lower limbus), and the mouth is authored: the inner lips
+  meet on a smooth lip line, the commissure is untangled, the lips are made a little fuller.
 * **Identity** (``shapedirs``, :data:`SHAPE_NAMES`): hand-authored, smooth, mirror-symmetric
   directions; coefficient 1.0 is about one standard deviation (2-6 mm).
 * **Expression** (``exprdirs``, :data:`EXPRESSION_NAMES`): one FACS action unit per
@@ -26,11 +37,14 @@ Design
   authored on named landmark regions (:data:`REGIONS`) with compact geodesic falloff. Peak
   magnitudes as fractions of ``W``: brow raise (AU1 inner, AU2 outer) 0.065 W, brow lowering
   (AU4) 0.03 W, upper-lid raise (AU5) 0.02 W, lip-corner movement (AU12/15/20) 0.045 W,
-  AU43 brings the upper lid onto the lower lid. Cheek bulges (AU6/AU12) move in +Z.
+  AU43 brings the upper lid onto the lower lid. Cheek bulges (AU6/AU12) move in +Z. Where an
+  AU would push the closed inner lips through each other they are kept in contact instead.
   ``AU12L + AU12R == AU12`` and ``AU14L + AU14R == AU14`` (a smooth split at the midline).
+  The iris points (468-477) have no expression displacement (they follow the eye joints).
 * **AU26 (jaw drop) is not an expression coordinate** but the jaw joint: pose index 6 (jaw X
   rotation) = :data:`JAW_RAD_PER_AU26` x AU26. **A positive rotation about +X opens the mouth**
-  (the chin moves down and back); AU26 = 1 drops the chin by about 0.12 W.
+  (the chin moves down and back); AU26 = 1 drops the chin (152) by about 0.115 W and parts the
+  lips (13-14) by about 0.13 W.
 * **Joints.** FLAME's tree (global, neck, jaw, left_eye, right_eye; parents -1, 0, 1, 1, 1),
   regressed from vertices (``J_regressor`` rows are affine vertex combinations, so joints
   follow identity): global ~ head centre, neck below and behind it, jaw ~ behind the jaw angle

@@ -273,3 +273,21 @@ def test_joints_and_skinning(head):
     vr = head(pose=p).vertices.numpy()
     assert np.linalg.norm(vr[473] - v[473]) > 0.002
     np.testing.assert_allclose(vr[386], v[386], atol=1e-12)
+
+
+def test_prototypes_do_not_fold_the_skin(head):
+    """Front-facing skin triangles keep their orientation in every prototype (the two slivers
+    in the lip commissure crease excepted)."""
+    f = head.faces
+    v0 = head.v_template.numpy()
+
+    def normals(v):
+        n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+        return n / np.linalg.norm(n, axis=1, keepdims=True)
+
+    n0 = normals(v0)
+    front = n0[:, 2] > 0.3
+    for name in oh.EMOTION_PROTOTYPES:
+        v = au(head, **oh.EMOTION_PROTOTYPES[name])
+        flipped = ((normals(v) * n0).sum(1) < 0) & front
+        assert flipped.sum() <= 2, (name, f[flipped].tolist())
