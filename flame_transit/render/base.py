@@ -77,6 +77,23 @@ def shade_lambert(normals: np.ndarray) -> np.ndarray:
     return AMBIENT + HEADLIGHT * np.maximum(n[..., 2], 0) + KEY * np.maximum(n @ KEY_DIR, 0)
 
 
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def relight(color: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Apply a shading ratio to photo colours ``(..., 3)`` in 0..1 (see :class:`Layer`).
+
+    Example:
+        >>> relight(np.array([0.5, 0.2, 0.1]), np.array(0.5)).tolist()
+        [0.25, 0.1, 0.05]
+    """
+    c = np.asarray(color, dtype=np.float64)
+    r = np.asarray(ratio, dtype=np.float64)[..., None]
+    lum = c @ LUMA
+    out = np.where(r <= 1.0, c * r, c + (r - 1.0) * lum[..., None])
+    return np.clip(out, 0.0, 1.0)
+
+
 # --- input checking ---------------------------------------------------------------------------
 def _to_numpy(value: Any, name: str) -> np.ndarray:
     if hasattr(value, "detach"):  # torch tensor
@@ -313,9 +330,11 @@ class Layer:
     """Triangles in output-pixel space with per-vertex attributes.
 
     ``kind == "lit"``: colour = ``color`` x diffuse light of ``normal`` (+ ``specular``).
-    ``kind == "photo"``: colour = ``texture`` sampled at ``uv`` (output pixels; mixed with
-    ``texture2`` by ``mix`` when given) x the shading ratio
-    ``clamp((shade(normal) / shade(normal_src)) ** (gain * weight), *ratio_clamp)``.
+    ``kind == "photo"``: colour ``c`` = ``texture`` sampled at ``uv`` (output pixels; mixed with
+    ``texture2`` by ``mix`` when given), relit by the shading ratio
+    ``r = clamp((shade(normal) / shade(normal_src)) ** (gain * weight), *ratio_clamp)``:
+    ``c * r`` where ``r <= 1``, ``c + (r - 1) * luma(c)`` where ``r > 1`` (a grey lift: lifting a
+    photo's shadow by multiplication over-saturates it). See :func:`relight`.
 
     ``depth`` (N,) is ``s * z`` (larger = nearer); with ``depth_test=False`` the layer is
     painted in list order without touching the depth buffer. ``alpha`` blends the layer over
@@ -349,7 +368,7 @@ class Frame:
     background: Tuple[float, float, float] = (1.0, 1.0, 1.0)
     background_texture: str = ""
     ratio_gain: float = 1.0
-    ratio_clamp: Tuple[float, float] = (0.6, 1.6)
+    ratio_clamp: Tuple[float, float] = (0.7, 1.2)
 
 
 # --- the interface --------------------------------------------------------------------------------

@@ -111,7 +111,8 @@ void main() {
     float k = gain * v_weight;
     if (k > 0.0) {
         float r = shade(towards_viewer(v_normal)) / shade(towards_viewer(v_normal_src));
-        c *= clamp(pow(r, k), ratio_clamp.x, ratio_clamp.y);
+        r = clamp(pow(r, k), ratio_clamp.x, ratio_clamp.y);
+        c = r <= 1.0 ? c * r : c + vec3((r - 1.0) * dot(c, vec3(0.299, 0.587, 0.114)));
     }
     f_color = vec4(clamp(c, 0.0, 1.0), alpha);
 }

@@ -51,9 +51,9 @@ MP_JAW = (152, 148, 176, 149, 150, 136, 172, 377, 400, 378, 379, 365, 397, 175, 
 
 # typical adult crowns, midline outwards: (width, visible crown height, labio-lingual depth), metres
 _UPPER_TEETH = ((0.0085, 0.0105, 0.0070), (0.0066, 0.0090, 0.0062), (0.0076, 0.0100, 0.0078),
-                (0.0070, 0.0085, 0.0088), (0.0066, 0.0078, 0.0088), (0.0100, 0.0072, 0.0100))
+                (0.0070, 0.0085, 0.0088), (0.0066, 0.0078, 0.0088))
 _LOWER_TEETH = ((0.0054, 0.0090, 0.0060), (0.0060, 0.0090, 0.0062), (0.0070, 0.0100, 0.0072),
-                (0.0070, 0.0082, 0.0078), (0.0071, 0.0078, 0.0082), (0.0110, 0.0072, 0.0100))
+                (0.0070, 0.0082, 0.0078), (0.0071, 0.0078, 0.0082))
 _MOUTH_WIDTH = 0.050  # metres, corner to corner, at rest
 
 
@@ -272,9 +272,9 @@ class MouthRig:
         table = _UPPER_TEETH if upper else _LOWER_TEETH
         # incisal edge heights and arch placement (mouth frame, metres * unit)
         if upper:
-            edge0, front = -0.0012 * u, -0.0035 * u
+            edge0, front = -0.0030 * u, -0.0035 * u
         else:
-            edge0, front = 0.0008 * u, -0.0062 * u  # 2 mm overbite, ~2.5 mm overjet behind the uppers
+            edge0, front = -0.0010 * u, -0.0062 * u  # 2 mm overbite, ~2.5 mm overjet behind the uppers
         arch = self._arch(u, front, 1.0 if upper else 0.93)
         parts: List[_Part] = []
         for side in (1.0, -1.0):
@@ -325,8 +325,9 @@ class MouthRig:
         upper, _ = self._teeth_row(True)
         lower, lower_edge = self._teeth_row(False)
         # tongue on the floor of the mouth, behind the lower incisors
-        tv, tn, tf = superellipsoid((0.018 * u, 0.0065 * u, 0.024 * u), 0.7, nu=16, nv=10)
-        centre = np.array([0.0, lower_edge - 0.0075 * u, -0.013 * u - 0.024 * u])
+        tv, tn, tf = superellipsoid((0.017 * u, 0.0065 * u, 0.018 * u), 0.7, nu=16, nv=10)
+        tv[:, 1] += 0.004 * u * np.clip(-tv[:, 2] / (0.018 * u), 0, 1)  # the dorsum rises towards the back
+        centre = np.array([0.0, lower_edge - 0.006 * u, -0.012 * u - 0.018 * u])
         tv = tv + centre
         tao = np.clip(1.0 - 0.8 * (-0.013 * u - tv[:, 2]) / (0.04 * u), 0.25, 1.0)
         tongue = _Part(self._to_head(tv), tn @ self.axes, tf, np.full(len(tv), TONGUE), tao)
@@ -336,8 +337,9 @@ class MouthRig:
         local = (ring_p - self.origin) @ self.axes.T
         half_w = max(np.abs(local[:, 0]).max(), 1e-9)
         ang = np.arccos(np.clip(local[:, 0] / half_w, -1, 1))  # 0 at the right corner, pi at the left
-        back_depth = -0.040 * u
-        bw, bh_up, bh_lo = 0.60 * self.width, 0.016 * u, 0.030 * u
+        # kept inside the face's silhouette from the side (open face masks have no back)
+        back_depth = -0.028 * u
+        bw, bh_up, bh_lo = 0.50 * self.width, 0.012 * u, 0.020 * u
         back = np.stack([
             bw * np.cos(ang),
             np.where(self.upper, bh_up * np.sin(ang), -bh_lo * np.sin(ang)),
@@ -376,9 +378,11 @@ class MouthRig:
             walls += [np.stack([a0, b0, a1], 1), np.stack([a1, b0, b1], 1)]
         cap = np.stack([2 * n + idx, np.full(n, 3 * n), 2 * n + nxt], 1)
         cav_f = np.concatenate(walls + [cap]).astype(np.int32)
-        cav_n = _vertex_normals(cav_v, cav_f)
+        # the cavity is lit by what comes in through the lips, not by the key light: face it to
+        # the viewer and let the palette / occlusion set its tone
+        cav_n = np.tile(ru[:, 2], (len(cav_v), 1))
         cav_m = np.concatenate([np.full(n, CAVITY_FRONT), np.full(n, CAVITY_FRONT), np.full(n + 1, CAVITY_BACK)])
-        cav_ao = np.concatenate([np.full(n, 1.0), np.full(n, 0.45), np.full(n + 1, 1.0)])
+        cav_ao = np.concatenate([np.full(n, 1.0), np.full(n, 0.75), np.full(n, 1.0), [0.35]])  # throat darkest
         off1 = len(p_up)
         off2 = off1 + len(p_lo)
         # the upper lip shades what lies just below it (a slit shows dark teeth, a grin bright ones)
@@ -387,10 +391,10 @@ class MouthRig:
         up_pts = lip[self.upper]
         order = np.argsort(up_pts[:, 0])
         lip_y = np.interp(inner[:, 0], up_pts[order, 0], up_pts[order, 1])
-        below = (lip_y - inner[:, 1]) / (0.08 * self.width)
-        shadow = np.clip(0.15 + 0.85 * below, 0.15, 1.0)
+        below = (lip_y - inner[:, 1]) / (0.06 * self.width)
+        shadow = np.clip(0.35 + 0.65 * below, 0.35, 1.0)
         opening = self.opening(verts, (ru, tu))
-        shadow *= float(np.clip(opening / 0.08, 0.25, 1.0))
+        shadow *= float(np.clip(0.45 + 0.55 * opening / 0.06, 0.45, 1.0))
         verts_all = np.concatenate([p_up, p_lo, cav_v])
         normals_all = np.concatenate([n_up, n_lo, cav_n])
         faces_all = np.concatenate([up.faces, lo.faces + off1]).astype(np.int32)

@@ -233,6 +233,6 @@ class PhotoAssets:
             np.clip(self.teeth * 0.95, 0, 1),
             np.clip(skin * np.array([0.92, 0.62, 0.62]), 0, 1),
             np.clip(skin * np.array([0.85, 0.45, 0.45]), 0, 1),
-            np.clip(skin * np.array([0.34, 0.13, 0.12]), 0, 1),
-            np.clip(skin * 0.035, 0, 1),
+            np.clip(skin * np.array([0.40, 0.15, 0.13]), 0, 1),
+            np.clip(skin * np.array([0.30, 0.10, 0.09]), 0, 1),
         ])

@@ -35,12 +35,14 @@ log = logging.getLogger(__name__)
 #: shaded look colours (linear-ish RGB in 0..1)
 SKIN = np.array([0.80, 0.64, 0.55])
 BACKGROUND = (0.94, 0.94, 0.95)
+EYE_WHITE = np.array([0.86, 0.84, 0.80])
+IRIS = np.array([0.22, 0.16, 0.12])
 SHADED_MOUTH = np.array([
     [0.93, 0.90, 0.84],  # teeth
     [0.78, 0.42, 0.44],  # gum
     [0.74, 0.36, 0.36],  # tongue
-    [0.30, 0.10, 0.10],  # cavity front
-    [0.03, 0.01, 0.01],  # cavity back
+    [0.32, 0.10, 0.09],  # cavity front
+    [0.22, 0.06, 0.05],  # cavity back
 ])
 
 
@@ -150,7 +152,8 @@ def analyse_mesh(faces: np.ndarray, ref: np.ndarray) -> MeshTopology:
     """Find the outline, the mouth hole and the eye holes of ``faces`` on the mesh ``ref (V, 3)``."""
     v = len(ref)
     loops = boundary_loops(faces)
-    mediapipe = v in (468, 478)
+    want = set(MP_INNER_LIPS)
+    mediapipe = v >= 468 and any(set(l.tolist()) == want for l in loops)
     if not loops:
         return MeshTopology(None, None, [], mediapipe, loops)
 
@@ -164,7 +167,6 @@ def analyse_mesh(faces: np.ndarray, ref: np.ndarray) -> MeshTopology:
     holes = [loops[i] for i in order[1:]]
     mouth = None
     if mediapipe:
-        want = set(MP_INNER_LIPS)
         for h in holes:
             if set(h.tolist()) == want:
                 mouth = h
@@ -176,6 +178,9 @@ def analyse_mesh(faces: np.ndarray, ref: np.ndarray) -> MeshTopology:
         if cand:
             mouth = holes[min(cand, key=lambda i: cents[i][1])]
     eyes = []
+    if mediapipe:
+        eyes = [h for h in holes if 33 in h or 263 in h][:2]
+        return MeshTopology(outer, mouth, eyes, mediapipe, loops)
     my = ref[mouth].mean(axis=0)[1] if mouth is not None else -np.inf
     for i in np.argsort([-perimeter(h) for h in holes]):
         h, c = holes[i], cents[i]
@@ -331,6 +336,14 @@ class Scene:
         self.skull_ids = np.asarray(MP_STABLE) if self.topo.mediapipe else (self.rig.stable if self.rig else None)
         parts = getattr(getattr(head, "assets", None), "face_parts", {}) or {}
         mi = parts.get("mouth_interior") if isinstance(parts, dict) else None
+        self.eye_parts = []
+        if isinstance(parts, dict):
+            for name, col in (("eye_left", EYE_WHITE), ("eye_right", EYE_WHITE), ("iris_left", IRIS), ("iris_right", IRIS)):
+                tri = parts.get(name)
+                if tri is not None:
+                    tri = np.asarray(tri, dtype=np.int64)
+                    if tri.ndim == 2 and tri.shape[1] == 3 and tri.size and tri.max() < v and tri.min() >= 0:
+                        self.eye_parts.append((name, tri.astype(np.int32), col))
         self.mouth_interior = None
         if mi is not None and self.rig is None:
             mi = np.asarray(mi, dtype=np.int64)
@@ -397,7 +410,11 @@ class Scene:
         layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
                         color=np.broadcast_to(self.skin, (len(verts), 3)), specular=1.0)]
         layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)
-        if self.open_face:
+        if self.eye_parts:
+            for name, tri, col in self.eye_parts:
+                layers.append(Layer(name, "lit", p[:, :2], tri, depth=p[:, 2], normal=n,
+                                    color=np.broadcast_to(col, (len(verts), 3)), specular=0.6))
+        elif self.open_face:
             for k, ring in enumerate(self.topo.eyes):
                 rp = p[ring]
                 c = rp.mean(axis=0, keepdims=True)
