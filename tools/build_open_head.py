@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment, nnls
@@ -170,12 +170,14 @@ def build_landmark_template() -> Tuple[np.ndarray, np.ndarray, dict]:
     rot, t = procrustes(b_back, a)
     avg = 0.5 * (a + b_back @ rot.T + t)
     sym = symmetrise(avg, mirror)
-    # pitch: make the face plane (PCA normal of the 468 mesh points) point to +Z
-    scale = W / np.linalg.norm(sym[234] - sym[454])
+    scale = W / np.linalg.norm(sym[234] - sym[454])  # metres: face width W
     sym *= scale
+    refl = (avg * np.array([-1.0, 1.0, 1.0]))[mirror]
+    r2, t2 = procrustes(refl, avg)
+    rms = lambda d: float(np.sqrt((d**2).sum(1).mean()) * scale / W)  # noqa: E731
     info = {
-        "detector_disagreement_W": float(np.sqrt(((a - (b_back @ rot.T + t)) ** 2).sum(1).mean()) * scale / W),
-        "asymmetry_removed_W": float(np.sqrt(((avg - avg.mean(0)) ** 2).sum(1).mean()) * 0),
+        "detector_disagreement_rms_W": rms(a - (b_back @ rot.T + t)),
+        "asymmetry_removed_rms_W": 0.5 * rms(avg - (refl @ r2.T + t2)),
     }
     return sym, mirror, info
 
@@ -688,7 +690,7 @@ def orient(tris: np.ndarray, verts: np.ndarray, want: np.ndarray) -> np.ndarray:
     return tris
 
 
-def mouth_cavity(v: np.ndarray, jaw_w: np.ndarray):
+def mouth_cavity(v: np.ndarray):
     """Extra vertices (n, 3), their source rows (n, k) and weights for copying fields, triangles.
 
     Ring 1 is a short tube 6 mm behind the inner lip contour, ring 2 a back wall 22 mm behind,
@@ -951,7 +953,7 @@ def build(out: Path) -> Dict[str, object]:
     shapes = shape_fields(fs)
 
     jaw = jaw_weights(fs, v)
-    extra, src, cavity = mouth_cavity(v, jaw)
+    extra, src, cavity = mouth_cavity(v)
     eyes_extra, eyes_src, parts = eye_parts(np.concatenate([v, extra]), NL + len(extra))
     extra = np.concatenate([extra, eyes_extra])
     src = src + eyes_src
