@@ -1032,6 +1032,7 @@ def build(out: Path) -> Dict[str, object]:
     os.close(fd)
     try:
         np.savez_compressed(tmp, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
