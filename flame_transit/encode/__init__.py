@@ -15,7 +15,8 @@ from .deca import DecaEncoder, deca_crop
 from .encoder import encode, encode_batch, encode_landmarks, resolve_head
 from .fit import FitOptions, FitResult, fit_landmarks
 from .image_io import load_image
-from .landmarks import FaceLandmarks, detect_all_faces, detect_landmarks, face_box
+from .landmarks import FaceLandmarks, detect_all_faces, detect_landmarks, face_box, mirror_landmarks
+from .overlay import draw_fit
 from .video import encode_video
 
 __all__ = [
@@ -34,4 +35,6 @@ __all__ = [
     "detect_landmarks",
     "detect_all_faces",
     "face_box",
+    "mirror_landmarks",
+    "draw_fit",
 ]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -193,6 +193,8 @@ class HeadFitData:
         self.lmk_main = np.take_along_axis(tri, np.argmax(bary, axis=1)[:, None], axis=1)[:, 0]
 
         self.T = np.asarray(a.v_template, dtype=np.float64)
+        self.B_all = basis  # (V, 3, K)
+        self.lbs_weights = np.asarray(a.lbs_weights, dtype=np.float64)
         self.T_U = self.T[support]
         self.B_U = basis[support]  # (U, 3, K)
         self.W_U = np.asarray(a.lbs_weights, dtype=np.float64)[support]  # (U, J)
@@ -203,8 +205,10 @@ class HeadFitData:
         pd = np.asarray(a.posedirs, dtype=np.float64)
         if pd.size and pd.shape[2] == 36:
             self.posedirs_U = pd[support]  # (U, 3, 36)
+            self.posedirs_all = pd  # (V, 3, 36)
         else:
             self.posedirs_U = None
+            self.posedirs_all = None
         # which rotation joints matter: jaw always; eyes if some landmark follows them
         self.rot_joints = [_JAW]
         self.eye_joints = [j for j in (_LEYE, _REYE) if self.W_U[:, j].max(initial=0.0) > 1e-6]
@@ -222,6 +226,33 @@ class HeadFitData:
             [np.asarray(a.faces, dtype=np.int64).reshape(-1, 3)]
             + [np.asarray(f, dtype=np.int64).reshape(-1, 3) for f in a.face_parts.values() if np.asarray(f).ndim == 2]
         )
+
+    # -- full forward (numpy; same math as flame_transit.head.lbs) -------------------------
+    def forward(self, c: np.ndarray, pose: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.ndarray:
+        """Posed vertices ``(V, 3)`` for coefficients ``c`` (K,), pose (15,) and offsets."""
+        from scipy.spatial.transform import Rotation
+
+        rest = self.T + self.B_all @ c
+        if offsets is not None:
+            rest = rest + offsets
+        rots = Rotation.from_rotvec(np.asarray(pose, dtype=np.float64).reshape(5, 3)).as_matrix()
+        if self.posedirs_all is not None and np.abs(pose[3:]).max(initial=0.0) > 0:
+            feat = (rots[1:] - np.eye(3)).reshape(-1)
+            rest = rest + self.posedirs_all @ feat
+        J = self.jreg @ rest  # (5, 3)
+        # world transforms along FLAME's tree: global -> neck -> (jaw, eyes)
+        G = np.zeros((5, 3, 4))
+        for j, parent in enumerate(_FLAME_PARENTS):
+            local_t = J[j] - (J[parent] if parent >= 0 else 0.0)
+            if parent < 0:
+                G[j, :, :3], G[j, :, 3] = rots[j], J[j]
+            else:
+                G[j, :, :3] = G[parent, :, :3] @ rots[j]
+                G[j, :, 3] = G[parent, :, :3] @ local_t + G[parent, :, 3]
+        # remove the rest joint location: x -> G (x - J)
+        G[:, :, 3] -= np.einsum("jab,jb->ja", G[:, :, :3], J)
+        blend = np.einsum("vj,jab->vab", self.lbs_weights, G)
+        return np.einsum("vab,vb->va", blend[:, :, :3], rest) + blend[:, :, 3]
 
     # -- model -----------------------------------------------------------------------------
     def rotations(self, theta: Dict[int, np.ndarray]) -> Dict[int, np.ndarray]:
@@ -384,7 +415,31 @@ def _rot_params(fd: HeadFitData, opt: FitOptions) -> Sequence[Tuple[int, int]]:
 # ----------------------------------------------------------------------------------------------
 # the fit
 # ----------------------------------------------------------------------------------------------
-def fit_landmarks(
+_BLAS_CONTROLLER: object = None
+
+
+def _single_thread_blas():
+    """Context limiting BLAS to one thread: the fit's matrices are small (~1500 x 60) and
+    threaded BLAS only adds synchronisation cost (~25 % slower on 2 busy cores). A no-op
+    when threadpoolctl is not installed."""
+    global _BLAS_CONTROLLER
+    import contextlib
+
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def fit_landmarks(*args: Any, **kwargs: Any) -> "FitResult":
+    with _single_thread_blas():
+        return _fit_landmarks(*args, **kwargs)
+
+
+def _fit_landmarks(
     points: np.ndarray,
     head,
     crop_to_image: np.ndarray,
@@ -412,7 +467,6 @@ def fit_landmarks(
     Returns:
         :class:`FitResult`.
     """
-    import torch
     from scipy.optimize import lsq_linear
     from scipy.spatial.transform import Rotation
 
@@ -507,11 +561,13 @@ def fit_landmarks(
         rhi = np.maximum(rhi, 0.0)
         M = np.concatenate([data_A, prior], axis=0)
         y = np.concatenate([data_b, prior_rhs])
-        # same minimiser on the n x n triangle of a QR factorisation: BVLS is then much cheaper
-        Qm, Rm = np.linalg.qr(M)
+        # same minimiser on an n x n triangle (Cholesky of the normal matrix, well conditioned
+        # thanks to the priors): BVLS on it is much cheaper than on the tall system
+        Rm = np.linalg.cholesky(M.T @ M).T
+        rhs_small = np.linalg.solve(Rm.T, M.T @ y)
         lower = np.concatenate([lo, rlo, np.full(7, -np.inf)])
         upper = np.concatenate([hi, rhi, np.full(7, np.inf)])
-        sol = lsq_linear(Rm, Qm.T @ y, bounds=(lower, upper), method="bvls").x
+        sol = lsq_linear(Rm, rhs_small, bounds=(lower, upper), method="bvls").x
         step_c = sol[:n_c] - c
         c = sol[:n_c]
         d = sol[n_c:o]
@@ -546,16 +602,8 @@ def fit_landmarks(
     width_px = _face_width_px(pts)
 
     def forward(off: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-        with torch.no_grad():
-            out = head(
-                shape=torch.as_tensor(beta, dtype=head.dtype),
-                expression=torch.as_tensor(expr, dtype=head.dtype),
-                pose=torch.as_tensor(pose, dtype=head.dtype)[None],
-                offsets=None if off is None else torch.as_tensor(off, dtype=head.dtype),
-            )
-        verts = out.vertices[0].double().numpy()
-        lmk = _landmarks(fd, verts)
-        return verts, lmk
+        verts = fd.forward(c, pose, off)
+        return verts, _landmarks(fd, verts)
 
     verts, lmk = forward(fixed_offsets)
     n_target = _pixels_to_ndc(uv, C)
@@ -652,3 +700,7 @@ def _solve_cam(xy: np.ndarray, n: np.ndarray, w: np.ndarray) -> np.ndarray:
     sol, *_ = np.linalg.lstsq(A * sw[:, None], n.reshape(-1) * sw, rcond=None)
     s = float(sol[0])
     return np.array([s, sol[1] / s, sol[2] / s])
+
+
+fit_landmarks.__doc__ = _fit_landmarks.__doc__
+fit_landmarks.__wrapped__ = _fit_landmarks  # type: ignore[attr-defined]  # inspect.signature follows it
