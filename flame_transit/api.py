@@ -101,6 +101,7 @@ class Animation:
     seed: int
     anchor_frames: List[int]
     text: str
+    trajectory: Any = None
     render_options: Dict[str, Any] = field(default_factory=dict)
     timings: Dict[str, float] = field(default_factory=dict)
     _vertices: Optional[np.ndarray] = field(default=None, repr=False)
@@ -183,12 +184,16 @@ class Animation:
         if suffix == ".npz":
             from .export import save_npz
 
-            save_npz(p, self.params, vertices=self.vertices, faces=self.faces, **meta, **options)
+            save_npz(p, self.trajectory if self.trajectory is not None else self.params,
+                     vertices=self.vertices, faces=self.faces, **meta, **options)
             return p
         if suffix == ".glb":
             from .export import save_glb
 
-            save_glb(p, self.vertices, self.faces, fps=self.fps, **options)
+            traj = self.trajectory
+            save_glb(p, self.vertices, self.faces, fps=self.fps,
+                     anchor_frames=list(traj.anchor_frames) if traj is not None else None,
+                     anchor_labels=list(traj.labels) if traj is not None else None, **options)
             return p
         if suffix in VIDEO_SUFFIXES:
             from .video import write_video
@@ -201,6 +206,8 @@ class Animation:
         if suffix == ".png":
             from .video import contact_sheet
 
+            if "labels" not in options and self.trajectory is not None:
+                options["labels"] = dict(zip(self.trajectory.anchor_frames, self.trajectory.labels))
             contact_sheet(self.frames, p, fps=self.fps, **options)
             return p
         raise InputError(f"unknown output suffix {suffix!r}")  # unreachable: checked above
@@ -210,8 +217,8 @@ class Animation:
         from .video import plot_trajectory
 
         p = check_output_path(path, kind="render")
-        plot_trajectory(self.params, list(self.head.expression_names), p, fps=self.fps,
-                        anchor_frames=self.anchor_frames, labels=list(getattr(self.anchors, "labels", []) or []))
+        plot_trajectory(self.trajectory if self.trajectory is not None else self.params,
+                        list(self.head.expression_names), p, fps=self.fps)
         return p
 
     def _metadata(self) -> Dict[str, Any]:
@@ -343,6 +350,7 @@ def animate(
         seed=int(seed),
         anchor_frames=list(traj.anchor_frames),
         text=instruction,
+        trajectory=traj,
         render_options=dict(renderer=renderer, look=look, size=size, progress=progress),
         timings=timings,
     )
