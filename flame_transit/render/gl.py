@@ -119,6 +119,29 @@ void main() {
 """
 
 
+#: one GL context per (backend, options) for the whole process: glcontext's EGL backend
+#: terminates the shared EGL display when a context is released, which would break every other
+#: renderer, so contexts are created once and kept (each renderer owns only its GL objects)
+_CONTEXTS: Dict[Tuple[Any, ...], Any] = {}
+
+
+def _shared_context(backend: str, kwargs: Dict[str, Any]):
+    key = (backend, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        import moderngl
+
+        opts = dict(kwargs)
+        if backend:
+            opts["backend"] = backend
+        ctx = moderngl.create_standalone_context(require=330, **opts)
+        info = ctx.info
+        log.info("gl renderer: %s (%s), vendor %s", info.get("GL_RENDERER", "?"), info.get("GL_VERSION", "?"),
+                 info.get("GL_VENDOR", "?"))
+        _CONTEXTS[key] = ctx
+    return ctx
+
+
 class GLRenderer(Renderer):
     """moderngl renderer (EGL, headless).
 
@@ -156,10 +179,7 @@ class GLRenderer(Renderer):
         except ImportError as exc:
             raise RendererUnavailableError(f"moderngl is not installed (`pip install moderngl`); {INSTALL_HINT}") from exc
         try:
-            kwargs = dict(self.context_kwargs)
-            if self.backend:
-                kwargs["backend"] = self.backend
-            ctx = moderngl.create_standalone_context(require=330, **kwargs)
+            ctx = _shared_context(self.backend, self.context_kwargs)
         except Exception as exc:  # glcontext raises plain Exceptions / OSError
             raise RendererUnavailableError(
                 f"could not create an OpenGL context (backend={self.backend!r}): {exc}; {INSTALL_HINT}"
@@ -167,7 +187,6 @@ class GLRenderer(Renderer):
         self.ctx = ctx
         info = ctx.info
         self._gl_renderer = f"{info.get('GL_RENDERER', '?')} ({info.get('GL_VERSION', '?')})"
-        log.info("gl renderer: %s, vendor %s", self._gl_renderer, info.get("GL_VENDOR", "?"))
         max_samples = int(info.get("GL_MAX_SAMPLES", 0) or 0)
         if self.samples > max_samples:
             self.samples = max_samples
@@ -244,9 +263,7 @@ class GLRenderer(Renderer):
         for prog in self._progs.values():
             prog.release()
         self._progs = {}
-        if self.ctx is not None:
-            self.ctx.release()
-            self.ctx = None
+        self.ctx = None  # the context itself is shared and kept (see _CONTEXTS)
 
     def __del__(self) -> None:  # pragma: no cover - best effort
         try:

@@ -1,0 +1,274 @@
+"""Renderer: frames, camera placement, the photo look's fidelity, mouth, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flame_transit.errors import InputError, RendererUnavailableError
+from flame_transit.params import FaceParams, crop_to_image_matrix, project_points
+from flame_transit.render import get_renderer, render_frames
+from flame_transit.render.base import check_size, relight, shade_lambert
+from flame_transit.render.photo import polygon_mask
+
+from .conftest import aus
+
+TRI = np.array([[-0.05, -0.04, 0.0], [0.06, -0.02, 0.0], [-0.01, 0.07, 0.0]])
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+# --- frames -------------------------------------------------------------------------------------
+def test_frames_shape_dtype(gl_renderer):
+    verts = np.stack([TRI, TRI * 1.1, TRI * 0.9]).astype(np.float32)
+    frames = gl_renderer.render(verts, [[0, 1, 2]], size=(48, 64))
+    assert frames.shape == (3, 48, 64, 3) and frames.dtype == np.uint8
+    single = gl_renderer.render(TRI, [[0, 1, 2]], size=32)
+    assert single.shape == (32, 32, 3) and single.dtype == np.uint8
+    # torch input, generator output
+    gen = gl_renderer.iter_frames(torch.as_tensor(verts), torch.tensor([[0, 1, 2]]), size=(16, 16))
+    first = next(gen)
+    assert first.shape == (16, 16, 3)
+    assert len(list(gen)) == 2
+
+
+def test_flat_triangle_lands_where_the_camera_says():
+    cam = torch.tensor([9.0, 0.01, -0.02])
+    a = torch.as_tensor(crop_to_image_matrix((70.0, 45.0), 80.0), dtype=torch.float32)
+    params = FaceParams(shape=torch.zeros(1), expression=torch.zeros(1), pose=torch.zeros(15), cam=cam,
+                        crop_to_image=a, image_size=(96, 128))
+    with get_renderer("gl", samples=0) as r:
+        img = r.render(TRI, [[0, 1, 2]], params, look="shaded", background=(0, 0, 0), color=(0.5, 0.5, 0.5))
+    assert img.shape == (96, 128, 3)
+    px = project_points(torch.as_tensor(TRI, dtype=torch.float32)[None], cam[None], a[None])[0, :, :2].numpy()
+    want = polygon_mask(px, (96, 128))
+    got = img.max(axis=2) > 0
+    assert want.sum() > 500
+    # rasterisation ties may differ on the edges only
+    assert (want != got).sum() <= 0.02 * want.sum()
+    assert got[want].mean() > 0.99 and (~got[~want]).mean() > 0.995
+    # face-on surface: colour = albedo x 1.0 (+ a little specular)
+    inner = img[want]
+    assert np.all(inner[:, 0] >= 127) and np.all(inner[:, 0] < 200)
+
+
+def test_default_camera_frames_the_mesh(gl_renderer):
+    verts = np.array([[-1.0, -2.0, 0.0], [3.0, -2.0, 0.0], [1.0, 5.0, 0.0]])
+    img = gl_renderer.render(verts, [[0, 1, 2]], size=(100, 100), background=(0, 0, 0))
+    ys, xs = np.nonzero(img.max(axis=2) > 0)
+    assert 5 <= ys.min() <= 15 and 85 <= ys.max() <= 95  # 80 % of the frame, centred
+
+
+def test_same_input_same_frames(gl_renderer, open_head):
+    with torch.no_grad():
+        v = open_head(expression=aus(open_head, AU12=1.0)[None]).vertices.numpy()
+    a = gl_renderer.render(v, open_head.faces, head=open_head, size=64)
+    b = gl_renderer.render(v, open_head.faces, head=open_head, size=64)
+    assert np.array_equal(a, b)
+
+
+# --- the photo look ---------------------------------------------------------------------------
+def test_photo_at_source_expression_reproduces_the_photo(gl_renderer, open_head, astronaut, astronaut_clip):
+    img, p = astronaut
+    frames = gl_renderer.render(astronaut_clip[:2], open_head.faces, p, look="photo", photo=img, head=open_head)
+    assert frames.shape == (2,) + img.shape
+    ring = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+    mouth = polygon_mask(p.vertices_2d.numpy()[ring], img.shape[:2])
+    err = np.abs(frames[0].astype(int) - img.astype(int))
+    assert err[~mouth].mean() < 0.5 and err[mouth].mean() < 2.0
+    assert (err.max(axis=2) > 8).mean() < 0.001
+    # the neutral frame is a different picture of the same person (face changed, rest kept)
+    diff = np.abs(frames[1].astype(int) - img.astype(int)).max(axis=2)
+    assert diff[mouth].mean() > 10
+    assert diff[:60].mean() < 1 and diff[-60:].mean() < 1  # hair / suit untouched
+
+
+def test_open_mouth_darkens_the_mouth(gl_renderer, open_head, astronaut, astronaut_clip):
+    img, p = astronaut
+    frames = gl_renderer.render(astronaut_clip[[1, 2]], open_head.faces, p, look="photo", photo=img, head=open_head)
+    ring = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+    from flame_transit.render.base import RenderCamera
+
+    cam = RenderCamera(p.cam.numpy()[None].astype(np.float64), p.crop_to_image.numpy()[None].astype(np.float64), img.shape[:2])
+    src = p.vertices_2d.numpy()
+    proj0 = cam.project(astronaut_clip[0], 0)[:, :2]
+    opened = src + cam.project(astronaut_clip[2], 0)[:, :2] - proj0
+    hole = polygon_mask(opened[ring], img.shape[:2])
+    assert hole.sum() > 200
+    closed_l = _luma(frames[0])[hole].mean()
+    open_l = _luma(frames[1])[hole].mean()
+    assert open_l < 0.6 * closed_l  # a dark opening (cavity, some teeth)
+    # and the shaded look too
+    sh = gl_renderer.render(astronaut_clip[[1, 2]], open_head.faces, p, look="shaded", head=open_head,
+                            size=img.shape[:2], background=(1, 1, 1))
+    assert _luma(sh[1])[hole].mean() < 0.6 * _luma(sh[0])[hole].mean()
+
+
+def test_closing_lids_keeps_eyes_plausible(gl_renderer, open_head, astronaut, astronaut_clip):
+    img, p = astronaut
+    frame = gl_renderer.render(astronaut_clip[3], open_head.faces, p, look="photo", photo=img, head=open_head)
+    eye = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
+    src = p.vertices_2d.numpy()[eye]
+    c = src.mean(axis=0)
+    region = polygon_mask(c + (src - c) * 1.6, img.shape[:2])
+    lum = _luma(frame)[region]
+    skin = _luma(img)[polygon_mask(p.vertices_2d.numpy()[[50, 101, 118, 123]], img.shape[:2])].mean()
+    # the closed lid is skin-coloured, neither a hole nor a glare
+    assert 0.5 * skin < lum.mean() < 1.2 * skin
+    assert np.abs(lum - _luma(img)[region]).mean() > 5  # it did change
+
+
+def test_photo_output_size_keeps_aspect(gl_renderer, open_head, astronaut, astronaut_clip):
+    img, p = astronaut
+    out = gl_renderer.render(astronaut_clip[0], open_head.faces, p, look="photo", photo=img, head=open_head, size=256)
+    assert out.shape == (256, 256, 3)
+    ref = img.reshape(256, 2, 256, 2, 3).mean(axis=(1, 3))
+    assert np.abs(out.astype(float) - ref).mean() < 3.0
+
+
+def test_render_frames_for_an_animation(open_head, astronaut, astronaut_clip):
+    img, p = astronaut
+
+    class Anim:
+        vertices = astronaut_clip[:2]
+        faces = open_head.faces
+        head = open_head
+        subject = p
+        image = img
+        render_options = {"renderer": "gl", "look": "photo", "size": 128}
+
+    frames = list(render_frames(Anim()))
+    assert len(frames) == 2 and frames[0].shape == (128, 128, 3)
+    Anim.image = None  # no photo: falls back to the shaded look
+    frames = list(render_frames(Anim()))
+    assert frames[0].shape == (128, 128, 3)
+
+
+# --- mouth rig ------------------------------------------------------------------------------------
+def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
+    from flame_transit.render.mouth import TEETH
+    from flame_transit.render.scene import Scene
+
+    pose = torch.zeros(2, 15)
+    pose[1, 6] = 0.3
+    with torch.no_grad():
+        v = open_head(pose=pose).vertices.numpy().astype(np.float32)
+    scene = Scene(v, open_head.faces.astype(np.int32), None, look="shaded", size=64, photo=None,
+                  source_vertices=None, head=open_head, rest_vertices=None, background=None, color=None,
+                  mouth=True, shading_gain=1.0)
+    rig = scene.rig
+    assert rig is not None
+    g0, g1 = rig.frame(v[0]), rig.frame(v[1])
+    n_up = len(rig.upper_part.verts)
+    teeth = g0.material == TEETH
+    up = np.arange(len(teeth)) < n_up
+    d = g1.verts - g0.verts
+    assert np.abs(d[teeth & up]).max() < 1e-6  # skull did not move
+    chin_drop = float(v[0][152, 1] - v[1][152, 1])
+    lower_drop = float(-d[teeth & ~up, 1].mean())
+    assert 0.3 * chin_drop < lower_drop < 1.2 * chin_drop
+    assert g1.opening > g0.opening + 0.1
+
+
+# --- errors ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "verts, faces, match",
+    [
+        (np.zeros((3, 2)), [[0, 1, 2]], "shape"),
+        (np.zeros((2, 3, 3, 3)), [[0, 1, 2]], "shape"),
+        (TRI, [[0, 1, 2, 0]], "faces"),
+        (TRI, [[0, 1, 3]], "only 3 vertices"),
+        (TRI, [[0, 1, -1]], "only 3 vertices"),
+        (TRI, [[0.5, 1, 2]], "integer"),
+        (np.where(np.eye(3, dtype=bool), np.nan, TRI), [[0, 1, 2]], "NaN"),
+        (np.where(TRI > 0.05, np.inf, TRI), [[0, 1, 2]], "NaN or infinite"),
+        ([[0, 1], [1, 2, 3]], [[0, 1, 2]], "array|shape"),
+    ],
+)
+def test_bad_geometry_is_refused(gl_renderer, verts, faces, match):
+    with pytest.raises(InputError, match=match):
+        gl_renderer.render(verts, faces, size=16)
+
+
+@pytest.mark.parametrize("size", [0, -3, (10,), (10, 0), "big", 10000, (1.5, 2), True])
+def test_bad_size_is_refused(gl_renderer, size):
+    with pytest.raises(InputError, match="size"):
+        gl_renderer.render(TRI, [[0, 1, 2]], size=size)
+
+
+def test_bad_options_are_refused(gl_renderer, open_head, astronaut, astronaut_clip):
+    img, p = astronaut
+    with pytest.raises(InputError, match="look"):
+        gl_renderer.render(TRI, [[0, 1, 2]], look="cartoon")
+    with pytest.raises(InputError, match="photo"):
+        gl_renderer.render(astronaut_clip[0], open_head.faces, p, look="photo")
+    with pytest.raises(InputError, match="camera"):
+        gl_renderer.render(astronaut_clip[0], open_head.faces, None, look="photo", photo=img)
+    with pytest.raises(InputError, match="vertices_2d"):
+        gl_renderer.render(astronaut_clip[0], open_head.faces, p.replace(vertices_2d=torch.zeros(5, 2)),
+                           look="photo", photo=img)
+    with pytest.raises(InputError, match="image_size"):
+        gl_renderer.render(astronaut_clip[0], open_head.faces, p, look="photo", photo=img[:100])
+    with pytest.raises(InputError, match="RGB"):
+        gl_renderer.render(TRI, [[0, 1, 2]], color=(2.0, 0, 0))
+    with pytest.raises(InputError, match="cam"):
+        gl_renderer.render(TRI, [[0, 1, 2]], {"cam": [0.0, 0.0, 0.0]})
+    with pytest.raises(InputError, match="renderer"):
+        get_renderer("vulkan")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.integers(-5, 9000), st.tuples(st.integers(-5, 9000), st.integers(-5, 9000)),
+                 st.text(max_size=4), st.floats(allow_nan=True), st.none()))
+def test_check_size_accepts_only_sane_sizes(size):
+    try:
+        h, w = check_size(size)
+    except InputError:
+        return
+    assert 1 <= h <= 8192 and 1 <= w <= 8192 and isinstance(h, int) and isinstance(w, int)
+
+
+def test_no_gl_library_raises_renderer_unavailable(monkeypatch):
+    import moderngl
+
+    def boom(*args, **kwargs):
+        raise Exception("libEGL.so: cannot open shared object file")
+
+    import flame_transit.render.gl as gl
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", boom)
+    monkeypatch.setattr(gl, "_CONTEXTS", {})  # a fresh process on a machine without GL
+    r = get_renderer("gl")
+    with pytest.raises(RendererUnavailableError, match="apt-get install libegl1 libgl1 libgl1-mesa-dri"):
+        r.render(TRI, [[0, 1, 2]], size=16)
+
+
+def test_missing_egl_library_raises_renderer_unavailable():
+    r = get_renderer("gl", libegl="/nonexistent/libEGL.so.1")
+    with pytest.raises(RendererUnavailableError, match="libegl1"):
+        r.render(TRI, [[0, 1, 2]], size=16)
+    # a failed backend leaves the working one alone
+    assert get_renderer("gl").render(TRI, [[0, 1, 2]], size=16).shape == (16, 16, 3)
+
+
+def test_auto_is_gl_without_pytorch3d(monkeypatch):
+    import flame_transit.render.base as base
+
+    monkeypatch.setattr(base, "_pytorch3d_usable", lambda: False)
+    assert get_renderer("auto").name == "gl"
+
+
+# --- shading maths ----------------------------------------------------------------------------------
+def test_shading_and_relighting():
+    assert shade_lambert(np.array([0.0, 0.0, 1.0])) == pytest.approx(1.0)
+    assert shade_lambert(np.array([0.0, 0.0, -1.0])) == pytest.approx(1.0)  # two-sided
+    assert shade_lambert(np.array([1.0, 0.0, 0.0])) < 0.5
+    c = np.array([0.6, 0.4, 0.3])
+    assert np.allclose(relight(c, np.array(1.0)), c)
+    brighter = relight(c, np.array(1.2))
+    assert np.all(brighter > c) and np.ptp(brighter - c) < 1e-12  # a grey lift keeps the hue
