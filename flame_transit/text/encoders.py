@@ -55,6 +55,7 @@ __all__ = [
     "get_text_encoder",
     "clear_encoder_cache",
     "vocab_cache_path",
+    "user_cache_path",
     "normalize_text",
     "canonical_encoder_name",
     "clip_weights_path",
@@ -350,6 +351,8 @@ class ClipTextEncoder(TextEncoder):
             if not os.path.isfile(os.path.expanduser(weights)):
                 raise AssetError(f"CLIP weight file {weights} does not exist.")
             self._weights: Optional[str] = os.path.expanduser(weights)
+            known = _KNOWN_CLIP_HUB.get((model, pretrained or ""))
+            self._quick_gelu = bool(known[2]) if known else False
         elif pretrained is None:
             self._weights = None
         else:
@@ -365,6 +368,7 @@ class ClipTextEncoder(TextEncoder):
                 )
             self._weights, self._quick_gelu = path, quick
         _require_open_clip()
+        # the name is what checkpoints store: keep the tag when weights= supplies its file
         tag = "random-init" if (pretrained is None and weights is None) else (pretrained or "file")
         if pretrained is not None and os.path.isfile(os.path.expanduser(pretrained)):
             tag = Path(pretrained).stem
@@ -410,12 +414,50 @@ class ClipTextEncoder(TextEncoder):
         if not items:
             return torch.zeros(0, self.dim)
         model = self._load()
-        outs = []
+        tokens = self._tokenizer(items)
+        # batch texts of similar length together; the causal text tower lets us drop padding
+        lengths = self._lengths(tokens)
+        order = sorted(range(len(items)), key=lambda i: int(lengths[i]))
+        out = torch.zeros(len(items), self.dim)
         with torch.inference_mode():
-            for i in range(0, len(items), 64):
-                tokens = self._tokenizer(items[i:i + 64]).to(self.device)
-                outs.append(model.encode_text(tokens).float().cpu())
-        return _l2n(torch.cat(outs))
+            for i in range(0, len(order), 64):
+                idx = torch.tensor(order[i:i + 64])
+                out[idx] = self._encode_tokens(model, tokens[idx].to(self.device)).float().cpu()
+        return _l2n(out)
+
+    @staticmethod
+    def _lengths(tokens: torch.Tensor) -> torch.Tensor:
+        pos = torch.arange(1, tokens.shape[1] + 1).expand_as(tokens)
+        return ((tokens != 0) * pos).max(dim=1).values
+
+    def _encode_tokens(self, model, tokens: torch.Tensor) -> torch.Tensor:
+        """``model.encode_text`` without the padding after the longest text of the batch.
+
+        Exact for open_clip's standard CLIP text tower: causal attention and end-of-text pooling
+        mean padding never reaches the pooled token. Other towers use ``encode_text`` as is.
+        """
+        fast = (getattr(model, "attn_mask", None) is not None and hasattr(model, "token_embedding")
+                and getattr(model, "text_pool_type", None) in ("argmax", "eos")
+                and not getattr(self, "_fast_failed", False))
+        if fast:
+            try:
+                from open_clip.transformer import text_global_pool
+
+                n = max(1, int(self._lengths(tokens).max()))
+                t = tokens[:, :n]
+                cast = model.transformer.get_cast_dtype()
+                x = model.token_embedding(t).to(cast) + model.positional_embedding[:n].to(cast)
+                x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:n, :n]))
+                x = text_global_pool(x, t, model.text_pool_type,
+                                     eos_token_id=getattr(model, "text_eos_id", None))
+                proj = model.text_projection
+                if proj is not None:
+                    x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+                return x
+            except Exception as e:  # another open_clip layout: use the full path from now on
+                logger.debug("CLIP fast text path unavailable (%s); using encode_text", e)
+                self._fast_failed = True
+        return model.encode_text(tokens)
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,6 +519,22 @@ def vocab_cache_path(name: str) -> Path:
     return DATA_DIR / f"{_safe_name(name)}_vocab.npz"
 
 
+CACHE_DIR_ENV_VAR = "FLAME_TRANSIT_CACHE_DIR"
+
+
+def user_cache_path(name: str) -> Optional[Path]:
+    """Per-user embedding cache file of an encoder: ``$FLAME_TRANSIT_CACHE_DIR`` (``"none"``
+    disables it) or ``$XDG_CACHE_HOME/flame_transit`` or ``~/.cache/flame_transit``, then
+    ``text/<name>_vocab.npz``."""
+    root = os.environ.get(CACHE_DIR_ENV_VAR)
+    if root is not None and root.strip().lower() in ("", "none", "0", "off"):
+        return None
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "flame_transit")
+    return Path(root) / "text" / f"{_safe_name(name)}_vocab.npz"
+
+
 class CachedTextEncoder(TextEncoder):
     """Wraps an encoder with an in-memory dict and on-disk vocabulary embeddings.
 
@@ -499,16 +557,49 @@ class CachedTextEncoder(TextEncoder):
         self.max_entries = int(max_entries)
         self._lock = threading.Lock()
         self._index: Dict[str, int] = {}
-        self._rows: List[np.ndarray] = []  # blocks of embeddings
         self._table: np.ndarray = np.zeros((0, self.dim), dtype=np.float32)
         self._extra: Dict[str, np.ndarray] = {}
         self.hits = 0
         self.misses = 0
+        self.user_cache: Optional[Path] = None
         if files is None:
-            default = vocab_cache_path(encoder.name)
-            files = [default] if default.is_file() else []
+            files = [p for p in (vocab_cache_path(encoder.name), user_cache_path(encoder.name))
+                     if p is not None and p.is_file()]
+            self.user_cache = user_cache_path(encoder.name)
         for f in files:
-            self.load(f)
+            try:
+                self.load(f)
+            except AssetError as e:
+                if self.user_cache is not None and Path(f) == self.user_cache:
+                    logger.warning("ignoring the user text-embedding cache: %s", e)
+                else:
+                    raise
+
+    def persist(self, texts: Sequence[str]) -> Optional[Path]:
+        """Store the embeddings of ``texts`` in the per-user cache file of this encoder (for
+        encoders without a shipped vocabulary file, e.g. CLIP), so the next process needs no
+        model for them. Returns the file, or None when caching is disabled or not needed."""
+        if self.user_cache is None or self.name.startswith("hash:") or \
+                self.name.endswith("/random-init"):
+            return None
+        keys = [normalize_text(t) for t in texts]
+        if all(k in self._index for k in keys):
+            return None
+        old = []
+        if self.user_cache.is_file():
+            try:
+                with np.load(self.user_cache, allow_pickle=False) as z:
+                    if str(z["encoder"]) == self.name:
+                        old = [str(t) for t in z["texts"]]
+            except (OSError, KeyError, ValueError):
+                old = []
+        allk = list(dict.fromkeys(old + keys))
+        try:
+            path = write_cache_file(self.user_cache, self.name, allk, self.encode(allk).numpy())
+        except OSError as e:
+            logger.warning("could not write the text-embedding cache %s: %s", self.user_cache, e)
+            return None
+        return path
 
     # ---- persistence -------------------------------------------------------------------------
     def load(self, path: Union[str, Path]) -> int:

@@ -600,6 +600,9 @@ def nearest_expression(text: str, encoder: Any) -> Tuple[str, float, str]:
         pairs = list(expression_phrases())
         phrases = [p for p, _ in pairs]
         _PHRASE_EMB[key] = (encoder.encode(phrases), phrases, [lab for _, lab in pairs])
+        persist = getattr(encoder, "persist", None)
+        if persist is not None:  # e.g. CLIP: the next process finds them on disk
+            persist(phrases)
     emb, phrases, labels = _PHRASE_EMB[key]
     q = encoder.encode([text])[0]
     sims = emb @ q

@@ -226,3 +226,33 @@ def test_clip_loads_weights_from_file(clip_random, tmp_path):
     assert enc.name == "clip:ViT-B-32/clip_vitb32"
     texts = ["happy", "angry"]
     assert torch.allclose(enc.encode(texts), clip_random.encode(texts), atol=1e-5)
+    # weights= keeps the canonical name that checkpoints store
+    E.clear_encoder_cache()
+    try:
+        named = E.get_text_encoder("clip", weights=str(path))
+        assert named.name == "clip:ViT-B-32/laion2b_s34b_b79k" and named.dim == 512
+        assert torch.allclose(named.encode(texts), clip_random.encode(texts), atol=1e-5)
+    finally:
+        E.clear_encoder_cache()
+
+
+def test_user_cache_persists_vocabulary(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLAME_TRANSIT_CACHE_DIR", str(tmp_path))
+    backend = CountingEncoder(8, "count:8")
+    cached = E.CachedTextEncoder(backend)
+    path = cached.persist(["happy", "sad"])
+    assert path == tmp_path / "text" / "count_8_vocab.npz" and path.is_file()
+    fresh_backend = CountingEncoder(8, "count:8")
+    fresh = E.CachedTextEncoder(fresh_backend)
+    assert torch.equal(fresh.encode(["sad", "happy"]), cached.encode(["sad", "happy"]))
+    assert fresh_backend.calls == []
+    assert fresh.persist(["happy"]) is None  # nothing new
+    fresh.persist(["angry"])  # merges with what is on disk
+    assert len(E.CachedTextEncoder(CountingEncoder(8, "count:8"))) == 3
+    monkeypatch.setenv("FLAME_TRANSIT_CACHE_DIR", "none")
+    assert E.user_cache_path("count:8") is None
+    assert E.CachedTextEncoder(CountingEncoder(8, "count:8")).persist(["x"]) is None
+    # a corrupt user cache is ignored with a warning, not fatal
+    monkeypatch.setenv("FLAME_TRANSIT_CACHE_DIR", str(tmp_path))
+    path.write_bytes(b"garbage")
+    assert len(E.CachedTextEncoder(CountingEncoder(8, "count:8"))) == 0
