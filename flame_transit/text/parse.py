@@ -32,7 +32,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import InstructionError
 from .templates import canonical_instruction
@@ -194,7 +194,9 @@ class ParsedInstruction:
 
 _ARROWS = ("->", "-->", "=>", "==>", "~>", "→", "⟶", "➔", "➜", "➝", "➞", "⇒", "⟹", "↦", ">", ">>")
 _TOKEN_RE = re.compile(
-    r"-->|==>|->|=>|~>|>>|\d+(?:\.\d+)?|[^\W\d_]+(?:'[^\W\d_]+)*|[^\w\s]", re.UNICODE)
+    r"-->|==>|->|=>|~>|>>|\bau ?\d+[lr]?\b|\d+(?:\.\d+)?|[^\W\d_]+(?:'[^\W\d_]+)*|[^\w\s]",
+    re.UNICODE)
+_AU_RE = re.compile(r"au ?(\d+)([lr]?)")
 _HYPHEN_RE = re.compile(r"(?<=[^\W\d_])[-‐‑‒](?=[^\W\d_])", re.UNICODE)
 
 
@@ -505,6 +507,17 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
             n = _match(toks, i, table, lx.maxlen)
             if n and (best is None or n > best[1]):
                 best = (kind, n, table)
+        au = _AU_RE.fullmatch(t.text)
+        if best is None and au:
+            name = f"AU{int(au.group(1))}{au.group(2).upper()}"
+            if name not in AU_NAMES:
+                raise InstructionError(f"{name} is not an action unit of the head; available: "
+                                       f"{', '.join(AU_NAMES)} (AU26 = jaw drop).")
+            mentions[i] = _Mention(i, t.start, t.end, {}, {name: 1.0}, sided=name[-1] not in "LR"
+                                   and name in SIDED_AUS)
+            _claim(toks, i, 1, "action", None, -1)
+            i += 1
+            continue
         if best is None:
             if re.fullmatch(r"\d+(?:\.\d+)?", t.text):
                 val = float(t.text)

@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Mapping, Tuple
+from typing import Dict, Iterator, Tuple
 
 __all__ = [
     "EXPRESSIONS",
@@ -32,6 +32,7 @@ __all__ = [
     "AU_NAMES",
     "SIDED_AUS",
     "SYNONYMS",
+    "EMOJI",
     "WORD_AUS",
     "COMPOUND_WORDS",
     "INTENSITY_WORDS",
@@ -161,6 +162,18 @@ SYNONYMS: Dict[str, Dict[str, Tuple[str, ...]]] = {
                   "rolling the eyes", "roll the eyes", "roll eyes"),
     },
 }
+
+# Emoji read as expressions (😏 is a smirk, see SINGLE_WORD_ACTIONS).
+EMOJI: Dict[str, str] = {e: label for label, es in {
+    "neutral": "😐 😑 😶",
+    "happiness": "😀 😃 😄 😁 😊 🙂 ☺ 😆 😂 🤣 😍 🥰 😇",
+    "sadness": "😢 😭 ☹ 🙁 😞 😔 😿 😥",
+    "surprise": "😮 😯 😲 😳 🤯",
+    "fear": "😨 😱 😰 😧 😦",
+    "anger": "😠 😡 🤬 👿 😤",
+    "disgust": "🤢 🤮 😖",
+    "contempt": "😒 🙄",
+}.items() for e in es.split()}
 
 # Expression words that imply action units beyond the label's prototype (value = target).
 WORD_AUS: Dict[str, Dict[str, float]] = {
@@ -399,7 +412,7 @@ SINGLE_WORD_ACTIONS: Dict[str, Dict[str, float]] = {
     "wincing": {"AU4": 0.6, "AU6": 0.6, "AU7": 1.0, "AU43": 0.4},
     "lip bite": {"AU24": 0.6}, "tight-lipped": {"AU23": 1.0, "AU24": 0.6},
     "tight lipped": {"AU23": 1.0, "AU24": 0.6}, "wide-eyed stare": {"AU5": 1.0},
-    "stare": {"AU5": 0.5}, "staring": {"AU5": 0.5},
+    "stare": {"AU5": 0.5}, "staring": {"AU5": 0.5}, "😏": {"AU12L": 1.0, "AU14L": 1.0},
 }
 
 # Side words select unilateral AUs (subject's left / right, as AU12L / AU12R).
@@ -427,6 +440,8 @@ def expression_phrases() -> Iterator[Tuple[str, str]]:
                 if (p, label) not in seen:
                     seen.add((p, label))
                     yield p, label
+    for e, label in EMOJI.items():
+        yield e, label
 
 
 _LABEL_INDEX: Dict[str, str] = {}
