@@ -157,7 +157,7 @@ def test_emoji_and_au_names():
     assert labels("from 😀 to 😢") == ["happiness", "sadness"]
     assert labels("☹️ -> 😐 -> 😡") == ["sadness", "neutral", "anger"]
     assert P("😏").segments[0].aus == {"AU12L": 1.0, "AU14L": 1.0}
-    (s,) = P("AU1 and au2, AU26 at 50%").segments
+    (s,) = P("AU1 and au2 and AU26 at 50%").segments
     assert s.aus == {"AU1": 1.0, "AU2": 1.0, "AU26": 0.5}
     assert P("AU12 on the right").segments[0].aus == {"AU12R": 1.0}
     with pytest.raises(InstructionError, match="AU18 is not an action unit"):
