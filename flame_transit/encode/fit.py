@@ -236,10 +236,10 @@ class HeadFitData:
         if offsets is not None:
             rest = rest + offsets
         rots = Rotation.from_rotvec(np.asarray(pose, dtype=np.float64).reshape(5, 3)).as_matrix()
+        J = self.jreg @ rest  # (5, 3): regressed before the pose correctives (as FLAME/smplx)
         if self.posedirs_all is not None and np.abs(pose[3:]).max(initial=0.0) > 0:
             feat = (rots[1:] - np.eye(3)).reshape(-1)
             rest = rest + self.posedirs_all @ feat
-        J = self.jreg @ rest  # (5, 3)
         # world transforms along FLAME's tree: global -> neck -> (jaw, eyes)
         G = np.zeros((5, 3, 4))
         for j, parent in enumerate(_FLAME_PARENTS):

@@ -1,0 +1,111 @@
+"""MediaPipe detection: pixel landmarks, no face, several faces, large images, mirroring."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flame_transit.encode import detect_all_faces, detect_landmarks, face_box, mirror_landmarks
+from flame_transit.encode.landmarks import mirror_index
+from flame_transit.errors import InputError, NoFaceError
+
+
+def test_astronaut_landmarks_in_pixels(astronaut):
+    lm = detect_landmarks(astronaut)
+    p = lm.points
+    assert p.shape == (478, 3) and lm.image_size == (512, 512) and lm.num_faces == 1
+    # the face of the astronaut sits left of centre in the upper half
+    assert 150 < p[:, 0].min() and p[:, 0].max() < 300 and 50 < p[:, 1].min() and p[:, 1].max() < 200
+    # nose tip (1) nearer the camera than the cheeks (234, 454): smaller z
+    assert p[1, 2] < p[234, 2] and p[1, 2] < p[454, 2]
+    # subject's left cheek (454) is on the viewer's right
+    assert p[454, 0] > p[234, 0]
+    assert 60 < lm.face_width < 120
+
+
+def test_deterministic(astronaut):
+    a = detect_landmarks(astronaut).points
+    b = detect_landmarks(astronaut.copy()).points
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("image", [np.zeros((200, 200, 3), np.uint8), np.full((64, 300, 3), 128, np.uint8)])
+def test_no_face_raises(image):
+    with pytest.raises(NoFaceError, match="no face"):
+        detect_landmarks(image)
+    assert detect_all_faces(image) == []
+
+
+def test_several_faces_largest_with_warning(two_faces):
+    with pytest.warns(UserWarning, match="2 faces"):
+        lm = detect_landmarks(two_faces)
+    assert lm.num_faces == 2 and lm.face_index == 0
+    assert lm.points[:, 0].mean() < 340  # the big face on the left
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an explicit choice does not warn
+        other = detect_landmarks(two_faces, face_index=1)
+    assert other.points[:, 0].mean() > 340 and other.face_width < lm.face_width
+    with pytest.raises(InputError, match="only 2 face"):
+        detect_landmarks(two_faces, face_index=5)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+def test_bad_face_index(astronaut, bad):
+    with pytest.raises(InputError, match="face_index"):
+        detect_landmarks(astronaut, face_index=bad)
+
+
+def test_bad_max_num_faces(astronaut):
+    with pytest.raises(InputError, match="max_num_faces"):
+        detect_all_faces(astronaut, max_num_faces=0)
+
+
+def test_large_image_downscaled_and_mapped_back(astronaut):
+    big = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.BICUBIC))
+    lm_big = detect_landmarks(big, max_side=640)
+    lm = detect_landmarks(astronaut)
+    assert lm_big.image_size == (2048, 2048)
+    err = np.linalg.norm(lm_big.points[:, :2] / 4.0 - lm.points[:, :2], axis=1)
+    assert np.sqrt(np.mean(err ** 2)) < 0.02 * lm.face_width
+    # z is on the x pixel scale too
+    dz = lm_big.points[:, 2] / 4.0 - lm.points[:, 2]
+    assert np.std(dz) < 0.03 * lm.face_width
+
+
+def test_non_square_image(astronaut):
+    wide = np.full((512, 700, 3), 180, np.uint8)
+    wide[:, 94:606] = astronaut
+    lm = detect_landmarks(wide)
+    ref = detect_landmarks(astronaut)
+    err = np.linalg.norm(lm.points[:, :2] - (ref.points[:, :2] + [94, 0]), axis=1)
+    assert np.sqrt(np.mean(err ** 2)) < 0.03 * ref.face_width
+
+
+def test_mirror_index_is_a_pairing():
+    mi = mirror_index()
+    assert (mi[mi] == np.arange(478)).all()
+    assert mi[234] == 454 and mi[33] == 263 and mi[61] == 291 and mi[1] == 1 and mi[468] == 473
+
+
+def test_flip_average_is_mirror_equivariant(astronaut):
+    w = astronaut.shape[1]
+    a = detect_landmarks(astronaut).points
+    b = detect_landmarks(np.ascontiguousarray(astronaut[:, ::-1])).points
+    np.testing.assert_allclose(mirror_landmarks(b, w), a, atol=1e-6)
+    # one pass only: MediaPipe is not exactly equivariant
+    a1 = detect_landmarks(astronaut, flip_average=False).points
+    b1 = detect_landmarks(np.ascontiguousarray(astronaut[:, ::-1]), flip_average=False).points
+    assert np.abs(mirror_landmarks(b1, w) - a1).max() > 0.1
+
+
+def test_face_box_is_deca_like(astronaut):
+    lm = detect_landmarks(astronaut)
+    (cx, cy), size = face_box(lm.points)
+    # box centre between the eyes and the chin, side larger than the face width
+    assert lm.points[168, 1] < cy < lm.points[152, 1]
+    assert 1.2 * lm.face_width < size < 2.2 * lm.face_width
+    (_, _), size2 = face_box(lm.points, scale=2.5)
+    assert size2 == pytest.approx(2 * size)
