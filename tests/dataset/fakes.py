@@ -1,0 +1,107 @@
+"""Small fake heads for the data tests (so they do not depend on the bundled open head)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from flame_transit.head import Head, HeadAssets
+
+
+def fake_au_head(seed: int = 0, num_vertices: int = 478) -> Head:
+    """An AU head with the open head's expression names and random smooth-ish AU fields."""
+    from flame_transit.head.open_head import EXPRESSION_NAMES
+
+    rng = np.random.default_rng(seed)
+    V, E, S = num_vertices, len(EXPRESSION_NAMES), 6
+    v = rng.normal(0.0, 0.05, size=(V, 3))
+    exprdirs = rng.normal(0.0, 0.004, size=(V, 3, E))
+    # AU12L + AU12R == AU12, AU14L + AU14R == AU14 as on the open head
+    left = v[:, 0] > 0
+    for au in ("AU12", "AU14"):
+        i, l, r = (EXPRESSION_NAMES.index(x) for x in (au, au + "L", au + "R"))
+        exprdirs[:, :, l] = exprdirs[:, :, i] * left[:, None]
+        exprdirs[:, :, r] = exprdirs[:, :, i] * (~left)[:, None]
+    weights = np.zeros((V, 5))
+    weights[:, 1] = 1.0
+    jaw = v[:, 1] < -0.02
+    weights[jaw, 1], weights[jaw, 2] = 0.0, 1.0
+    jreg = np.full((5, V), 1.0 / V)
+    faces = np.stack([np.arange(V - 2), np.arange(1, V - 1), np.arange(2, V)], axis=1)
+    assets = HeadAssets(
+        name=f"fake-au-head-{seed}",
+        kind="open",
+        v_template=v,
+        faces=faces,
+        shapedirs=rng.normal(0.0, 0.003, size=(V, 3, S)),
+        exprdirs=exprdirs,
+        posedirs=np.zeros((V, 3, 0)),
+        j_regressor=jreg,
+        lbs_weights=weights,
+        expression_names=EXPRESSION_NAMES,
+        landmark_indices=np.arange(min(V, 478)),
+    )
+    return Head(assets)
+
+
+# -- builder helpers ----------------------------------------------------------------------------
+
+
+def stub_encode(image: np.ndarray):
+    """A deterministic stand-in for the encoder: codes from image statistics; a flat image has
+    no face."""
+    import torch
+
+    from flame_transit.errors import NoFaceError
+    from flame_transit.params import FaceParams
+
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.float64:
+        raise AssertionError("stub_encode expects (H, W, 3) images")
+    if img.std() < 1.0:
+        raise NoFaceError("no face found (flat image)")
+    means = img.reshape(-1, 3).mean(0) / 255.0
+    expression = np.zeros(22)
+    expression[:3] = means
+    pose = np.zeros(15)
+    pose[6] = means[0] * 0.1
+    pose[0:3] = means * 0.01
+    return FaceParams(shape=torch.zeros(16), expression=torch.tensor(expression), pose=torch.tensor(pose),
+                      head_name="open-head-v1")
+
+
+def astronaut(size: int = 160) -> np.ndarray:
+    import skimage.data
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(skimage.data.astronaut()).resize((size, size)))
+
+
+def make_fake_ckplus(root: Path, size: int = 160) -> Path:
+    """A tiny CK+ tree of astronaut copies.
+
+    S005/001: 3 frames, label 5 (happy); S010/002: 2 frames, label 7 (surprise), last frame
+    tinted; S011/001: 2 frames, label 1 (anger), last frame flat grey (no face);
+    S011/002: unlabelled.
+    """
+    from PIL import Image
+
+    base = astronaut(size)
+    seqs = {("S005", "001"): (3, 5.0), ("S010", "002"): (2, 7.0), ("S011", "001"): (2, 1.0), ("S011", "002"): (2, None)}
+    for (subj, seq), (n, label) in seqs.items():
+        d = root / "cohn-kanade-images" / subj / seq
+        d.mkdir(parents=True)
+        for k in range(1, n + 1):
+            img = base.copy()
+            if (subj, seq) == ("S010", "002") and k == n:
+                img = (img * np.array([1.0, 0.8, 0.6])).astype(np.uint8)
+            if (subj, seq) == ("S011", "001") and k == n:
+                img = np.full_like(img, 128)
+            Image.fromarray(img).save(d / f"{subj}_{seq}_{k:08d}.png")
+        if label is not None:
+            e = root / "Emotion" / subj / seq
+            e.mkdir(parents=True)
+            (e / f"{subj}_{seq}_{n:08d}_emotion.txt").write_text(f"   {label:.7e}\n")
+    return root
