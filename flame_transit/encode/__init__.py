@@ -38,3 +38,18 @@ __all__ = [
     "mirror_landmarks",
     "draw_fit",
 ]
+
+
+# ``flame_transit.encode`` names both this subpackage and the function: once the subpackage is
+# imported, the package attribute is the module, so the module itself forwards calls to
+# :func:`encode` (``flame_transit.encode(image)`` works either way).
+import sys as _sys
+import types as _types
+
+
+class _CallableModule(_types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return encode(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

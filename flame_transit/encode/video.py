@@ -8,8 +8,11 @@ Pipeline:
    without a face get landmarks interpolated linearly from their neighbours (``on_missing``);
 2. identity fitted once: the per-coefficient median of free fits on up to ``identity_frames``
    evenly spaced frames;
-3. per-subject offsets from the first frame (whose photo is the texture: ``vertices_2d``);
-4. every frame fitted with identity and offsets fixed, all in the first frame's crop;
+3. per-subject offsets from the first frame (whose photo is the texture: ``vertices_2d``), as
+   in :func:`~flame_transit.encode.encode`: the residual the parametric model leaves there;
+4. every frame fitted with the identity fixed (expression, jaw, eyes, head pose, camera), all
+   in the first frame's crop; the mesh of frame ``t`` is ``head(shape, expression[t],
+   pose[t], offsets)``;
 5. temporal smoothing of expression, pose and camera:
 
    * ``"savgol"`` (default, offline, zero lag): Savitzky–Golay, ``window`` frames (odd),
@@ -231,7 +234,7 @@ def encode_video(
         ``pose (T, 15)``, ``cam (T, 3)`` (all in the first frame's crop ``crop_to_image``),
         ``offsets (V, 3)``, ``vertices_2d (V, 2)`` of frame 0, ``fit_rms`` of frame 0 and
         ``extras``: ``fps``, ``smoothing``, ``missing_frames (T,)`` bool,
-        ``fit_rms_frames (T,)``, ``landmarks (T, 478, 3)``.
+        ``fit_rms_frames (T,)`` (per frame, parametric model only), ``landmarks (T, 478, 3)``.
 
     Raises:
         NoFaceError: no face in any frame (or in some frame with ``on_missing="raise"``).
@@ -281,12 +284,12 @@ def encode_video(
         it = tqdm(it, desc="fit", unit="frame")
     expr, pose, cam, rms = [], [], [], []
     for i in it:
-        r = fit0 if (i == 0 and off is None) else fit_landmarks(points[i], head, crop, options=opt, shape=shape,
-                                                                compute_offsets=False, offsets=off)
+        # like encode(): the parametric fit explains the frame, the offsets are the frame-0 residual
+        r = fit0 if i == 0 else fit_landmarks(points[i], head, crop, options=opt, shape=shape, compute_offsets=False)
         expr.append(r.expression)
         pose.append(r.pose)
         cam.append(r.cam)
-        rms.append(r.rms_final)
+        rms.append(r.rms_model)
     expr, pose, cam = np.stack(expr), np.stack(pose), np.stack(cam)
     # 4. temporal smoothing
     if smoothing == "savgol":
