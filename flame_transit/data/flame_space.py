@@ -283,14 +283,20 @@ def fit_au_basis(
     if ridge < 0:
         raise InputError(f"ridge must be >= 0, got {ridge}")
     L = len(mp_idx)
+    # work in float64: AU displacements are millimetres on a head of decimetres
+    from ..head import Head
+
+    flame_name = flame_head.name
+    flame_head = Head(flame_head.assets, dtype=torch.float64)
+    au_head = Head(au_head.assets, dtype=torch.float64)
 
     with torch.no_grad():
         # open head: neutral, one AU at a time, jaw drop
         Ea = au_head.num_expression
-        ea = torch.cat([torch.zeros(1, Ea), torch.eye(Ea)], dim=0)
-        pose = torch.zeros(Ea + 2, 15)
+        ea = torch.cat([torch.zeros(1, Ea), torch.eye(Ea)], dim=0).double()
+        pose = torch.zeros(Ea + 2, 15, dtype=torch.float64)
         pose[-1, 6] = JAW_RAD_PER_AU26
-        ea = torch.cat([ea, torch.zeros(1, Ea)], dim=0)
+        ea = torch.cat([ea, torch.zeros(1, Ea, dtype=torch.float64)], dim=0)
         va = au_head(expression=ea, pose=pose).vertices
         lm_a = _landmarks(au_head, va, mp_idx)  # (Ea + 2, L, 3)
         neutral_a = lm_a[0]
@@ -298,17 +304,17 @@ def fit_au_basis(
         d_jaw_a = lm_a[-1] - neutral_a
 
         Ef = flame_head.num_expression
-        ef = torch.cat([torch.zeros(1, Ef), torch.eye(Ef)], dim=0)
+        ef = torch.cat([torch.zeros(1, Ef), torch.eye(Ef)], dim=0).double()
         vf = flame_head(expression=ef).vertices
         lm_f = _landmarks(flame_head, vf, mp_idx)
         neutral_f = lm_f[0]
         B = (lm_f[1:] - neutral_f).reshape(Ef, L * 3).T  # (3L, Ef)
-        eps = 1e-3
-        pj = torch.zeros(2, 15)
+        eps = 1e-4
+        pj = torch.zeros(2, 15, dtype=torch.float64)
         pj[1, 6] = eps
         lm_j = _landmarks(flame_head, flame_head(pose=pj).vertices, mp_idx)
         jac_jaw = ((lm_j[1] - lm_j[0]) / eps).reshape(L * 3, 1)
-        pj26 = torch.zeros(1, 15)
+        pj26 = torch.zeros(1, 15, dtype=torch.float64)
         pj26[0, 6] = JAW_RAD_PER_AU26
         lm_j26 = _landmarks(flame_head, flame_head(pose=pj26).vertices, mp_idx)[0]
 
@@ -335,7 +341,7 @@ def fit_au_basis(
     c26 = np.linalg.solve(B.T @ B + lam_b * np.eye(Ef), B.T @ T26)
 
     return FlameAUBasis(
-        head_name=flame_head.name,
+        head_name=flame_name,
         au_names=AU_NAMES,
         expression_matrix=coef,
         jaw_matrix=jaw_matrix,
