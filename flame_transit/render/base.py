@@ -369,6 +369,9 @@ class Frame:
     background_texture: str = ""
     ratio_gain: float = 1.0
     ratio_clamp: Tuple[float, float] = (0.7, 1.2)
+    #: True: front faces have a positive signed area ``(b-a) x (c-a)`` in pixel coordinates
+    #: ``(u, v)``; False: negative (layers with ``cull_back`` drop the others)
+    front_ccw_pixels: bool = False
 
 
 # --- the interface --------------------------------------------------------------------------------

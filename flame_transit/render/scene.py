@@ -84,18 +84,22 @@ def _incidence(faces: np.ndarray, num_vertices: int):
     f = np.asarray(faces, dtype=np.int64)
     rows = f.ravel()
     cols = np.repeat(np.arange(len(f)), 3)
-    return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(num_vertices, len(f)))
+    return sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(num_vertices, len(f)))
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) -> np.ndarray:
     """Area-weighted unit vertex normals ``(V, 3)`` (zero for unused vertices)."""
-    v = np.asarray(verts, dtype=np.float64)
-    tri = v[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    v = np.asarray(verts, dtype=np.float32)
+    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+    e1, e2 = b - a, c - a
+    fn = np.empty_like(e1)
+    fn[:, 0] = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+    fn[:, 1] = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+    fn[:, 2] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     if incidence is None:
         incidence = _incidence(faces, len(v))
-    n = incidence @ fn
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+    n = np.asarray(incidence @ fn, dtype=np.float64)
+    return n / np.maximum(np.sqrt(np.einsum("ij,ij->i", n, n))[:, None], 1e-20)
 
 
 def _hops_from(loop: np.ndarray, faces: np.ndarray, num_vertices: int, limit: int = 6) -> np.ndarray:
@@ -378,6 +382,14 @@ class Scene:
         inside = _inside(p, p[self.topo.outer])
         return float(inside.mean()) > 0.85
 
+    def _front_ccw(self, t: int) -> bool:
+        """Sign of front faces' signed area in pixel coordinates ``(u, v)``: outward triangles
+        (positive area in the head frame's x, y) get a negative one, as ``crop_to_image`` flips
+        y, unless the camera also mirrors x."""
+        (s, _, _), a = self.camera.frame(t)
+        mirrored = np.linalg.det(a[:, :2]) * s * s > 0  # crop_to_image normally flips y
+        return bool(mirrored != self.flip)
+
     def _project(self, pts: np.ndarray, t: int) -> np.ndarray:
         return self.camera.project(pts, t)
 
@@ -407,8 +419,11 @@ class Scene:
         verts = self.verts[t].astype(np.float64)
         p = self._project(verts, t)
         n = self._normals(verts)
+        # closed heads (FLAME): back faces are hidden anyway, culling halves the raster work;
+        # an open face mask shows its inside from steep angles, so it is drawn two-sided
         layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
-                        color=np.broadcast_to(self.skin, (len(verts), 3)), specular=1.0)]
+                        color=np.broadcast_to(self.skin, (len(verts), 3)), specular=1.0,
+                        cull_back=not self.open_face)]
         layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)
         if self.eye_parts:
             for name, tri, col in self.eye_parts:
@@ -423,7 +438,7 @@ class Scene:
                 cols = np.concatenate([np.tile(self.skin * 0.45, (len(ring), 1)), [self.skin * 0.2]])
                 nn = np.concatenate([n[ring], [[0.0, 0.0, 1.0]]])
                 layers.append(Layer(f"eye{k}", "lit", xy[:, :2], _fan(rp), depth=xy[:, 2], normal=nn, color=cols))
-        return Frame(layers, background=self.background)
+        return Frame(layers, background=self.background, front_ccw_pixels=self._front_ccw(t))
 
     # -- photo ---------------------------------------------------------------------------------
     def _init_photo(self, params: Any, size: Any, photo: Any) -> None:
