@@ -67,15 +67,24 @@ def run(quick: bool = False, rounds: Optional[int] = None, overlay: Optional[str
         f"AUs on the astronaut: {aus}",
     ]
     if overlay:
-        from PIL import Image
+        from PIL import Image, ImageDraw
 
         from flame_transit.encode import draw_fit
         from flame_transit.io_utils import atomic_path
 
-        drawing = draw_fit(img, p, head, scale=2.5)
+        model_only = encode(img, head, offsets=False)
+        panels = []
+        for params, label in ((model_only, f"parametric fit: RMS {model_only.fit_rms * 100:.2f}% of face width"),
+                              (p, f"with per-subject offsets: RMS {p.fit_rms * 100:.1e}%")):
+            panel = Image.fromarray(draw_fit(img, params, head))
+            ImageDraw.Draw(panel).text((10, 8), label, fill=(255, 255, 0))
+            panels.append(panel)
+        sheet = Image.new("RGB", (sum(q.width for q in panels) + 8, max(q.height for q in panels)), (0, 0, 0))
+        sheet.paste(panels[0], (0, 0))
+        sheet.paste(panels[1], (panels[0].width + 8, 0))
         with atomic_path(overlay) as tmp:
-            Image.fromarray(drawing).save(tmp, format="PNG")
-        notes.append(f"overlay written to {overlay}")
+            sheet.save(tmp, format="PNG")
+        notes.append(f"overlay written to {overlay} (cyan: mesh edges, red: MediaPipe landmarks)")
     return {
         "title": "6. Encoding (photo → parameters)",
         "tables": [{"caption": "warm CPU time per 512² image (ms)", "headers": ["case", "median", "min", "p90"], "rows": rows}],

@@ -92,8 +92,9 @@ def face_box(points: np.ndarray, scale: float = 1.25) -> Tuple[Tuple[float, floa
     Example:
         >>> pts = np.zeros((478, 2)); pts[_JAW_LINE, 0] = np.linspace(0, 100, len(_JAW_LINE))
         >>> pts[152, 1] = 100.0
-        >>> face_box(pts)
-        ((50.0, 50.0), 137.5)
+        >>> (cx, cy), size = face_box(pts)
+        >>> cx, cy, round(size, 6)
+        (50.0, 50.0, 137.5)
     """
     pts = np.asarray(points, dtype=np.float64)[:, :2]
     sel = pts[list(_JAW_LINE) + list(_BROWS)]

@@ -17,7 +17,7 @@ def draw_fit(
     params: Any,
     head: Any = None,
     *,
-    scale: float = 2.0,
+    scale: Optional[float] = None,
     edge_color: Tuple[int, int, int] = (0, 230, 255),
     landmark_color: Optional[Tuple[int, int, int]] = (255, 60, 60),
     crop_to_face: bool = True,
@@ -28,7 +28,7 @@ def draw_fit(
         image: the photo the parameters were encoded from.
         params: :class:`~flame_transit.params.FaceParams` with ``vertices_2d``.
         head: the head (faces); ``None`` = the bundled open head.
-        scale: upscaling factor of the drawing (thin lines stay visible).
+        scale: upscaling factor of the drawing; ``None`` = longer side about 768 pixels.
         edge_color: RGB of mesh edges.
         landmark_color: RGB of MediaPipe's detected landmarks (``params.extras["landmarks"]``),
             ``None`` to omit them.
@@ -57,6 +57,8 @@ def draw_fit(
         box = (max(0.0, x0), max(0.0, y0), min(float(rgb.shape[1]), x1), min(float(rgb.shape[0]), y1))
     img = Image.fromarray(rgb).crop(tuple(int(round(b)) for b in box))
     ox, oy = int(round(box[0])), int(round(box[1]))
+    if scale is None:
+        scale = 768.0 / max(img.width, img.height, 1)
     img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.LANCZOS)
     draw = ImageDraw.Draw(img)
     p = (v2 - [ox, oy]) * scale
@@ -70,7 +72,7 @@ def draw_fit(
         if pts.ndim == 3:  # a clip: the first frame's
             pts = pts[0]
         q = (pts[:, :2] - [ox, oy]) * scale
-        r = max(1.0, scale * 0.5)
+        r = max(1.5, scale * 0.4)
         for x, y in q:
             draw.ellipse([x - r, y - r, x + r, y + r], fill=landmark_color)
     return np.asarray(img)
