@@ -8,22 +8,30 @@ make clips cheap (``benchmarks/bench_lbs.py`` measures it against smplx):
   clip instead of once per frame; the joint regressor is applied to it once, and to the
   expression basis once per model (:func:`prepare_lbs_bases`), so per-frame rest joints are a
   ``(B, E) x (E, J*3)`` product instead of a pass over all vertices;
-* with prepared bases, the per-frame rest shape is one GEMM ``(B, E) x (E, 3V)`` added to the
-  shared identity (``addmm``), pose correctives a second GEMM over only the joints that rotate
-  (the 9-row blocks are stored jaw first, so a jaw-only clip multiplies 9 rows, not 36; rows of
-  joints whose rotation is zero in the whole batch contribute exactly zero and are skipped;
-  all rows are used when ``pose`` requires a gradient);
-* vertices are kept *planar* (``(B, 3, V)``: one contiguous row per coordinate) between the
-  blend GEMMs and skinning, so skinning is one GEMM ``(B*12, J) x (J, V)`` for the blended
-  3x4 transforms (the bottom row of the 4x4 is never formed) followed by three contiguous
-  multiply-adds; one transpose at the end gives ``(B, V, 3)``.
+* expression blend and pose correctives are **one GEMM** ``(B, E + 9k) x (E + 9k, 3V)`` added
+  to the shared identity (``addmm``) over a basis stored once as ``[expression; correctives]``.
+  Only the ``k`` joints that rotate somewhere in the batch take part: their 9-row blocks are
+  stored jaw first, so a jaw-only clip multiplies ``E + 9`` rows, not ``E + 36`` (rows of a
+  joint with zero rotation in every frame multiply zeros). Under autograd on ``pose`` all
+  rows are used, so a zero rotation still gets its gradient;
+* vertices stay *planar* (``(B, 3, V)``, one contiguous row per coordinate) from the GEMM to
+  skinning, where the elementwise work vectorises;
+* skinning skips joints whose transform equals the root's: with skinning weights that sum to
+  one, the result is the root transform applied to ``x + sum_j w_j (A'_j x - x)`` over the few
+  joints ``j`` that move relative to the root (the jaw in a typical clip): one batched 3x3
+  product per such joint instead of a ``J``-way blend of 4x4 matrices per vertex. Otherwise
+  (neck or several joints rotate, weights not normalised) the blended 3x4 transforms are one
+  GEMM ``(B*12, J) x (J, V)`` followed by three contiguous multiply-adds;
+* the last operation writes the ``(B, V, 3)`` result one coordinate at a time (strided
+  stores, contiguous loads), which is cheaper than a transpose-copy.
 
-``tests/head/test_flame_io.py`` checks the result against ``smplx.lbs.lbs`` on the same arrays.
+``tests/head/test_flame_io.py`` checks the result against ``smplx.lbs.lbs`` on the same arrays
+(float32 and float64, ≤ 1e-5 m).
 """
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -33,19 +41,31 @@ __all__ = ["LBSOutput", "LBSBases", "lbs_forward", "prepare_lbs_bases", "batch_r
 class LBSOutput(NamedTuple):
     vertices: torch.Tensor  #: (B, V, 3) posed vertices
     joints: torch.Tensor  #: (B, J, 3) posed joint locations
-    rest_vertices: torch.Tensor  #: (B, V, 3) shaped + expressed vertices before posing
+    #: (B, V, 3) shaped + expressed vertices before posing; None unless ``lbs_forward`` was
+    #: asked for them (``return_rest=True``): the fast path blends correctives in the same GEMM
+    rest_vertices: Optional[torch.Tensor]
 
 
 class LBSBases(NamedTuple):
     """Per-model arrays re-laid out for the batched forward (see :func:`prepare_lbs_bases`)."""
 
-    exprdirs: torch.Tensor  #: (E, 3V) planar expression basis (row e = x-plane, y-plane, z-plane)
-    posedirs: torch.Tensor  #: (P, 3V) planar pose correctives, 9-row joint blocks in ``pose_joints`` order
-    pose_joints: Tuple[int, ...]  #: joint index of each 9-row block of ``posedirs``
+    #: (E + P, 3V) planar blend basis: E expression rows, then P pose-corrective rows in 9-row
+    #: joint blocks ordered as ``pose_joints``; each row is x-plane, y-plane, z-plane
+    blenddirs: torch.Tensor
+    num_expression: int  #: E
+    pose_joints: Tuple[int, ...]  #: joint index of each 9-row corrective block
     joint_exprdirs: torch.Tensor  #: (E, J*3) joint regressor applied to the expression basis
     weights_t: torch.Tensor  #: (J, V) skinning weights, transposed
     parents: Tuple[int, ...]  #: parent per joint, -1 for the root
     unit_weights: bool = False  #: every vertex's weights sum to 1 (within 1e-6)
+
+    @property
+    def exprdirs(self) -> torch.Tensor:
+        return self.blenddirs[: self.num_expression]
+
+    @property
+    def posedirs(self) -> torch.Tensor:
+        return self.blenddirs[self.num_expression:]
 
 
 def _pose_block_order(num_joints: int) -> List[int]:
@@ -75,8 +95,8 @@ def prepare_lbs_bases(
     Example:
         >>> b = prepare_lbs_bases(torch.zeros(4, 3, 2), None, torch.ones(5, 4) / 4,
         ...                       torch.ones(4, 5) / 5, [-1, 0, 1, 1, 1])
-        >>> b.exprdirs.shape, b.joint_exprdirs.shape, b.weights_t.shape
-        (torch.Size([2, 12]), torch.Size([2, 15]), torch.Size([5, 4]))
+        >>> b.blenddirs.shape, b.joint_exprdirs.shape, b.weights_t.shape, b.unit_weights
+        (torch.Size([2, 12]), torch.Size([2, 15]), torch.Size([5, 4]), True)
     """
     v, _, e = exprdirs.shape
     num_joints = j_regressor.shape[0]
@@ -84,25 +104,24 @@ def prepare_lbs_bases(
     for j, p in enumerate(parents):
         if (j == 0) != (p < 0) or p >= j:
             raise ValueError(f"kinematic tree must list parents before children, got {parents}")
-    planar_expr = exprdirs.permute(2, 1, 0).reshape(e, 3 * v).contiguous()
-    joint_expr = torch.einsum("jv,vce->ejc", j_regressor, exprdirs).reshape(e, num_joints * 3).contiguous()
+    rows = [exprdirs.permute(2, 1, 0).reshape(e, 3 * v)]
     order: List[int] = []
     if posedirs is not None and posedirs.numel() > 0:
         if posedirs.shape[0] != (num_joints - 1) * 9:
             raise ValueError(f"posedirs has {posedirs.shape[0]} rows, expected {(num_joints - 1) * 9}")
         order = _pose_block_order(num_joints)
         blocks = posedirs.reshape(num_joints - 1, 9, v, 3)[[j - 1 for j in order]]
-        planar_pose = blocks.permute(0, 1, 3, 2).reshape(len(order) * 9, 3 * v).contiguous()
-    else:
-        planar_pose = exprdirs.new_zeros(0, 3 * v)
+        rows.append(blocks.permute(0, 1, 3, 2).reshape(len(order) * 9, 3 * v))
+    joint_expr = torch.einsum("jv,vce->ejc", j_regressor, exprdirs).reshape(e, num_joints * 3)
+    unit = bool((lbs_weights.double().sum(dim=1) - 1).abs().max() <= 1e-6) if v else True
     return LBSBases(
-        exprdirs=planar_expr,
-        posedirs=planar_pose,
+        blenddirs=torch.cat(rows, dim=0).contiguous(),
+        num_expression=e,
         pose_joints=tuple(order),
-        joint_exprdirs=joint_expr,
+        joint_exprdirs=joint_expr.contiguous(),
         weights_t=lbs_weights.t().contiguous(),
         parents=parents,
-        unit_weights=bool((lbs_weights.double().sum(dim=1) - 1).abs().max() <= 1e-6) if v else True,
+        unit_weights=unit,
     )
 
 
@@ -167,6 +186,7 @@ def lbs_forward(
     lbs_weights: torch.Tensor,
     offsets: Optional[torch.Tensor] = None,
     bases: Optional[LBSBases] = None,
+    return_rest: bool = False,
 ) -> LBSOutput:
     r"""Pose a FLAME-layout model.
 
@@ -185,6 +205,7 @@ def lbs_forward(
         offsets: optional per-vertex rest offsets :math:`(B_s, V, 3)` added with the identity.
         bases: the same model's :func:`prepare_lbs_bases` (built here when not given; pass it
             for speed, as :class:`~flame_transit.head.Head` does).
+        return_rest: also return the vertices before posing (costs a separate GEMM pass).
 
     Returns:
         :class:`LBSOutput` with vertices :math:`(B, V, 3)` and joints :math:`(B, J, 3)`.
@@ -211,44 +232,70 @@ def lbs_forward(
     if offsets is not None:
         v_shaped = v_shaped + offsets
     joints_shaped = torch.matmul(j_regressor, v_shaped)  # (B_s, J, 3)
+    base = v_shaped.transpose(1, 2).reshape(v_shaped.shape[0], 3 * num_verts)  # planar
 
-    # Expression: one GEMM onto the planar identity, and its (linear) effect on the joints.
-    base = v_shaped.transpose(1, 2).reshape(v_shaped.shape[0], 3 * num_verts)
     if expression.shape[0] != batch:
         expression = expression.expand(batch, -1)
-    v_rest = torch.addmm(base, expression, bases.exprdirs[:n_expr])  # (B, 3V) planar
+    if pose.shape[0] != batch:
+        pose = pose.expand(batch, -1)
+    # Rest joints: linear in the expression, through the pre-regressed basis.
     joints_rest = joints_shaped + torch.matmul(
         expression, bases.joint_exprdirs[:n_expr]
     ).view(batch, num_joints, 3)
-
-    if pose.shape[0] != batch:
-        pose = pose.expand(batch, -1)
     rot_mats = batch_rodrigues(pose.reshape(-1, 3)).view(batch, num_joints, 3, 3)
 
-    # Which joints rotate somewhere in the batch (None under autograd: then all of them count,
-    # so that a zero rotation still gets its gradient).
+    # Which joints rotate somewhere in the batch (None under autograd on the pose: then all
+    # of them count, so that a zero rotation still gets its gradient).
     moving: Optional[List[bool]] = None
     if not (pose.requires_grad and torch.is_grad_enabled()):
         moving = pose.detach().view(batch, num_joints, 3).ne(0).any(dim=2).any(dim=0).tolist()
-
-    # Pose correctives over the blocks of joints that rotate somewhere in the batch.
-    v_posed = v_rest
+    used = 0  # leading corrective blocks needed
     if bases.pose_joints:
         if moving is None:
             used = len(bases.pose_joints)
         else:
             used = max((i + 1 for i, j in enumerate(bases.pose_joints) if moving[j]), default=0)
+
+    # Expression blend + pose correctives: one GEMM onto the planar identity.
+    rest_vertices = None
+    if used:
+        eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+        feature = (rot_mats[:, list(bases.pose_joints[:used])] - eye).reshape(batch, used * 9)
+    if used and n_expr == bases.num_expression and not return_rest:
+        coeffs = torch.cat([expression, feature], dim=1)
+        v_posed = torch.addmm(base, coeffs, bases.blenddirs[: n_expr + used * 9])
+    else:
+        v_posed = torch.addmm(base, expression, bases.blenddirs[:n_expr])  # (B, 3V)
+        if return_rest:
+            rest_vertices = v_posed.view(batch, 3, num_verts).transpose(1, 2)
         if used:
-            joints_used = list(bases.pose_joints[:used])
-            eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
-            feature = (rot_mats[:, joints_used] - eye).reshape(batch, used * 9)
-            v_posed = torch.addmm(v_rest, feature, bases.posedirs[: used * 9])
+            posedirs_used = bases.posedirs[: used * 9]
+            if return_rest:
+                v_posed = torch.addmm(v_posed, feature, posedirs_used)
+            else:
+                v_posed = v_posed.addmm_(feature, posedirs_used)
 
     joints, transforms = rigid_transforms(rot_mats, joints_rest, bases.parents)
-
     vertices = _skin(v_posed.view(batch, 3, num_verts), transforms, moving, bases)
-    rest_vertices = v_rest.view(batch, 3, num_verts).transpose(1, 2)
     return LBSOutput(vertices=vertices, joints=joints, rest_vertices=rest_vertices)
+
+
+def _interleaver(like: torch.Tensor, grad: bool) -> Callable[..., torch.Tensor]:
+    """``emit(op, a, b, ...)``: ``op(a, b, ...)`` on planar ``(B, 3, V or 1)`` operands, stored as
+    ``(B, V, 3)``. Without autograd it runs per coordinate into the strided destination (no
+    separate transpose pass); autograd does not allow ``out=``, so then it transposes a copy."""
+    batch, _, num_verts = like.shape
+
+    if grad:
+        def emit(op: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+            return op(*args).transpose(1, 2).contiguous()
+    else:
+        def emit(op: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+            out = like.new_empty(batch, num_verts, 3)
+            for i in range(3):
+                op(*(a[:, i] for a in args), out=out[:, :, i])
+            return out
+    return emit
 
 
 def _skin(
@@ -260,22 +307,13 @@ def _skin(
     A joint none of whose ancestors below the root moves has the root's transform, so with
     weights that sum to one per vertex the skinned point is the root transform applied to
     ``x + sum_j w_j (A'_j x - x)`` over the few joints ``j`` whose transform relative to the
-    root, ``A'_j``, is not the identity (the jaw, in a typical clip). That costs one small
-    batched product per such joint instead of blending all ``J`` transforms per vertex.
+    root, ``A'_j = A_0^-1 A_j``, is not the identity.
     """
     batch, _, num_verts = x.shape
     num_joints = transforms.shape[1]
     parents = bases.parents
-    # The last operation writes through a transposed view of the (B, V, 3) result (no extra
-    # pass); autograd does not allow out=, so then it transposes a copy instead.
-    if torch.is_grad_enabled() and (x.requires_grad or transforms.requires_grad):
-        def finish(op, *args: torch.Tensor) -> torch.Tensor:
-            return op(*args).transpose(1, 2).contiguous()
-    else:
-        def finish(op, *args: torch.Tensor) -> torch.Tensor:
-            out = x.new_empty(batch, num_verts, 3)
-            op(*args, out=out.transpose(1, 2))
-            return out
+    grad = torch.is_grad_enabled() and (x.requires_grad or transforms.requires_grad)
+    emit = _interleaver(x, grad)
 
     active: List[int] = []
     if moving is not None and bases.unit_weights:
@@ -290,23 +328,21 @@ def _skin(
         xk = x.view(batch, 3, 1, num_verts)
         acc = torch.addcmul(blend[:, 3], blend[:, 0], xk[:, 0])
         acc.addcmul_(blend[:, 1], xk[:, 1])
-        return finish(torch.addcmul, acc, blend[:, 2], xk[:, 2])
+        return emit(torch.addcmul, acc, blend[:, 2], xk[:, 2].expand(batch, 3, num_verts))
 
     root = transforms[:, 0]
-    rel = transforms[:, active]  # (B, m, 3, 4)
-    if moving[0]:  # express the others relative to the root: A'_j = A_0^-1 A_j
-        rot_t = root[:, :, :3].transpose(1, 2).unsqueeze(1)
-        rel = torch.cat(
-            [rot_t @ rel[..., :3], rot_t @ (rel[..., 3:] - root[:, None, :, 3:])], dim=-1
-        )
     if not active and not moving[0]:
         return x.transpose(1, 2).contiguous()
+    rel = transforms[:, active]  # (B, m, 3, 4)
+    if moving[0]:  # express the others relative to the root: A'_j = A_0^-1 A_j (A_0 is rigid)
+        rot_t = root[:, :, :3].transpose(1, 2).unsqueeze(1)
+        rel = torch.cat([rot_t @ rel[..., :3], rot_t @ (rel[..., 3:] - root[:, None, :, 3:])], dim=-1)
     y = x
     eye = torch.eye(3, dtype=x.dtype, device=x.device)
     for i, j in enumerate(active):
         u = torch.baddbmm(rel[:, i, :, 3:], rel[:, i, :, :3] - eye, x)  # (A'_j - I) x
         u = u.mul_(bases.weights_t[j])
         if i == len(active) - 1 and not moving[0]:
-            return finish(torch.add, y, u)
+            return emit(torch.add, y, u)
         y = y + u
-    return finish(torch.baddbmm, root[:, :, 3:], root[:, :, :3], y)
+    return emit(torch.add, torch.bmm(root[:, :, :3], y), root[:, :, 3:].expand(batch, 3, 1))

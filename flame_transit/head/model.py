@@ -174,8 +174,9 @@ class Head(torch.nn.Module):
         # the same arrays re-laid out once for the batched forward (planar bases, jaw-first
         # pose blocks, regressor applied to the expression basis): see lbs.prepare_lbs_bases
         bases = prepare_lbs_bases(self.exprdirs, self.posedirs, self.j_regressor, self.lbs_weights, self.parents)
-        self._lbs_static = (bases.pose_joints, bases.parents, bases.unit_weights)
-        for key in ("exprdirs", "posedirs", "joint_exprdirs", "weights_t"):
+        self._lbs_static = (bases.num_expression, bases.pose_joints)
+        self._lbs_static_tail = (bases.parents, bases.unit_weights)
+        for key in ("blenddirs", "joint_exprdirs", "weights_t"):
             self.register_buffer(f"_lbs_{key}", getattr(bases, key), persistent=False)
         self.register_buffer("faces_tensor", torch.as_tensor(self.faces), persistent=False)
         if assets.landmark_indices is not None:
@@ -305,8 +306,8 @@ class Head(torch.nn.Module):
                 shape_flat = shape_flat.expand(n, -1)
             offsets_flat = off
 
-        bases = LBSBases(self._lbs_exprdirs, self._lbs_posedirs, self._lbs_static[0],
-                         self._lbs_joint_exprdirs, self._lbs_weights_t, *self._lbs_static[1:])
+        bases = LBSBases(self._lbs_blenddirs, *self._lbs_static, self._lbs_joint_exprdirs,
+                         self._lbs_weights_t, *self._lbs_static_tail)
         out = lbs_forward(
             shape_flat,
             flat(expr_t, 0) if expr_t is None else flat(expr_t, expr_t.shape[-1]),
@@ -351,6 +352,8 @@ class Head(torch.nn.Module):
         if self.landmark_indices is not None:
             return vertices[:, self.landmark_indices]
         if self.landmark_tri is not None:
-            tri = vertices[:, self.landmark_tri]  # (B, L, 3, 3)
-            return torch.einsum("blkc,lk->blc", tri, self.landmark_bary)
+            # (B, L*3, 3) corners via index_select (cheaper than advanced indexing), weighted sum
+            tri = vertices.index_select(1, self.landmark_tri.reshape(-1))
+            tri = tri.view(vertices.shape[0], -1, 3, 3)
+            return (tri * self.landmark_bary.unsqueeze(-1)).sum(dim=2)
         return None
