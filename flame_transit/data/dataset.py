@@ -438,7 +438,7 @@ class ExpressionDataset:
         Example:
             >>> ds = ExpressionDataset.from_arrays(np.zeros((100, 2)), labels=[i % 4 for i in range(100)])
             >>> [len(p) for p in ds.split(test=0.1, val=0.1, seed=0)]
-            [80, 10, 10]
+            [81, 9, 10]
         """
         for name, frac in (("test", test), ("val", val)):
             if not (isinstance(frac, (int, float)) and 0.0 <= float(frac) < 1.0):
