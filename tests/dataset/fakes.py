@@ -1,49 +1,10 @@
-"""Small fake heads for the data tests (so they do not depend on the bundled open head)."""
+"""Helpers of the data tests: a stub encoder and a tiny fake CK+ tree."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
 
 import numpy as np
-
-from flame_transit.head import Head, HeadAssets
-
-
-def fake_au_head(seed: int = 0, num_vertices: int = 478) -> Head:
-    """An AU head with the open head's expression names and random smooth-ish AU fields."""
-    from flame_transit.head.open_head import EXPRESSION_NAMES
-
-    rng = np.random.default_rng(seed)
-    V, E, S = num_vertices, len(EXPRESSION_NAMES), 6
-    v = rng.normal(0.0, 0.05, size=(V, 3))
-    exprdirs = rng.normal(0.0, 0.004, size=(V, 3, E))
-    # AU12L + AU12R == AU12, AU14L + AU14R == AU14 as on the open head
-    left = v[:, 0] > 0
-    for au in ("AU12", "AU14"):
-        i, l, r = (EXPRESSION_NAMES.index(x) for x in (au, au + "L", au + "R"))
-        exprdirs[:, :, l] = exprdirs[:, :, i] * left[:, None]
-        exprdirs[:, :, r] = exprdirs[:, :, i] * (~left)[:, None]
-    weights = np.zeros((V, 5))
-    weights[:, 1] = 1.0
-    jaw = v[:, 1] < -0.02
-    weights[jaw, 1], weights[jaw, 2] = 0.0, 1.0
-    jreg = np.full((5, V), 1.0 / V)
-    faces = np.stack([np.arange(V - 2), np.arange(1, V - 1), np.arange(2, V)], axis=1)
-    assets = HeadAssets(
-        name=f"fake-au-head-{seed}",
-        kind="open",
-        v_template=v,
-        faces=faces,
-        shapedirs=rng.normal(0.0, 0.003, size=(V, 3, S)),
-        exprdirs=exprdirs,
-        posedirs=np.zeros((V, 3, 0)),
-        j_regressor=jreg,
-        lbs_weights=weights,
-        expression_names=EXPRESSION_NAMES,
-        landmark_indices=np.arange(min(V, 478)),
-    )
-    return Head(assets)
 
 
 # -- builder helpers ----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from flame_transit.data.builder import (
-    LabelledImage,
     build_dataset,
     read_ckplus,
     read_csv,
