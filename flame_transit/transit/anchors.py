@@ -97,7 +97,7 @@ def latent_noise(seed: int, num_samples: int, positions: int, dim: int) -> torch
     for s in range(num_samples):
         for k in range(positions):
             ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, s, k])
-            g = torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+            g = torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0]) >> 1)
             out[s, k] = torch.randn(dim, generator=g)
     return out
 

@@ -165,8 +165,9 @@ def segment_queries(parsed: Any, text: Optional[str] = None, segment_text: str =
         comps: List[Component] = []
         for lab, w in mix_items:
             comps.append(Component(canonical_phrase(lab) if segment_text == "canonical" else (raw or lab), lab, w))
-        if not comps:
-            lab = label if (known is None or label in known) else _NEUTRAL
+        if not comps:  # facial actions only: the actions go on top of a neutral face
+            lab = _NEUTRAL if label == "custom" else label
+            lab = lab if (known is None or lab in known) else _NEUTRAL
             if segment_text == "canonical" or not raw or lab != label:
                 phrase = canonical_phrase(lab)
             else:
@@ -174,6 +175,8 @@ def segment_queries(parsed: Any, text: Optional[str] = None, segment_text: str =
             comps = [Component(phrase, lab, 1.0)]
         if known is not None:
             comps = [c if c.label in known else Component(canonical_phrase(_NEUTRAL), _NEUTRAL, c.weight) for c in comps]
+        if label == "custom" and raw:
+            label = raw
         aus = getattr(seg, "aus", None) or {}
         intensity = getattr(seg, "intensity", 1.0)
         queries.append(SegmentQuery(
@@ -304,7 +307,13 @@ def build_text_pool(label_names: Sequence[str], *, seed: int = 0, size: int = 30
     )
 
 
-def embed_pool(pool: TextPool, encoder: Any, batch: int = 256) -> torch.Tensor:
-    """Embeddings ``(len(pool.texts), D)`` of every text in the pool (batched)."""
-    out = [encoder.encode(pool.texts[s : s + batch]) for s in range(0, len(pool.texts), batch)]
-    return torch.cat(out, dim=0).float() if out else torch.zeros(0, int(encoder.dim))
+def embed_pool(pool: TextPool, encoder: Any, batch: int = 256, contexts: bool = True) -> torch.Tensor:
+    """Embeddings ``(len(pool.texts), D)`` of the texts in the pool (batched); with
+    ``contexts=False`` only the segment texts are encoded (the other rows stay zero)."""
+    dim = int(encoder.dim)
+    needed = np.arange(len(pool.texts)) if contexts else np.unique(pool.seg)
+    out = torch.zeros(len(pool.texts), dim)
+    for s in range(0, len(needed), batch):
+        idx = needed[s : s + batch]
+        out[torch.as_tensor(idx)] = encoder.encode([pool.texts[i] for i in idx]).float()
+    return out

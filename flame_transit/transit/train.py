@@ -97,7 +97,7 @@ class TrainConfig:
     kl_warmup: float = 0.3
     expr_weight: float = 1.0
     pose_weight: float = 1.0
-    vertex_weight: float = 1.0
+    vertex_weight: float = 10.0
     vertex_subset: int = 512
     conditioning: str = "segment+instruction"
     segment_text: str = "canonical"
@@ -385,7 +385,9 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
 
         pool = build_text_pool(label_names, seed=cfg.seed, size=cfg.text_pool_size, split="train",
                                segment_text=cfg.segment_text)
-        emb = embed_pool(pool, encoder)
+        uses_context = cfg.conditioning == "instruction+position" or (
+            cfg.model != "baseline" and cfg.conditioning == "segment+instruction")
+        emb = embed_pool(pool, encoder, contexts=uses_context)
         sampler_text = _TextSampler(pool, emb, len(label_names), device,
                                     instruction_as_text=cfg.conditioning == "instruction+position")
         present = set(int(x) for x in np.unique(splits.train.labels))
