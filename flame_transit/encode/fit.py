@@ -34,7 +34,7 @@ Depth (MediaPipe ``z``) enters the rotation fit fully and the shape/expression s
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np

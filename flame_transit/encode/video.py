@@ -30,7 +30,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
