@@ -331,10 +331,10 @@ class Layer:
 
     ``kind == "lit"``: colour = ``color`` x diffuse light of ``normal`` (+ ``specular``).
     ``kind == "photo"``: colour ``c`` = ``texture`` sampled at ``uv`` (output pixels; mixed with
-    ``texture2`` by ``mix`` when given), relit by the shading ratio
-    ``r = clamp((shade(normal) / shade(normal_src)) ** (gain * weight), *ratio_clamp)``:
-    ``c * r`` where ``r <= 1``, ``c + (r - 1) * luma(c)`` where ``r > 1`` (a grey lift: lifting a
-    photo's shadow by multiplication over-saturates it). See :func:`relight`.
+    ``texture2`` by ``mix`` when given), relit by the per-vertex shading ratio ``ratio``
+    (interpolated; None = 1): ``c * r`` where ``r <= 1``, ``c + (r - 1) * luma(c)`` where
+    ``r > 1`` (a grey lift: lifting a photo's shadow by multiplication over-saturates it). See
+    :func:`relight`.
 
     ``depth`` (N,) is ``s * z`` (larger = nearer); with ``depth_test=False`` the layer is
     painted in list order without touching the depth buffer. ``alpha`` blends the layer over
@@ -348,8 +348,7 @@ class Layer:
     depth: Optional[np.ndarray] = None
     normal: Optional[np.ndarray] = None
     color: Optional[np.ndarray] = None
-    normal_src: Optional[np.ndarray] = None
-    weight: Optional[np.ndarray] = None
+    ratio: Optional[np.ndarray] = None
     uv: Optional[np.ndarray] = None
     texture: str = ""
     texture2: str = ""
@@ -367,8 +366,6 @@ class Frame:
     layers: List[Layer]
     background: Tuple[float, float, float] = (1.0, 1.0, 1.0)
     background_texture: str = ""
-    ratio_gain: float = 1.0
-    ratio_clamp: Tuple[float, float] = (0.7, 1.2)
     #: True: front faces have a positive signed area ``(b-a) x (c-a)`` in pixel coordinates
     #: ``(u, v)``; False: negative (layers with ``cull_back`` drop the others)
     front_ccw_pixels: bool = False

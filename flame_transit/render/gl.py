@@ -77,43 +77,30 @@ void main() {{
 """
 
 _PHOTO_VS = _VS_HEAD + """
-in vec3 in_normal;
-in vec3 in_normal_src;
-in vec3 in_uvw;
-out vec3 v_normal;
-out vec3 v_normal_src;
+in vec2 in_uv;
+in float in_ratio;
 out vec2 v_uv;
-out float v_weight;
+out float v_ratio;
 void main() {
     gl_Position = to_clip(in_pos);
-    v_normal = in_normal;
-    v_normal_src = in_normal_src;
-    v_uv = in_uvw.xy / viewport;
-    v_weight = in_uvw.z;
+    v_uv = in_uv / viewport;
+    v_ratio = in_ratio;
 }
 """
 
-_PHOTO_FS = "#version 330\n" + _SHADE + """
+_PHOTO_FS = """#version 330
 uniform sampler2D tex;
 uniform sampler2D tex2;
 uniform float mix_tex2;
-uniform float gain;
-uniform vec2 ratio_clamp;
 uniform float alpha;
-in vec3 v_normal;
-in vec3 v_normal_src;
 in vec2 v_uv;
-in float v_weight;
+in float v_ratio;
 out vec4 f_color;
 void main() {
     vec3 c = texture(tex, v_uv).rgb;
     if (mix_tex2 > 0.0) c = mix(c, texture(tex2, v_uv).rgb, mix_tex2);
-    float k = gain * v_weight;
-    if (k > 0.0) {
-        float r = shade(towards_viewer(v_normal)) / shade(towards_viewer(v_normal_src));
-        r = clamp(pow(r, k), ratio_clamp.x, ratio_clamp.y);
-        c = r <= 1.0 ? c * r : c + vec3((r - 1.0) * dot(c, vec3(0.299, 0.587, 0.114)));
-    }
+    float r = v_ratio;
+    if (r != 1.0) c = r < 1.0 ? c * r : c + vec3((r - 1.0) * dot(c, vec3(0.299, 0.587, 0.114)));
     f_color = vec4(clamp(c, 0.0, 1.0), alpha);
 }
 """
@@ -318,12 +305,10 @@ class GLRenderer(Renderer):
             prog = self._progs["lit"]
             prog["specular"].value = float(layer.specular)
         else:
-            w = layer.weight if layer.weight is not None else np.zeros(n)
-            ns = layer.normal_src if layer.normal_src is not None else layer.normal
-            data = np.concatenate([pos, np.asarray(layer.normal, np.float32), np.asarray(ns, np.float32),
-                                   np.asarray(layer.uv, np.float32), np.asarray(w, np.float32)[:, None]], axis=1)
-            vao = self._upload((layer.name, "photo"), np.ascontiguousarray(data, np.float32), faces, "3f 3f 3f 3f",
-                               ("in_pos", "in_normal", "in_normal_src", "in_uvw"))
+            ratio = layer.ratio if layer.ratio is not None else np.ones(n)
+            data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
+            vao = self._upload((layer.name, "photo"), np.ascontiguousarray(data, np.float32), faces, "3f 2f 1f",
+                               ("in_pos", "in_uv", "in_ratio"))
             prog = self._progs["photo"]
             tex = self._textures.get(layer.texture)
             if tex is None:
@@ -335,9 +320,6 @@ class GLRenderer(Renderer):
             (tex2 or tex).use(location=1)
             prog["tex2"].value = 1
             prog["mix_tex2"].value = mix
-            if "gain" in prog:
-                prog["gain"].value = float(frame.ratio_gain)
-                prog["ratio_clamp"].value = tuple(float(c) for c in frame.ratio_clamp)
         prog["viewport"].value = (float(self._size[1]), float(self._size[0]))
         if "alpha" in prog:
             prog["alpha"].value = float(layer.alpha)
@@ -378,10 +360,8 @@ class GLRenderer(Renderer):
             zmap = (0.0, 1.0)
         if frame.background_texture:
             quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
-            up = np.tile([0.0, 0.0, 1.0], (4, 1))
-            bg_layer = Layer("background", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), normal=up,
-                             normal_src=up, weight=np.zeros(4), uv=quad, texture=frame.background_texture,
-                             depth_test=False)
+            bg_layer = Layer("background", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad,
+                             texture=frame.background_texture, depth_test=False)
             self._draw_layer(bg_layer, zmap, frame)
         for layer in frame.layers:
             self._draw_layer(layer, zmap, frame)

@@ -45,6 +45,7 @@ TEETH, GUM, TONGUE, CAVITY_FRONT, CAVITY_BACK = range(5)
 
 #: MediaPipe Face Mesh landmark ids (open head vertex ids) used when no head is given
 MP_INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+MP_LOWER_INNER_LIP = (324, 318, 402, 317, 14, 87, 178, 88, 95)
 MP_MOUTH_CORNERS = (61, 291)
 MP_STABLE = (10, 109, 338, 67, 297, 151, 9, 8, 168, 6, 197, 195, 5, 234, 454, 127, 356, 162, 389, 21, 251, 54, 284)
 MP_JAW = (152, 148, 176, 149, 150, 136, 172, 377, 400, 378, 379, 365, 397, 175, 199, 200, 171, 396, 140, 369)
@@ -190,6 +191,9 @@ class MouthRig:
         stable: vertex ids that follow the skull (upper teeth).
         jaw: vertex ids that follow the jaw (lower teeth, tongue).
         corners: optional outer mouth corner ids (default: the ring's extreme points).
+        lower_score: optional ``(R,)`` per ring vertex, larger on the lower lip (e.g. its jaw
+            skinning weight); decides which half of a closed ring is the upper lip (default:
+            the half that lies higher on ``rest``).
     """
 
     def __init__(
@@ -199,6 +203,7 @@ class MouthRig:
         stable: Sequence[int],
         jaw: Sequence[int],
         corners: Optional[Sequence[int]] = None,
+        lower_score: Optional[Sequence[float]] = None,
     ) -> None:
         rest = np.asarray(rest, dtype=np.float64)
         self.ring = np.asarray(ring, dtype=np.int64)
@@ -230,7 +235,11 @@ class MouthRig:
         a, b = int(np.argmin(local[:, 0])), int(np.argmax(local[:, 0]))
         path1 = [(a + k) % n for k in range(((b - a) % n) + 1)]
         path2 = [(b + k) % n for k in range(((a - b) % n) + 1)]
-        upper_path = path1 if local[path1, 1].mean() >= local[path2, 1].mean() else path2
+        if lower_score is not None:
+            ls = np.asarray(lower_score, dtype=np.float64)
+            upper_path = path1 if ls[path1[1:-1]].mean() <= ls[path2[1:-1]].mean() else path2
+        else:
+            upper_path = path1 if local[path1, 1].mean() >= local[path2, 1].mean() else path2
         self.upper = np.zeros(n, dtype=bool)
         self.upper[upper_path] = True
         # stomion: middle of the upper and lower lip midpoints (nearest x = 0 on each half)
@@ -303,7 +312,7 @@ class MouthRig:
                 nv_ = nn @ rot
                 # occlusion: darker towards the back of the mouth and up under the gum
                 depth_back = (front - (vv[:, 2])) / (0.03 * u)
-                ao = np.clip(1.0 - 0.7 * depth_back, 0.3, 1.0) * (1.0 - 0.15 * i / len(table))
+                ao = np.clip(1.0 - 0.6 * depth_back, 0.3, 1.0) * (1.0 - 0.1 * i / len(table))
                 parts.append(_Part(vv, nv_, f, np.full(len(vv), TEETH), ao))
                 # gum over the root end of the crown
                 gh = 0.0055 * u
@@ -391,10 +400,10 @@ class MouthRig:
         up_pts = lip[self.upper]
         order = np.argsort(up_pts[:, 0])
         lip_y = np.interp(inner[:, 0], up_pts[order, 0], up_pts[order, 1])
-        below = (lip_y - inner[:, 1]) / (0.06 * self.width)
-        shadow = np.clip(0.35 + 0.65 * below, 0.35, 1.0)
+        below = (lip_y - inner[:, 1]) / (0.03 * self.width)
+        shadow = np.clip(0.55 + 0.45 * below, 0.55, 1.0)
         opening = self.opening(verts, (ru, tu))
-        shadow *= float(np.clip(0.45 + 0.55 * opening / 0.06, 0.45, 1.0))
+        shadow *= float(np.clip(0.35 + 0.65 * opening / 0.05, 0.35, 1.0))
         verts_all = np.concatenate([p_up, p_lo, cav_v])
         normals_all = np.concatenate([n_up, n_lo, cav_n])
         faces_all = np.concatenate([up.faces, lo.faces + off1]).astype(np.int32)

@@ -230,7 +230,7 @@ class PhotoAssets:
         """``(5, 3)`` albedo per mouth material (teeth, gum, tongue, cavity front / back)."""
         skin = self.skin
         return np.stack([
-            np.clip(self.teeth * 0.95, 0, 1),
+            np.clip(self.teeth, 0, 1),
             np.clip(skin * np.array([0.92, 0.62, 0.62]), 0, 1),
             np.clip(skin * np.array([0.85, 0.45, 0.45]), 0, 1),
             np.clip(skin * np.array([0.40, 0.15, 0.13]), 0, 1),

@@ -25,12 +25,17 @@ from .base import (
     camera_from_params,
     check_photo,
     check_size,
+    shade_lambert,
 )
-from .mouth import MP_INNER_LIPS, MP_JAW, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
+from .mouth import MP_INNER_LIPS, MP_JAW, MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
 
 __all__ = ["MeshTopology", "boundary_loops", "analyse_mesh", "build_scene", "Scene", "vertex_normals"]
 
 log = logging.getLogger(__name__)
+
+#: photo look: bounds of the shading ratio (darkening moves creases; brightening lifts the
+#: photo's own shadows, which the coarse mesh rarely explains, so it is kept small)
+RATIO_CLAMP = (0.65, 1.12)
 
 #: shaded look colours (linear-ish RGB in 0..1)
 SKIN = np.array([0.80, 0.64, 0.55])
@@ -333,8 +338,16 @@ class Scene:
             skull, jaw = _rigid_sets(self.topo, rest, head)
             if len(skull) >= 4 and len(jaw) >= 4:
                 corners = MP_MOUTH_CORNERS if self.topo.mediapipe else None
+                ring = self.topo.mouth
+                weights = getattr(getattr(head, "assets", None), "lbs_weights", None)
+                if weights is not None and np.shape(weights) == (v, 5):
+                    lower_score = np.asarray(weights)[ring, 2]  # jaw weight
+                elif self.topo.mediapipe:
+                    lower_score = np.isin(ring, MP_LOWER_INNER_LIP).astype(np.float64)
+                else:
+                    lower_score = None
                 try:
-                    self.rig = MouthRig(rest, self.topo.mouth, skull, jaw, corners=corners)
+                    self.rig = MouthRig(rest, ring, skull, jaw, corners=corners, lower_score=lower_score)
                 except Exception as exc:  # degenerate meshes: draw without a mouth interior
                     log.warning("no mouth interior: %s", exc)
         self.skull_ids = np.asarray(MP_STABLE) if self.topo.mediapipe else (self.rig.stable if self.rig else None)
@@ -406,7 +419,7 @@ class Scene:
             col = palette[g.material] * g.ao[:, None]
             faces = np.concatenate([g.faces, g.cavity_faces])
             layers.append(Layer("mouth", "lit", p[:, :2], faces, depth=p[:, 2], normal=g.normals,
-                                color=col, specular=0.25 if self.look == "shaded" else 0.12))
+                                color=col, specular=0.25 if self.look == "shaded" else 0.0))
         elif self.mouth_interior is not None:
             p = self._project(verts, t)
             n = self._normals(verts)
@@ -481,6 +494,14 @@ class Scene:
         self.textures = self.assets.textures
         self.palette = self.assets.mouth_palette()
         self.n_src = self._normals(self.src)
+        from scipy import sparse
+
+        f = self.faces.astype(np.int64)
+        e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+        adj = sparse.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(v, v))
+        adj = ((adj + adj.T) > 0).astype(np.float64)
+        deg = np.asarray(adj.sum(axis=1)).ravel()
+        self.neighbour_mean = sparse.diags(1.0 / np.maximum(deg, 1.0)) @ adj
         if self.open_face:
             hops = _hops_from(topo.outer, self.faces, v)
             self.weight = np.clip(hops / 3.0, 0.0, 1.0)
@@ -514,6 +535,20 @@ class Scene:
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
         self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
 
+    def shading_ratio(self, normals: np.ndarray) -> Optional[np.ndarray]:
+        """Per-vertex ``shade(target) / shade(source)``: raised to ``shading_gain * weight``
+        (faded out at the outline), smoothed over the mesh in log space (the open head's coarse
+        normals around small features -- nostrils, lip corners -- would otherwise flicker) and
+        clamped to :data:`RATIO_CLAMP`. None when the gain is 0."""
+        if self.shading_gain == 0:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = np.log(shade_lambert(normals) / shade_lambert(self.n_src))
+        lr = np.nan_to_num(lr) * (self.shading_gain * self.weight)
+        for _ in range(2):
+            lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
+        return np.clip(np.exp(lr * self.weight), *RATIO_CLAMP)
+
     def _photo_positions(self, verts: np.ndarray, t: int) -> np.ndarray:
         p = self._project(verts, t)
         xy = self.src2d + self.disp_weight[:, None] * (p[:, :2] - self.proj_src[:, :2])
@@ -539,9 +574,8 @@ class Scene:
             ring = self.topo.outer
             inner = p[ring, :2]
             xy = np.concatenate([inner, self.skirt_mid + 0.25 * (inner - self.src2d[ring]), self.skirt_out])
-            up = np.tile([0.0, 0.0, 1.0], (len(xy), 1))
-            layers.append(Layer("skirt", "photo", xy, self.skirt_faces, normal=up, normal_src=up,
-                                weight=np.zeros(len(xy)), uv=self.skirt_uv, texture="face", depth_test=False))
+            layers.append(Layer("skirt", "photo", xy, self.skirt_faces, uv=self.skirt_uv, texture="face",
+                                depth_test=False))
         layers += self._mouth_layers(verts, t, self.ring_offset, self.palette)
         if self.open_face and self.eye_skull is not None:
             r, tr = kabsch(verts[self.eye_skull], self.src[self.eye_skull])  # frame -> source
@@ -551,9 +585,7 @@ class Scene:
                 xy = p[ring]
                 pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
                 pos[:, 2] -= behind
-                up = np.tile([0.0, 0.0, 1.0], (len(pos), 1))
-                layers.append(Layer(f"eye{k}", "photo", pos[:, :2], _fan(xy), depth=pos[:, 2], normal=up,
-                                    normal_src=up, weight=np.zeros(len(pos)),
+                layers.append(Layer(f"eye{k}", "photo", pos[:, :2], _fan(xy), depth=pos[:, 2],
                                     uv=np.concatenate([uv, uv.mean(axis=0, keepdims=True)]), texture="eye"))
         w = 0.0
         if self.topo.mouth is not None:
@@ -565,14 +597,11 @@ class Scene:
             xy = p[ring, :2]
             pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
             uv = np.concatenate([self.src2d[ring], self.src2d[ring].mean(axis=0, keepdims=True)])
-            up = np.tile([0.0, 0.0, 1.0], (len(pos), 1))
-            layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), normal=up, normal_src=up,
-                                weight=np.zeros(len(pos)), uv=uv, texture="photo", alpha=float(min(1.0, w)),
-                                depth_test=False))
-        layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2], normal=n,
-                            normal_src=self.n_src, weight=self.weight, uv=self.src2d, texture="face",
-                            texture2="photo", mix=w))
-        return Frame(layers, background_texture="photo", ratio_gain=self.shading_gain)
+            layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), uv=uv, texture="photo",
+                                alpha=float(min(1.0, w)), depth_test=False))
+        layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
+                            ratio=self.shading_ratio(n), uv=self.src2d, texture="face", texture2="photo", mix=w))
+        return Frame(layers, background_texture="photo")
 
     def frame(self, t: int) -> Frame:
         return self._shaded_frame(t) if self.look == "shaded" else self._photo_frame(t)

@@ -6,7 +6,8 @@ each layer is rasterised with ``pytorch3d.renderer.mesh.rasterize_meshes`` in Py
 (+X left, +Y up, +Z into the screen, the shorter image side spanning [-1, 1], pixel edges at
 the ends: ``align_corners=False``), its attributes are interpolated with
 ``pytorch3d.ops.interpolate_face_attributes``, shaded with the same formulas as the GL shaders
-(:func:`~flame_transit.render.base.shade_lambert`, :func:`~flame_transit.render.base.relight`)
+(the lit look's light model; the photo look's per-vertex relighting,
+:func:`~flame_transit.render.base.relight`)
 and composited in layer order with a z-buffer.
 
 UNTESTED: PyTorch3D is not installable on the machine this was written on; the code follows
@@ -130,8 +131,8 @@ class PyTorch3DRenderer(Renderer):
 
     def _layer_colour(self, layer: Layer, frame: Frame, p2f, bary):
         torch = self.torch
-        n = self._interp(p2f, bary, layer.faces, layer.normal)
         if layer.kind == "lit":
+            n = self._interp(p2f, bary, layer.faces, layer.normal)
             col = self._interp(p2f, bary, layer.faces, layer.color)
             s, nn = self._shade(n)
             half_key = torch.as_tensor(KEY_DIR + np.array([0.0, 0.0, 1.0]), dtype=nn.dtype, device=nn.device)
@@ -139,12 +140,11 @@ class PyTorch3DRenderer(Renderer):
             spec = layer.specular * SPECULAR * (nn[..., 2].clamp(min=0) ** SHININESS
                                                 + 0.6 * (nn @ half_key).clamp(min=0) ** SHININESS)
             return (col * s[..., None] + spec[..., None]).clamp(0, 1)
-        uvw = np.concatenate([np.asarray(layer.uv, np.float32),
-                              np.asarray(layer.weight if layer.weight is not None else np.zeros(len(layer.uv)),
-                                         np.float32)[:, None]], axis=1)
-        uvw_i = self._interp(p2f, bary, layer.faces, uvw)
+        ratio = layer.ratio if layer.ratio is not None else np.ones(len(layer.uv))
+        uvr = np.concatenate([np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
+        uvr_i = self._interp(p2f, bary, layer.faces, uvr)
         h, w = self._size
-        grid = torch.stack([uvw_i[..., 0] / w * 2 - 1, uvw_i[..., 1] / h * 2 - 1], -1)[None]
+        grid = torch.stack([uvr_i[..., 0] / w * 2 - 1, uvr_i[..., 1] / h * 2 - 1], -1)[None]
 
         def sample(name: str):
             tex = self._textures[name]
@@ -154,11 +154,8 @@ class PyTorch3DRenderer(Renderer):
         c = sample(layer.texture)
         if layer.texture2 and layer.mix > 0 and layer.texture2 in self._textures:
             c = c + (sample(layer.texture2) - c) * float(layer.mix)
-        k = frame.ratio_gain * uvw_i[..., 2]
-        if layer.normal_src is not None and float(frame.ratio_gain) > 0:
-            ns = self._interp(p2f, bary, layer.faces, layer.normal_src)
-            r = (self._shade(n)[0] / self._shade(ns)[0]).clamp(min=1e-6) ** k
-            r = r.clamp(*frame.ratio_clamp)[..., None]
+        if layer.ratio is not None:
+            r = uvr_i[..., 2:3]
             lum = (c * torch.tensor([0.299, 0.587, 0.114], device=c.device)).sum(-1, keepdim=True)
             c = torch.where(r <= 1, c * r, c + (r - 1) * lum)
         return c.clamp(0, 1)
