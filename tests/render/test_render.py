@@ -295,3 +295,34 @@ def test_pytorch3d_backend_logic_matches_gl_on_a_stand_in(monkeypatch, open_head
         ref = gl.render(astronaut_clip[[0, 2]], open_head.faces, p, **small)
     diff = np.abs(ours.astype(float) - ref.astype(float))
     assert diff[0].mean() < 1.0 and diff[1].mean() < 2.5
+
+
+def _ellipsoid(rings: int = 16, cols: int = 24) -> tuple:
+    th = np.linspace(0, np.pi * 0.9, rings + 1)[1:]
+    ph = np.linspace(0, 2 * np.pi, cols, endpoint=False)
+    tt, pp = np.meshgrid(th, ph, indexing="ij")
+    grid = np.stack([np.sin(tt) * np.sin(pp), np.cos(tt), np.sin(tt) * np.cos(pp)], -1).reshape(-1, 3)
+    v = np.concatenate([[[0.0, 1.0, 0.0]], grid]) * np.array([0.075, 0.1, 0.09])
+    f = [(0, 1 + c, 1 + (c + 1) % cols) for c in range(cols)]
+    for r in range(rings - 1):
+        for c in range(cols):
+            a, b = 1 + r * cols + c, 1 + r * cols + (c + 1) % cols
+            f += [(a, a + cols, b), (b, a + cols, b + cols)]
+    return v, np.asarray(f)
+
+
+def test_photo_look_on_a_closed_head(gl_renderer, astronaut):
+    """FLAME-like closed heads: no skirt; front-facing surfaces only, warp faded at the
+    silhouette; the source frame is still the photo."""
+    img, p = astronaut
+    v, f = _ellipsoid()
+    params = {"cam": p.cam, "crop_to_image": p.crop_to_image, "image_size": img.shape[:2]}
+    bulged = v * np.array([1.0, 1.08, 1.0])
+    frames = gl_renderer.render(np.stack([v, bulged]), f, params, look="photo", photo=img)
+    assert np.abs(frames[0].astype(int) - img.astype(int)).mean() < 0.2
+    assert np.abs(frames[1].astype(int) - img.astype(int)).mean() > 0.2
+    # the shaded look culls the back of a closed head and still draws the front
+    sh = gl_renderer.render(v, f, size=64, background=(0, 0, 0))
+    assert (sh.max(axis=2) > 0).mean() > 0.3
+    flipped = gl_renderer.render(v, f[:, ::-1], size=64, background=(0, 0, 0))  # inward winding
+    assert np.abs(sh.astype(int) - flipped.astype(int)).max() <= 2
