@@ -85,7 +85,6 @@ def make_gallery(out_dir: os.PathLike = "docs", renderer: str = "gl") -> List[Pa
 
     from ..encode import encode
     from ..head import load_head
-    from ..params import FaceParams
     from .base import get_renderer
     from .photo import resize_image
 

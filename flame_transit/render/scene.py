@@ -19,7 +19,6 @@ from ..errors import InputError
 from .base import (
     Frame,
     Layer,
-    RenderCamera,
     _get,
     _to_numpy,
     camera_from_params,

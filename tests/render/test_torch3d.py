@@ -8,7 +8,6 @@ pytest.importorskip("pytorch3d")
 
 from flame_transit.params import FaceParams, crop_to_image_matrix  # noqa: E402
 from flame_transit.render import get_renderer  # noqa: E402
-from flame_transit.render.photo import polygon_mask  # noqa: E402
 
 TRI = np.array([[-0.05, -0.04, 0.0], [0.06, -0.02, 0.0], [-0.01, 0.07, 0.0]])
 
