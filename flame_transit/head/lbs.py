@@ -8,12 +8,14 @@ make clips cheap (``benchmarks/bench_lbs.py`` measures it against smplx):
   clip instead of once per frame; the joint regressor is applied to it once, and to the
   expression basis once per model (:func:`prepare_lbs_bases`), so per-frame rest joints are a
   ``(B, E) x (E, J*3)`` product instead of a pass over all vertices;
-* expression blend and pose correctives are **one GEMM** ``(B, E + 9k) x (E + 9k, 3V)`` added
-  to the shared identity (``addmm``) over a basis stored once as ``[expression; correctives]``.
-  Only the ``k`` joints that rotate somewhere in the batch take part: their 9-row blocks are
-  stored jaw first, so a jaw-only clip multiplies ``E + 9`` rows, not ``E + 36`` (rows of a
-  joint with zero rotation in every frame multiply zeros). Under autograd on ``pose`` all
-  rows are used, so a zero rotation still gets its gradient;
+* pose correctives and expression blend are **one GEMM** ``(B, 9k + E') x (9k + E', 3V)``
+  added to the shared identity (``addmm``) over a basis stored once as
+  ``[correctives; expression]``. Only the ``k`` joints that rotate somewhere in the batch take
+  part and only the ``E'`` expression coefficients given (DECA: 50 of FLAME's 100): the jaw's
+  9-row block sits next to the expression rows, so a jaw-only clip multiplies ``9 + E'``
+  contiguous rows, not ``36 + E`` (rows of a joint with zero rotation in every frame multiply
+  zeros). Under autograd on ``pose`` all rows are used, so a zero rotation still gets its
+  gradient;
 * vertices stay *planar* (``(B, 3, V)``, one contiguous row per coordinate) from the GEMM to
   skinning, where the elementwise work vectorises;
 * skinning skips joints whose transform equals the root's: with skinning weights that sum to
@@ -49,11 +51,14 @@ class LBSOutput(NamedTuple):
 class LBSBases(NamedTuple):
     """Per-model arrays re-laid out for the batched forward (see :func:`prepare_lbs_bases`)."""
 
-    #: (E + P, 3V) planar blend basis: E expression rows, then P pose-corrective rows in 9-row
-    #: joint blocks ordered as ``pose_joints``; each row is x-plane, y-plane, z-plane
+    #: (P + E, 3V) planar blend basis: P pose-corrective rows in 9-row joint blocks ordered as
+    #: ``pose_joints``, then the E expression rows; each row is x-plane, y-plane, z-plane
     blenddirs: torch.Tensor
     num_expression: int  #: E
-    pose_joints: Tuple[int, ...]  #: joint index of each 9-row corrective block
+    #: joint index of each 9-row corrective block, in row order: the joint that moves most
+    #: often (FLAME's jaw) last, next to the expression rows, so that the blocks of the joints
+    #: that move plus the leading expression rows are one contiguous slice of ``blenddirs``
+    pose_joints: Tuple[int, ...]
     joint_exprdirs: torch.Tensor  #: (E, J*3) joint regressor applied to the expression basis
     weights_t: torch.Tensor  #: (J, V) skinning weights, transposed
     parents: Tuple[int, ...]  #: parent per joint, -1 for the root
@@ -61,18 +66,19 @@ class LBSBases(NamedTuple):
 
     @property
     def exprdirs(self) -> torch.Tensor:
-        return self.blenddirs[: self.num_expression]
+        return self.blenddirs[self.blenddirs.shape[0] - self.num_expression:]
 
     @property
     def posedirs(self) -> torch.Tensor:
-        return self.blenddirs[self.num_expression:]
+        return self.blenddirs[: self.blenddirs.shape[0] - self.num_expression]
 
 
 def _pose_block_order(num_joints: int) -> List[int]:
-    # FLAME: jaw (2) is the joint that moves in nearly every clip, then neck, then the eyes.
-    order = list(range(1, num_joints))
+    # Row order. FLAME: the jaw (2) moves in nearly every clip, then the neck, then the eyes,
+    # so the jaw's block comes last (next to the expression rows), the eyes' first.
+    order = list(range(num_joints - 1, 0, -1))
     if num_joints == 5:
-        order = [2, 1, 3, 4]
+        order = [4, 3, 1, 2]
     return order
 
 
@@ -104,7 +110,7 @@ def prepare_lbs_bases(
     for j, p in enumerate(parents):
         if (j == 0) != (p < 0) or p >= j:
             raise ValueError(f"kinematic tree must list parents before children, got {parents}")
-    rows = [exprdirs.permute(2, 1, 0).reshape(e, 3 * v)]
+    rows = []
     order: List[int] = []
     if posedirs is not None and posedirs.numel() > 0:
         if posedirs.shape[0] != (num_joints - 1) * 9:
@@ -112,6 +118,7 @@ def prepare_lbs_bases(
         order = _pose_block_order(num_joints)
         blocks = posedirs.reshape(num_joints - 1, 9, v, 3)[[j - 1 for j in order]]
         rows.append(blocks.permute(0, 1, 3, 2).reshape(len(order) * 9, 3 * v))
+    rows.append(exprdirs.permute(2, 1, 0).reshape(e, 3 * v))
     joint_expr = torch.einsum("jv,vce->ejc", j_regressor, exprdirs).reshape(e, num_joints * 3)
     unit = bool((lbs_weights.double().sum(dim=1) - 1).abs().max() <= 1e-6) if v else True
     return LBSBases(
@@ -249,31 +256,33 @@ def lbs_forward(
     moving: Optional[List[bool]] = None
     if not (pose.requires_grad and torch.is_grad_enabled()):
         moving = pose.detach().view(batch, num_joints, 3).ne(0).any(dim=2).any(dim=0).tolist()
-    used = 0  # leading corrective blocks needed
-    if bases.pose_joints:
+    used = 0  # trailing corrective blocks needed (the jaw's is the last)
+    num_blocks = len(bases.pose_joints)
+    if num_blocks:
         if moving is None:
-            used = len(bases.pose_joints)
+            used = num_blocks
         else:
-            used = max((i + 1 for i, j in enumerate(bases.pose_joints) if moving[j]), default=0)
+            used = max((num_blocks - i for i, j in enumerate(bases.pose_joints) if moving[j]), default=0)
 
-    # Expression blend + pose correctives: one GEMM onto the planar identity.
+    # Pose correctives + expression blend: one GEMM onto the planar identity, over the rows
+    # [blocks of the joints used | first n_expr expression rows], a contiguous slice.
+    first = 9 * (num_blocks - used)
+    last = 9 * num_blocks + n_expr
     rest_vertices = None
+    if return_rest:
+        v_rest = torch.addmm(base, expression, bases.blenddirs[9 * num_blocks: last])
+        rest_vertices = v_rest.view(batch, 3, num_verts).transpose(1, 2)
     if used:
         eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
-        feature = (rot_mats[:, list(bases.pose_joints[:used])] - eye).reshape(batch, used * 9)
-    if used and n_expr == bases.num_expression and not return_rest:
-        coeffs = torch.cat([expression, feature], dim=1)
-        v_posed = torch.addmm(base, coeffs, bases.blenddirs[: n_expr + used * 9])
-    else:
-        v_posed = torch.addmm(base, expression, bases.blenddirs[:n_expr])  # (B, 3V)
+        joints_used = list(bases.pose_joints[num_blocks - used:])
+        feature = (rot_mats[:, joints_used] - eye).reshape(batch, used * 9)
         if return_rest:
-            rest_vertices = v_posed.view(batch, 3, num_verts).transpose(1, 2)
-        if used:
-            posedirs_used = bases.posedirs[: used * 9]
-            if return_rest:
-                v_posed = torch.addmm(v_posed, feature, posedirs_used)
-            else:
-                v_posed = v_posed.addmm_(feature, posedirs_used)
+            v_posed = torch.addmm(v_rest, feature, bases.blenddirs[first: 9 * num_blocks])
+        else:
+            coeffs = torch.cat([feature, expression], dim=1)
+            v_posed = torch.addmm(base, coeffs, bases.blenddirs[first:last])
+    else:
+        v_posed = v_rest if return_rest else torch.addmm(base, expression, bases.blenddirs[first:last])
 
     joints, transforms = rigid_transforms(rot_mats, joints_rest, bases.parents)
     vertices = _skin(v_posed.view(batch, 3, num_verts), transforms, moving, bases)
