@@ -152,6 +152,22 @@ class Animation:
 
         yield from render_frames(self, progress=progress)
 
+    def _caching_frames(self, progress: bool) -> Iterator[np.ndarray]:
+        """Stream frames and keep them (so a contact sheet after a video renders nothing)."""
+        if self._frames is not None:
+            yield from self._frames
+            return
+        kept: List[np.ndarray] = []
+        budget = 1 << 30  # keep at most ~1 GiB of frames
+        for frame in self.iter_frames(progress=progress):
+            if kept is not None:
+                kept.append(frame)
+                if len(kept) * frame.nbytes > budget:
+                    kept = None
+            yield frame
+        if kept is not None and len(kept) == self.num_frames:
+            self._frames = np.stack(kept)
+
     @property
     def frames(self) -> np.ndarray:
         """``(T, H, W, 3)`` uint8, rendered on first access and cached."""
@@ -200,7 +216,7 @@ class Animation:
 
             t0 = time.perf_counter()
             progress = options.pop("progress", self.render_options.get("progress", False))
-            write_video(self.iter_frames(progress=progress), p, fps=self.fps, **options)
+            write_video(self._caching_frames(progress), p, fps=self.fps, **options)
             self.timings["video"] = time.perf_counter() - t0
             return p
         if suffix == ".png":
@@ -266,6 +282,7 @@ def animate(
     through_neutral: bool = False,
     start: str = "first",
     temperature: float = 1.0,
+    framing: str = "face",
     progress: bool = False,
 ) -> Animation:
     """Turn a face photo and an instruction into an expression transition.
@@ -290,6 +307,8 @@ def animate(
         through_neutral: insert the subject's neutral face (NED) between expressions.
         start: ``"first"`` (first frame = first named expression) or ``"photo"``.
         temperature: scale of the CVAE latent sample (0 = the mean expression).
+        framing: photo look only: ``"face"`` (default) crops a square around the face and
+            scales it to ``size``; ``"full"`` keeps the whole photo (longer side = ``size``).
         progress: show progress bars.
 
     Returns:
@@ -328,6 +347,10 @@ def animate(
 
             image_array = load_image(image)
             subject = encode(image_array, head_model)
+            if framing not in ("face", "full"):
+                raise InputError(f"framing must be 'face' or 'full', got {framing!r}")
+            if look == "photo" and framing == "face":
+                image_array, subject = frame_face(image_array, subject, size)
         else:
             subject = _default_subject(head_model)
             if look == "photo":
@@ -356,6 +379,39 @@ def animate(
     )
     log.info("animate: %s; timings %s", anim.describe(), {k: round(v, 4) for k, v in timings.items()})
     return anim
+
+
+def frame_face(image: np.ndarray, subject: FaceParams, size: Union[int, Tuple[int, int]],
+               margin: float = 1.9) -> Tuple[np.ndarray, FaceParams]:
+    """Crop a square around the encoded face and scale it to ``size``.
+
+    The square is ``margin`` × the face's larger extent, centred on the face and shifted inside
+    the photo; the subject's pixel-space fields (``crop_to_image``, ``vertices_2d``,
+    ``image_size``) are mapped into the crop so the render still lines up.
+
+    Returns:
+        ``(crop (S, S, 3) uint8, subject)``.
+    """
+    from PIL import Image
+
+    out = int(size if not isinstance(size, (tuple, list)) else max(size))
+    if subject.vertices_2d is None:
+        return image, subject
+    pts = np.asarray(subject.vertices_2d, dtype=np.float64)[:468]
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    h, w = image.shape[:2]
+    side = min(margin * max(x1 - x0, y1 - y0), float(min(h, w)))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.05 * side  # a little headroom for the hair
+    left = float(np.clip(cx - side / 2, 0, w - side))
+    top = float(np.clip(cy - side / 2, 0, h - side))
+    k = out / side
+    crop = Image.fromarray(image).resize((out, out), Image.LANCZOS, box=(left, top, left + side, top + side))
+    shift = torch.tensor([left, top], dtype=torch.float32)
+    a = subject.crop_to_image.clone().float()
+    a[:, :2] *= k
+    a[:, 2] = (a[:, 2] - shift) * k
+    v2d = (torch.as_tensor(subject.vertices_2d, dtype=torch.float32) - shift) * k
+    return np.asarray(crop), subject.replace(crop_to_image=a, vertices_2d=v2d, image_size=(out, out))
 
 
 def _default_subject(head: Any) -> FaceParams:

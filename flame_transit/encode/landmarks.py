@@ -11,6 +11,10 @@ landmarks mapped back.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import os
+
 import threading
 import warnings
 from dataclasses import dataclass
@@ -152,9 +156,42 @@ def mirror_landmarks(points: np.ndarray, image_width: float) -> np.ndarray:
     return out
 
 
+@contextlib.contextmanager
+def _native_stderr_quiet():
+    """Silence MediaPipe's C++ start-up chatter (TFLite/absl write straight to fd 2).
+
+    Only the first call per process is silenced (model loading); set FLAME_TRANSIT_VERBOSE=1 to
+    see everything. Python exceptions are unaffected."""
+    global _STDERR_SILENCED
+    if _STDERR_SILENCED or os.environ.get("FLAME_TRANSIT_VERBOSE"):
+        yield
+        return
+    _STDERR_SILENCED = True
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. some notebooks)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_STDERR_SILENCED = False
+
+
 def _face_mesh(max_num_faces: int):
     mesh = _MESHES.get(max_num_faces)
     if mesh is None:
+        # MediaPipe's C++ side logs model-loading chatter to stderr; keep warnings and errors.
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             from mediapipe.python.solutions import face_mesh as mp_face_mesh
         except ImportError as exc:  # pragma: no cover - mediapipe is a core dependency
@@ -224,7 +261,8 @@ def _detect(rgb: np.ndarray, max_num_faces: int, max_side: int) -> List[np.ndarr
     small, f = _downscale(rgb, int(max_side))
     sh, sw = small.shape[:2]
     with _LOCK:
-        result = _face_mesh(int(max_num_faces)).process(small)
+        with _native_stderr_quiet():
+            result = _face_mesh(int(max_num_faces)).process(small)
     found = result.multi_face_landmarks
     if not found:
         return []
