@@ -417,7 +417,7 @@ def frame_face(image: np.ndarray, subject: FaceParams, size: Union[int, Tuple[in
 def _default_subject(head: Any) -> FaceParams:
     """The head's own neutral face, framed for a square render (no photo)."""
     with torch.no_grad():
-        verts = head().vertices[0]
+        verts = head().vertices.reshape(-1, 3)
     lo, hi = verts.min(0).values, verts.max(0).values
     centre = (lo + hi) / 2
     extent = float((hi - lo)[:2].max())

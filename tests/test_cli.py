@@ -1,0 +1,102 @@
+"""The flame-transit command line, run in-process through main() and once as a real subprocess."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flame_transit.cli import main
+
+PHOTO = os.path.join(os.path.dirname(__file__), "..", "examples", "face.jpg")
+
+
+def test_info_lists_head_and_assets(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "open-head-v1" in out and "expression coefficients 22" in out
+    assert "AU12" in out and "optional assets" in out and "FLAME model" in out
+
+
+def test_info_on_a_flame_file(capsys, flame_pkl):
+    assert main(["info", "--head", str(flame_pkl)]) == 0
+    out = capsys.readouterr().out
+    assert "vertices 5023" in out and "expression coefficients 100" in out
+
+
+def test_render_photo_clip_and_extras(tmp_path, capsys):
+    out = tmp_path / "clip.mp4"
+    code = main(["render", "--image", PHOTO, "--instruction", "turn this face from disgust to happiness",
+                 "--out", str(out), "--fps", "8", "--duration", "0.5", "--size", "128", "--quiet",
+                 "--sheet", str(tmp_path / "sheet.png"), "--plot", str(tmp_path / "plot.png")])
+    assert code == 0
+    assert out.stat().st_size > 1000 and (tmp_path / "sheet.png").exists() and (tmp_path / "plot.png").exists()
+    assert "disgust -> happiness" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("suffix", ["seq.npz", "anim.glb", "objs/"])
+def test_export(tmp_path, suffix):
+    target = str(tmp_path / suffix)
+    assert main(["export", "--instruction", "from fear to contempt", "--out", target, "--fps", "5",
+                 "--duration", "0.4", "--quiet"]) == 0
+    assert os.path.exists(target.rstrip("/"))
+
+
+def test_batch_csv(tmp_path):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("image,instruction\n,from sad to happy\n,from anger to surprise then neutral\n")
+    assert main(["render", "--batch", str(jobs), "--out", str(tmp_path / "clips"), "--look", "shaded",
+                 "--fps", "5", "--duration", "0.2", "--size", "64", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["clip_0000.mp4", "clip_0001.mp4"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["render", "--instruction", "from sad to happy", "--out", "x.avi"], "suffix"),
+    (["render", "--instruction", "from sad to happy", "--out", "dir/"], "render writes a file"),
+    (["export", "--instruction", "from sad to happy", "--out", "x.mp4"], "suffix"),
+    (["render", "--out", "x.mp4"], "--instruction is required"),
+    (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--image", "missing.jpg"], "missing.jpg"),
+    (["render", "--instruction", "zzzz qqqq", "--out", "x.mp4"], "vocabulary|recognis|expression"),
+    (["render", "--batch", "no_such.csv", "--out", "d"], "batch file not found"),
+])
+def test_clear_errors(tmp_path, capsys, monkeypatch, argv, message):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flame-transit") and re.search(message, err), err
+    assert "Traceback" not in err
+    assert not any(p.suffix in (".mp4", ".avi") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("argv", [["render", "--fps", "0"], ["render", "--fps", "-1"], ["render", "--duration", "nan"],
+                                  ["render", "--size", "2"], ["render", "--look", "cartoon"], ["bogus"]])
+def test_argparse_rejects(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--instruction", "x", "--out", "y.mp4"])
+    assert exc.value.code == 2
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(instruction=st.text(max_size=80), out=st.text(max_size=30))
+def test_fuzz_cli_export_never_tracebacks(tmp_path_factory, instruction, out):
+    folder = tmp_path_factory.mktemp("fuzz")
+    target = str(folder / out) if out else ""
+    try:
+        code = main(["export", "--instruction", instruction, "--out", target, "--fps", "4", "--duration", "0.25", "--quiet"])
+    except SystemExit as exc:  # argparse: options that look like flags
+        code = exc.code
+    assert code in (0, 2)
+
+
+def test_console_script_runs(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "flame-transit")
+    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "flame_transit.cli"]
+    res = subprocess.run(cmd + ["render", "--instruction", "from surprise to sadness", "--look", "shaded",
+                                "--out", str(tmp_path / "c.gif"), "--fps", "5", "--duration", "0.2", "--size", "64", "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "c.gif").exists()
