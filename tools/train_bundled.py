@@ -37,7 +37,7 @@ RECIPE = dict(
     text_pool_size=3000,
     ned=True,
     ned_epochs=40,
-    num_threads=2,
+    num_threads=1,
     description="bundled checkpoint: tools/train_bundled.py",
 )
 

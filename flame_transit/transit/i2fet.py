@@ -253,7 +253,8 @@ def cvae_loss(
     total = weights.expr * l_expr + weights.pose * l_pose + weights.kl * kl_scale * kl
     if vertex_layer is not None and weights.vertex > 0:
         v_hat = vertex_layer(out["expression"], out["jaw_pose"])
-        v_ref = vertex_layer(expression, jaw_pose)
+        with torch.no_grad():
+            v_ref = vertex_layer(expression, jaw_pose)
         l_vert = (v_hat - v_ref).pow(2).sum(-1).mean()
         terms["vertex"] = l_vert
         total = total + weights.vertex * l_vert

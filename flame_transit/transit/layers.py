@@ -11,6 +11,9 @@ from torch import nn
 
 __all__ = ["mlp", "Normalizer", "TextCondition", "VertexLayer"]
 
+#: FLAME joint order: global, neck, jaw, left eye, right eye
+_JAW = 2
+
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, act: type = nn.SiLU) -> nn.Sequential:
     """``layers`` linear layers (``layers - 1`` hidden of width ``hidden``) with activations between.
@@ -126,7 +129,10 @@ class VertexLayer(nn.Module):
         self.register_buffer("joints0", j_reg @ template, persistent=False)
         self.register_buffer("joint_dirs", torch.einsum("jv,vce->jce", j_reg, exprdirs), persistent=False)
         self.register_buffer("weights", head.lbs_weights.detach().float()[index], persistent=False)
-        self.register_buffer("parents", head.parents.detach().clone(), persistent=False)
+        parents = head.parents.detach().clone()
+        if (parents == _JAW).any():
+            raise ValueError("VertexLayer assumes no joint is a child of the jaw (FLAME's tree)")
+        self.register_buffer("parents", parents, persistent=False)
         posedirs = head.posedirs.detach().float()
         if posedirs.numel():
             pd = posedirs.reshape(posedirs.shape[0], v, 3)[:, index].reshape(posedirs.shape[0], -1)
@@ -142,20 +148,23 @@ class VertexLayer(nn.Module):
 
     def forward(self, expression: torch.Tensor, jaw_pose: torch.Tensor) -> torch.Tensor:
         """Vertices ``(B, V_sub, 3)`` (in units of :attr:`unit`) for expression ``(B, E)`` and
-        jaw axis-angle ``(B, 3)``; other joints at rest."""
-        from smplx.lbs import batch_rigid_transform, batch_rodrigues
+        jaw axis-angle ``(B, 3)``; other joints at rest.
 
-        b = expression.shape[0]
-        j = self.joints0.shape[0]
+        With every other joint at rest, LBS reduces to a rotation about the jaw joint blended by
+        the jaw's skinning weight: ``v = v_rest + w_jaw (R_jaw - I)(v_rest - J_jaw)`` (plus the
+        pose correctives of the jaw rotation), which is what is computed.
+        """
+        from smplx.lbs import batch_rodrigues
+
         v_rest = self.template + torch.einsum("be,vce->bvc", expression, self.exprdirs)
-        joints = self.joints0 + torch.einsum("be,jce->bjc", expression, self.joint_dirs)
-        pose = expression.new_zeros(b, j, 3)
-        pose[:, 2] = jaw_pose
-        rot = batch_rodrigues(pose.reshape(-1, 3)).view(b, j, 3, 3)
+        jaw_joint = self.joints0[_JAW] + expression @ self.joint_dirs[_JAW].T  # (B, 3)
+        rot = batch_rodrigues(jaw_pose)  # (B, 3, 3)
         if self.posedirs.numel():
             ident = torch.eye(3, dtype=rot.dtype, device=rot.device)
-            v_rest = v_rest + ((rot[:, 1:] - ident).reshape(b, -1) @ self.posedirs).view(b, -1, 3)
-        _, transforms = batch_rigid_transform(rot, joints, self.parents)
-        t = torch.einsum("vj,bjrc->bvrc", self.weights, transforms)
-        verts = torch.einsum("bvrc,bvc->bvr", t[:, :, :3, :3], v_rest) + t[:, :, :3, 3]
+            feat = expression.new_zeros(expression.shape[0], self.posedirs.shape[0])
+            feat[:, (_JAW - 1) * 9 : _JAW * 9] = (rot - ident).reshape(-1, 9)
+            v_rest = v_rest + (feat @ self.posedirs).view(expression.shape[0], -1, 3)
+        rel = v_rest - jaw_joint[:, None, :]
+        moved = torch.einsum("brc,bvc->bvr", rot, rel) - rel
+        verts = v_rest + self.weights[:, _JAW, None] * moved
         return verts / self.unit

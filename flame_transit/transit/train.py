@@ -74,7 +74,8 @@ class TrainConfig:
             ``ned_style_std`` = per-subject resting-style offsets added to NED pairs, as a
             fraction of the expression std.
         eval_every: epochs between validation passes.
-        num_threads: torch intra-op threads (0 = leave as is).
+        num_threads: torch intra-op threads (0 = leave as is; 1 is fastest for these small
+            models, more threads only add contention).
         progress: tqdm progress bars.
         half: store float16 weights.
         description: free text stored in the checkpoint's training-data description.
@@ -118,7 +119,7 @@ class TrainConfig:
     ned_epochs: int = 40
     ned_style_std: float = 0.15
     eval_every: int = 1
-    num_threads: int = 2
+    num_threads: int = 1
     progress: bool = True
     half: bool = False
     description: str = ""
@@ -369,6 +370,7 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
 
     cfg = config
     t_start = time.perf_counter()
+    threads_before = torch.get_num_threads()
     if cfg.num_threads > 0:
         torch.set_num_threads(int(cfg.num_threads))
     dist = _Dist()
@@ -495,6 +497,7 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
         return out
     finally:
         dist.close()
+        torch.set_num_threads(threads_before)
 
 
 @torch.no_grad()

@@ -151,6 +151,6 @@ def test_baseline_shapes_and_loss():
     out = m(expr, jaw)
     assert out["latent"].shape == (12, D)
     terms = baseline_loss(m, out, expr, jaw, text)
-    assert 0.0 <= float(terms["cosine"]) <= 2.0
+    assert 0.0 <= float(terms["cosine"].detach()) <= 2.0
     e, j = m.eval().sample(text)
     assert e.shape == (12, E) and j.shape == (12, 3)
