@@ -100,7 +100,7 @@ class TrainConfig:
     pose_weight: float = 1.0
     vertex_weight: float = 10.0
     vertex_subset: int = 512
-    conditioning: str = "segment+instruction"
+    conditioning: str = "segment"
     segment_text: str = "canonical"
     context_dropout: float = 0.3
     text_pool_size: int = 3000
@@ -452,6 +452,9 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
         if best[1] is not None:
             model.load_state_dict(best[1])
         model.eval()
+        if cfg.model == "baseline":  # inference decodes text embeddings scaled to the latent norm
+            with torch.no_grad():
+                model.latent_norm.fill_(float(model.encode(tr_e, tr_j).norm(dim=-1).mean()))
 
         test = _tensors(splits.test, device)
         test_loss = _evaluate_loss(model, cfg, test, sampler_text, weights, vertex_layer, cfg.seed + 3)

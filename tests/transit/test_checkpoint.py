@@ -116,3 +116,14 @@ def test_default_config_matches_paper_protocol():
     cfg = TrainConfig()
     assert cfg.batch_size == 128 and cfg.test_fraction == 0.1 and cfg.val_fraction == 0.1
     assert (cfg.param_layers, cfg.text_layers, cfg.caft_layers) == (2, 1, 1)
+
+
+def test_evaluate_helpers_score_a_model(tiny_checkpoint, tiny_dataset):
+    from flame_transit.evaluate import train_classifier
+    from flame_transit.transit.evaluate import eval_cases, evaluate_model
+
+    clf = train_classifier(tiny_dataset, seed=0)
+    cases = eval_cases("paper")[:20]
+    r = evaluate_model(str(tiny_checkpoint), cases, clf)
+    assert r.n_cases == 20 and 0.0 <= r.acc2 <= r.acc1 <= 1.0
+    assert len(eval_cases("heldout")) == 630
