@@ -119,7 +119,8 @@ def _strip_intensity(text: str) -> str:
             words = sorted(INTENSITY_WORDS, key=len, reverse=True)
         except Exception:
             words = ["slightly", "very", "a little", "extremely", "somewhat"]
-        _INTENSITY_RE = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+        # whole whitespace-separated words only ("wide-eyed" keeps its "wide")
+        _INTENSITY_RE = re.compile(r"(?<!\S)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\S)", re.IGNORECASE)
     out = " ".join(_INTENSITY_RE.sub(" ", text).split())
     return out or text
 
