@@ -84,6 +84,13 @@ def job(record_rss=False):
     st["head"] = anim.timings.get("head", 0.0)
     return anim, frames, st, total
 
+def stream_job():
+    # the path users take: animate, then save('.mp4') renders frames while ffmpeg encodes
+    t = time.perf_counter()
+    anim = animate(cfg["image"], cfg["instruction"], **kw)
+    anim.save(path)
+    return time.perf_counter() - t
+
 # frame count: one transition of `duration` s; adjust once so the clip has exactly `frames`
 t = time.perf_counter()
 anim, frames, first_stages, first_total = job(record_rss=True)
@@ -91,17 +98,28 @@ first_total = time.perf_counter() - t
 if anim.num_frames != cfg["frames"]:
     kw["duration"] = kw["duration"] * cfg["frames"] / anim.num_frames
 runs = {str(t): [] for t in settings}
-for r in range(cfg["repeats"]):  # thread settings interleaved, order alternating
-    for nt in (settings if r % 2 == 0 else settings[::-1]):
+stream_runs = []
+for r in range(cfg["repeats"]):  # streaming path and thread settings interleaved, order alternating
+    order = [("stream", default_threads)] + [("split", nt) for nt in settings]
+    for mode, nt in (order if r % 2 == 0 else order[::-1]):
         torch.set_num_threads(nt)
+        anim = frames = None  # drop the previous clip first: peak RSS is that of one clip
+        if mode == "stream":
+            stream_runs.append(stream_job())
+            continue
         anim, frames, st, total = job()
         runs[str(nt)].append({"total": total, "stages": st})
 torch.set_num_threads(default_threads)
-prof_text = ""
+prof_text = prof_text_own = ""
 if cfg.get("profile"):
-    pr = cProfile.Profile(); pr.enable(); job(); pr.disable()
-    buf = io.StringIO(); pstats.Stats(pr, stream=buf).sort_stats(cfg.get("sort", "tottime")).print_stats(18)
+    anim = frames = None
+    pr = cProfile.Profile(); pr.enable(); anim, frames, _, _ = job(); pr.disable()
+    buf = io.StringIO()
+    pstats.Stats(pr, stream=buf).sort_stats("cumulative").print_stats(30)
     prof_text = buf.getvalue()
+    buf = io.StringIO()
+    pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(15)
+    prof_text_own = buf.getvalue()
 renderer_info = "?"
 try:
     r = anim._renderer()
@@ -117,10 +135,12 @@ print(json.dumps({
     "num_frames": int(anim.num_frames), "frame_shape": list(frames.shape),
     "file_bytes": os.path.getsize(path), "renderer": renderer_info,
     "default_threads": default_threads,
+    "stream_runs": stream_runs,
     "rss_after_import_mb": rss_import,
     "rss_steps_mb": rss_steps,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     "profile": prof_text,
+    "profile_own": prof_text_own,
 }))
 """
 
@@ -169,6 +189,39 @@ def _short(text: str) -> str:
         if line.strip().startswith("ncalls"):
             return "\n".join(l for l in lines[max(0, i - 1):] if l.strip())
     return text.strip()
+
+
+#: (label, pattern in a pstats line) of the calls that bound the warm clip, in report order
+_EVIDENCE = (
+    ("render total (Animation.frames)", "api.py", "(frames)"),
+    ("GL draw + readback (llvmpipe rasterises during read_into)", "", "'read_into' of"),
+    ("photo-texture build per clip (render/photo.py build)", "render/photo.py", "(build)"),
+    ("of which scipy binary dilation", "", "_nd_image.binary_erosion"),
+    ("per-frame photo compositing (render/scene.py _photo_frame)", "render/scene.py", "(_photo_frame)"),
+    ("numpy stack (frame assembly)", "shape_base.py", "(stack)"),
+    ("mp4 encode (video.py _write_mp4)", "video.py", "(_write_mp4)"),
+    ("of which imageio-ffmpeg polling sleeps at close", "", "time.sleep"),
+    ("transit (generate_anchors)", "anchors.py", "(generate_anchors)"),
+    ("encode (photo → parameters)", "encode/encoder.py", "(encode)"),
+)
+
+
+def _profile_evidence(text: str) -> List[str]:
+    """Cumulative seconds of the calls in :data:`_EVIDENCE` found in a pstats listing."""
+    found: List[str] = []
+    seen = set()
+    for label, file_part, func_part in _EVIDENCE:
+        for line in text.splitlines():
+            if func_part in line and file_part in line and label not in seen:
+                cols = line.split()
+                try:
+                    cum = float(cols[3])
+                except (IndexError, ValueError):
+                    continue
+                seen.add(label)
+                found.append(f"{label} {fmt_s(cum)}")
+                break
+    return found
 
 
 def _cli_args(out: Path, size: int) -> List[str]:
@@ -297,7 +350,8 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
                 for k in keys]
         t = sec.table(
             f"Warm runs in one fresh process after one cold call: median of {len(runs[default])} per setting, "
-            f"thread settings interleaved; {warm['num_frames']} frames {warm['frame_shape'][1]}x"
+            f"settings interleaved. Stage by stage: animate(), then Animation.vertices (head), .frames (render all), "
+            f"save('.mp4') of those frames (video); {warm['num_frames']} frames {warm['frame_shape'][1]}x"
             f"{warm['frame_shape'][2]}, renderer {warm['renderer']}. 'first call' = the first "
             f"animate+render+encode after imports (imports took {fmt_s(warm['import'])}), default threads. "
             "Stage medians are taken separately, so they need not add up to the total.",
@@ -305,30 +359,38 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
         for st in stages:
             t.rows.append([st, *(fmt_s(meds[k][st]) for k in keys), f"{100 * meds[default][st] / med:.0f} %",
                            fmt_s(warm["first_stages"].get(st))])
-        t.rows.append(["**total**", *(fmt_s(totals[k]) for k in keys), "100 %", fmt_s(warm["first_total"])])
-        met = med <= GOAL_WARM_S
+        t.rows.append(["**total** (stages one after another)", *(fmt_s(totals[k]) for k in keys), "100 %",
+                       fmt_s(warm["first_total"])])
+        stream = med_of(warm["stream_runs"])
+        t.rows.append(["**total, streaming** `animate()` + `save('.mp4')` (render while encoding; the API/CLI path)",
+                       fmt_s(stream), *([""] * (len(keys) - 1)), "", ""])
+        met = stream <= GOAL_WARM_S
         top = sorted(stages, key=lambda st: -meds[default][st])[:3]
         note = ("Largest stages: " + ", ".join(f"{st} {fmt_s(meds[default][st])}" for st in top) + ".")
         others = [k for k in keys if k != default]
         for k in others:
             note += f" With {k} torch thread(s): {fmt_s(totals[k])}."
         if not met:
+            ev = _profile_evidence(warm.get("profile", "") + "\n" + warm.get("profile_own", ""))
+            if ev:
+                note += " In the profiled warm run: " + "; ".join(ev) + "."
             note += " See the cProfile of one warm run below."
         sec.goals.append(Goal("warm end-to-end clip (60 frames 512², photo look, mp4)", f"≤ {GOAL_WARM_S:g} s",
-                              f"{fmt_s(med)} ({default} threads)" + "".join(f", {fmt_s(totals[k])} ({k} thread)"
-                                                                            for k in others), met, note))
+                              f"{fmt_s(stream)} streaming; stage by stage {fmt_s(med)} ({default} threads)"
+                              + "".join(f", {fmt_s(totals[k])} ({k} thread)" for k in others), met, note))
         mem = sec.table("Memory (5.): peak resident set size of the end-to-end subprocess "
                         "(resource.getrusage(RUSAGE_SELF).ru_maxrss): imports, models, one cold and "
                         f"{sum(len(v) for v in runs.values()) + 1} warm clips, each holding its 60 frames "
-                        "(60x512x512x3 B = 45 MiB) until the next replaces it.",
+                        "(60x512x512x3 B = 45 MiB), one clip alive at a time.",
                         ["process", "peak RSS"])
         mem.rows.append(["end-to-end worker, resident after imports", f"{warm['rss_after_import_mb']:.0f} MiB"])
         for step, mb in (warm.get("rss_steps_mb") or {}).items():
             mem.rows.append([f"first clip, resident {step}", f"{mb:.0f} MiB"])
         mem.rows.append(["end-to-end worker, peak", f"{warm['peak_rss_mb']:.0f} MiB"])
         if warm.get("profile"):
-            sec.profiles.append(("cProfile of one warm end-to-end run, default threads (top by own time)",
+            sec.profiles.append(("cProfile of one warm end-to-end run, default threads (top by cumulative time)",
                                  _short(warm["profile"])))
+            sec.profiles.append(("same run, top by own time", _short(warm.get("profile_own", ""))))
         sec.data["warm"] = {k: v for k, v in warm.items() if k != "profile"}
 
     _gpu_render(sec, cfg)
