@@ -85,9 +85,11 @@ def _spec_table() -> Dict[str, EmotionSpec]:
     return {
         # EMFACS: 6+12 (Duchenne smile); lips apart / laughing jaw sometimes; 7 with strong smiles
         "happiness": EmotionSpec(
-            core={"AU6": p("happiness", "AU6", 0.9), "AU12": p("happiness", "AU12", 1.0)},
-            optional={"AU25": (0.5, max(p("happiness", "AU25", 0.35), 0.35)), "AU7": (0.15, 0.3)},
-            jaw=(0.25, 0.15, 0.5),
+            # A broad smile parts the lips (AU25) far more often than not; with the lips apart
+            # the renderer shows teeth, which is what makes a smile read in a photo.
+            core={"AU6": p("happiness", "AU6", 0.9), "AU12": p("happiness", "AU12", 1.0), "AU25": 0.9},
+            optional={"AU10": (0.4, 0.4), "AU7": (0.15, 0.3)},
+            jaw=(0.7, 0.2, 0.5),
         ),
         # 1+4+15 (+17); lids sometimes droop (43 at low intensity)
         "sadness": EmotionSpec(

@@ -57,6 +57,10 @@ class TrainConfig:
         text_encoder: text encoder name (None = default offline MiniLM).
         dataset: dataset ``.npz`` (None = synthetic FACS data for the head).
         samples_per_emotion: synthetic rows per class when ``dataset`` is None.
+        intensity_min, intensity_max: range of the synthetic rows' overall intensity. Centred
+            near 1.0 so an instruction without an intensity word yields a clearly readable,
+            prototype-strength expression (AU value 1.0 = strong); intensity words then scale
+            it ("slightly" < default < "very").
         epochs, batch_size, lr, weight_decay: optimisation (Adam).
         seed: seeds data split, initialisation, batches and text pairing.
         test_fraction, val_fraction: the paper's 10 % / 10 %.
@@ -87,6 +91,8 @@ class TrainConfig:
     text_encoder: Optional[str] = None
     dataset: Optional[str] = None
     samples_per_emotion: int = 400
+    intensity_min: float = 0.75
+    intensity_max: float = 1.15
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
     lr: float = 1e-3
@@ -325,7 +331,8 @@ def _load_dataset(cfg: TrainConfig, head: Any) -> Any:
         return ds
     from ..data.synthetic import make_synthetic_dataset
 
-    return make_synthetic_dataset(head, samples_per_emotion=cfg.samples_per_emotion, seed=cfg.seed)
+    return make_synthetic_dataset(head, samples_per_emotion=cfg.samples_per_emotion, seed=cfg.seed,
+                                  intensity_range=(cfg.intensity_min, cfg.intensity_max))
 
 
 def _step_losses(model: torch.nn.Module, kind: str, batch: Tuple[torch.Tensor, ...], texts: Tuple[torch.Tensor, ...],
