@@ -196,6 +196,10 @@ class Animation:
         if text.endswith(("/", os.sep)) or suffix == "" or p.is_dir():
             from .export import write_obj_sequence
 
+            if self.trajectory is not None:
+                options.setdefault("params", self.trajectory)
+            options.setdefault("head", self.head)
+            options.setdefault("fps", self.fps)
             return Path(write_obj_sequence(p, self.vertices, self.faces, **options) or p)
         if suffix == ".npz":
             from .export import save_npz
@@ -224,9 +228,22 @@ class Animation:
 
             if "labels" not in options and self.trajectory is not None:
                 options["labels"] = dict(zip(self.trajectory.anchor_frames, self.trajectory.labels))
+            if "indices" not in options:
+                options["indices"] = self.sheet_indices(options.pop("n", 8))
             contact_sheet(self.frames, p, fps=self.fps, **options)
             return p
         raise InputError(f"unknown output suffix {suffix!r}")  # unreachable: checked above
+
+    def sheet_indices(self, n: int = 8) -> List[int]:
+        """``n`` frame indices for a contact sheet: every anchor frame, then evenly spaced fill."""
+        t = self.num_frames
+        keep = set(int(i) for i in self.anchor_frames if 0 <= int(i) < t)
+        keep.update({0, t - 1})
+        for i in np.linspace(0, t - 1, num=max(n, 2)).round().astype(int):
+            if len(keep) >= n:
+                break
+            keep.add(int(i))
+        return sorted(keep)[: max(n, len(self.anchor_frames))]
 
     def save_plot(self, path: Union[str, os.PathLike]) -> Path:
         """Write the expression-trajectory plot (PNG): moving AUs/coefficients over time."""

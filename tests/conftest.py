@@ -19,3 +19,12 @@ def flame_pkl(tmp_path_factory, flame_arrays):
     from tests.helpers import write_flame_pickle
 
     return write_flame_pickle(tmp_path_factory.mktemp("flame") / "generic_model.pkl", flame_arrays)
+
+
+# CI explores the same hypothesis examples every run (reproducible failures); locally the
+# search stays random so new cases keep being tried.
+from hypothesis import settings as _hyp_settings
+
+_hyp_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hyp_settings.load_profile("ci")

@@ -187,6 +187,8 @@ def save_npz(
         "times": np.arange(t, dtype=np.float64) / info.fps,
         "head_name": np.array(str(info.head_name)),
         "instruction": np.array(str(instruction)),
+        # numpy string arrays drop trailing NUL characters; the UTF-8 bytes round-trip exactly
+        "instruction_utf8": np.frombuffer(str(instruction).encode("utf-8", "surrogatepass"), dtype=np.uint8),
         "seed": np.array(-1 if seed is None else int(seed), dtype=np.int64),
         "expression_names": np.array(list(names), dtype=str) if names else np.zeros(0, dtype="<U1"),
         "anchor_frames": np.array(info.anchor_frames, dtype=np.int64),
@@ -261,7 +263,8 @@ def load_npz(path: PathLike) -> NpzAnimation:
         faces=np.array(data["faces"], dtype=np.int64),
         fps=float(data["fps"]),
         head_name=str(data["head_name"]),
-        instruction=str(data["instruction"]),
+        instruction=(bytes(data["instruction_utf8"]).decode("utf-8", "surrogatepass")
+                     if "instruction_utf8" in data else str(data["instruction"])),
         seed=None if seed < 0 else seed,
         expression_names=tuple(str(x) for x in data["expression_names"]),
         anchor_frames=[int(x) for x in data["anchor_frames"]],
