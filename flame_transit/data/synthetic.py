@@ -99,8 +99,9 @@ def _spec_table() -> Dict[str, EmotionSpec]:
         # 1+2+5+26 (+25)
         "surprise": EmotionSpec(
             core={"AU1": p("surprise", "AU1", 1.0), "AU2": p("surprise", "AU2", 1.0), "AU5": p("surprise", "AU5", 0.9)},
-            optional={"AU25": (0.85, max(p("surprise", "AU25", 0.5), 0.5))},
-            jaw=(0.9, 0.5, 1.0),
+            # the dropped jaw is what makes surprise read (a raised brow alone reads as interest)
+            optional={"AU25": (0.9, max(p("surprise", "AU25", 0.6), 0.6))},
+            jaw=(1.0, 0.8, 1.2),
         ),
         # 1+2+4+5+7+20+26 (+25)
         "fear": EmotionSpec(
@@ -112,7 +113,7 @@ def _spec_table() -> Dict[str, EmotionSpec]:
                 "AU20": p("fear", "AU20", 1.0),
             },
             optional={"AU7": (0.5, max(p("fear", "AU7", 0.3), 0.3)), "AU25": (0.75, max(p("fear", "AU25", 0.6), 0.5))},
-            jaw=(0.7, 0.2, 0.6),
+            jaw=(0.8, 0.4, 0.8),
         ),
         # 4+5+7+23 (+24); variants with 17 or 10+25
         "anger": EmotionSpec(
