@@ -354,7 +354,7 @@ def animate(
     from .transit import generate_anchors, neutral_anchor
 
     with timed("load_head"):
-        head_model = load_head(head)
+        head_model = _bundled_head() if head is None else load_head(head)
     with timed("text_parse"):
         parsed = parse_instruction(instruction)
     image_array = None
@@ -429,6 +429,19 @@ def frame_face(image: np.ndarray, subject: FaceParams, size: Union[int, Tuple[in
     a[:, 2] = (a[:, 2] - shift) * k
     v2d = (torch.as_tensor(subject.vertices_2d, dtype=torch.float32) - shift) * k
     return np.asarray(crop), subject.replace(crop_to_image=a, vertices_2d=v2d, image_size=(out, out))
+
+
+_BUNDLED_HEAD: Any = None
+
+
+def _bundled_head() -> Any:
+    """The bundled open head, loaded once per process (animate() is often called in a loop)."""
+    global _BUNDLED_HEAD
+    if _BUNDLED_HEAD is None:
+        from .head import load_head
+
+        _BUNDLED_HEAD = load_head()
+    return _BUNDLED_HEAD
 
 
 def _default_subject(head: Any) -> FaceParams:

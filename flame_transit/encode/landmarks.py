@@ -199,6 +199,12 @@ def _face_mesh(max_num_faces: int):
                 "MediaPipe Face Mesh is not available: pip install 'mediapipe>=0.10.14,<=0.10.21' "
                 f"({exc})"
             ) from exc
+        # mediapipe keeps the "PortAudio not found" import error with its traceback, which pins
+        # the importing frames (and whatever they reference) for the life of the process.
+        audio = sys.modules.get("mediapipe.tasks.python.audio.core.audio_record")
+        err = getattr(audio, "sd_error", None)
+        if isinstance(err, BaseException):
+            err.__traceback__ = None
         mesh = mp_face_mesh.FaceMesh(
             static_image_mode=True,
             max_num_faces=int(max_num_faces),
