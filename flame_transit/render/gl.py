@@ -44,9 +44,10 @@ float shade(vec3 n) {{
 _VS_HEAD = """
 #version 330
 uniform vec2 viewport;
+uniform vec4 region;  // drawn pixel rectangle (x0, y0, w, h): the frame, or a supersampled part
 in vec3 in_pos;
 vec4 to_clip(vec3 p) {
-    return vec4(p.x / viewport.x * 2.0 - 1.0, 1.0 - p.y / viewport.y * 2.0, p.z, 1.0);
+    return vec4((p.x - region.x) / region.z * 2.0 - 1.0, 1.0 - (p.y - region.y) / region.w * 2.0, p.z, 1.0);
 }
 """
 
@@ -157,6 +158,9 @@ class GLRenderer(Renderer):
         self._bufs: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self._textures: Dict[str, Any] = {}
         self._gl_renderer = ""
+        self._ss_fbo = None
+        self._ss_size: Tuple[int, int] = (0, 0)
+        self._region: Tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
     # -- context ---------------------------------------------------------------------------------
     def _context(self):
@@ -243,13 +247,14 @@ class GLRenderer(Renderer):
                 if entry.get(key) is not None:
                     entry[key].release()
         self._bufs = {}
-        for obj in (self._fbo, self._resolve):
+        for obj in (self._fbo, self._resolve, self._ss_fbo):
             if obj is not None:
                 try:
                     obj.release()
                 except Exception:
                     pass
-        self._fbo = self._resolve = None
+        self._fbo = self._resolve = self._ss_fbo = None
+        self._ss_size = (0, 0)
         self._fbo_size = None
         for prog in self._progs.values():
             prog.release()
@@ -320,7 +325,9 @@ class GLRenderer(Renderer):
             (tex2 or tex).use(location=1)
             prog["tex2"].value = 1
             prog["mix_tex2"].value = mix
-        prog["viewport"].value = (float(self._size[1]), float(self._size[0]))
+        if "viewport" in prog:  # photo layers: uv in output pixels
+            prog["viewport"].value = (float(self._size[1]), float(self._size[0]))
+        prog["region"].value = self._region
         if "alpha" in prog:
             prog["alpha"].value = float(layer.alpha)
         if layer.depth_test and layer.depth is not None:
@@ -339,15 +346,27 @@ class GLRenderer(Renderer):
             ctx.disable(moderngl.CULL_FACE)
         vao.render(moderngl.TRIANGLES, vertices=faces.size)
 
+    def _draw_layers(self, frame: Frame, zmap: Tuple[float, float]) -> None:
+        if frame.background_texture:
+            h, w = self._size
+            quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+            bg_layer = Layer("background", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad,
+                             texture=frame.background_texture, depth_test=False)
+            self._draw_layer(bg_layer, zmap, frame)
+        for layer in frame.layers:
+            self._draw_layer(layer, zmap, frame)
+
+    def _clear(self, fbo, frame: Frame) -> None:
+        fbo.use()
+        fbo.depth_mask = True
+        bg = frame.background
+        fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0)
+
     def _draw(self, frame: Frame) -> np.ndarray:
         import moderngl
 
         ctx = self.ctx
         h, w = self._size
-        self._fbo.use()
-        self._fbo.depth_mask = True
-        bg = frame.background
-        self._fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0)
         ctx.depth_func = "<"
         # our NDC y flips pixel v: negative signed area in pixels = counter-clockwise in GL
         ctx.front_face = "cw" if frame.front_ccw_pixels else "ccw"
@@ -358,16 +377,80 @@ class GLRenderer(Renderer):
             zmap = (lo, 1.0 / max(hi - lo, 1e-12))
         else:
             zmap = (0.0, 1.0)
-        if frame.background_texture:
-            quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
-            bg_layer = Layer("background", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad,
-                             texture=frame.background_texture, depth_test=False)
-            self._draw_layer(bg_layer, zmap, frame)
-        for layer in frame.layers:
-            self._draw_layer(layer, zmap, frame)
+        self._region = (0.0, 0.0, float(w), float(h))
+        self._clear(self._fbo, frame)
+        self._draw_layers(frame, zmap)
         ctx.disable(moderngl.BLEND)
         if self._resolve is not self._fbo:
             ctx.copy_framebuffer(self._resolve, self._fbo)
         self._resolve.read_into(self._readbuf, components=3, alignment=1)
         img = np.frombuffer(self._readbuf, dtype=np.uint8).reshape(h, w, 3)
-        return np.ascontiguousarray(img[::-1])
+        img = np.ascontiguousarray(img[::-1])
+        box = _mouth_box(frame, (h, w))
+        if box is not None:
+            self._supersample(frame, zmap, img, box)
+        return img
+
+    def _supersample(self, frame: Frame, zmap: Tuple[float, float], img: np.ndarray, box: Tuple[int, int, int, int]) -> None:
+        """Redraw the pixel box ``(x0, y0, x1, y1)`` around the mouth at :data:`MOUTH_SUPERSAMPLE`
+        x and put its box-filtered average into ``img`` where the subsamples disagree (the lips'
+        edge over the dark mouth); smooth areas keep the single-sample pixels exactly."""
+        import moderngl
+
+        ctx = self.ctx
+        k = MOUTH_SUPERSAMPLE
+        x0, y0, x1, y1 = box
+        bw, bh = (x1 - x0) * k, (y1 - y0) * k
+        if self._ss_fbo is None or self._ss_size[0] < bw or self._ss_size[1] < bh:
+            if self._ss_fbo is not None:
+                self._ss_fbo.release()
+            sw = max(bw, self._ss_size[0], 64)
+            sh = max(bh, self._ss_size[1], 64)
+            sw, sh = -(-sw // 64) * 64, -(-sh // 64) * 64
+            self._ss_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 4)],
+                                           depth_attachment=ctx.depth_renderbuffer((sw, sh)))
+            self._ss_size = (sw, sh)
+        fbo = self._ss_fbo
+        fbo.viewport = (0, 0, bw, bh)
+        self._clear(fbo, frame)
+        fbo.viewport = (0, 0, bw, bh)
+        ctx.viewport = (0, 0, bw, bh)
+        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        self._draw_layers(frame, zmap)
+        ctx.disable(moderngl.BLEND)
+        raw = fbo.read(viewport=(0, 0, bw, bh), components=3, alignment=1)
+        sub = np.frombuffer(raw, dtype=np.uint8).reshape(bh, bw, 3)[::-1].astype(np.float32)
+        sub = sub.reshape(y1 - y0, k, x1 - x0, k, 3)
+        avg = sub.mean(axis=(1, 3))
+        spread = (sub.max(axis=(1, 3)) - sub.min(axis=(1, 3))).max(axis=2)
+        g = np.clip((spread - 24.0) / 40.0, 0.0, 1.0)[..., None]
+        cur = img[y0:y1, x0:x1].astype(np.float32)
+        img[y0:y1, x0:x1] = np.clip(cur + g * (avg - cur) + 0.5, 0, 255).astype(np.uint8)
+        self._region = (0.0, 0.0, float(self._size[1]), float(self._size[0]))
+        self._fbo.use()
+
+
+#: supersampling factor (per axis) of the pixels around the mouth hole
+MOUTH_SUPERSAMPLE = 4
+
+
+def _mouth_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:
+    """Pixel box around the rendered mouth interior (layer ``"mouth"``), None when there is
+    none or the photo's own mouth covers it fully (the frame at the source expression)."""
+    mouth = [l for l in frame.layers if l.name == "mouth" and len(l.xy) and len(l.faces)]
+    if not mouth:
+        return None
+    if any(l.name == "mouth_photo" and l.alpha >= 0.999 for l in frame.layers):
+        return None
+    h, w = size
+    xy = np.asarray(mouth[0].xy, dtype=np.float64)[np.unique(np.asarray(mouth[0].faces))]
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy):
+        return None
+    x0 = int(np.clip(np.floor(xy[:, 0].min()) - 3, 0, w))
+    x1 = int(np.clip(np.ceil(xy[:, 0].max()) + 3, 0, w))
+    y0 = int(np.clip(np.floor(xy[:, 1].min()) - 3, 0, h))
+    y1 = int(np.clip(np.ceil(xy[:, 1].max()) + 3, 0, h))
+    if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > 0.25 * h * w:
+        return None
+    return x0, y0, x1, y1
