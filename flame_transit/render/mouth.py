@@ -313,6 +313,9 @@ class MouthRig:
                 # occlusion: darker towards the back of the mouth and up under the gum
                 depth_back = (front - (vv[:, 2])) / (0.03 * u)
                 ao = np.clip(1.0 - 0.6 * depth_back, 0.3, 1.0) * (1.0 - 0.1 * i / len(table))
+                # soft gradient: brightest at the incisal edge, a little darker towards the gum
+                from_edge = np.abs(vv[:, 1] - (edge0 + (rise if upper else -rise))) / max(h, 1e-12)
+                ao = ao * (1.0 - 0.16 * np.clip(from_edge, 0.0, 1.0))
                 parts.append(_Part(vv, nv_, f, np.full(len(vv), TEETH), ao))
                 # gum over the root end of the crown
                 gh = 0.0055 * u
@@ -401,9 +404,9 @@ class MouthRig:
         order = np.argsort(up_pts[:, 0])
         lip_y = np.interp(inner[:, 0], up_pts[order, 0], up_pts[order, 1])
         below = (lip_y - inner[:, 1]) / (0.03 * self.width)
-        shadow = np.clip(0.55 + 0.45 * below, 0.55, 1.0)
+        shadow = np.clip(0.62 + 0.45 * below, 0.62, 1.0)
         opening = self.opening(verts, (ru, tu))
-        shadow *= float(np.clip(0.35 + 0.65 * opening / 0.05, 0.35, 1.0))
+        shadow *= float(np.clip(0.45 + 0.55 * opening / 0.05, 0.45, 1.0))
         verts_all = np.concatenate([p_up, p_lo, cav_v])
         normals_all = np.concatenate([n_up, n_lo, cav_n])
         faces_all = np.concatenate([up.faces, lo.faces + off1]).astype(np.int32)

@@ -50,6 +50,27 @@ SHADED_MOUTH = np.array([
 ])
 
 
+#: photo look: lip gap (fraction of the mouth width) below which the lips are drawn sealed,
+#: and above which the mouth interior shows unmixed
+SEAL_OPENING = (0.03, 0.055)
+
+
+def _bright_teeth(teeth: np.ndarray) -> np.ndarray:
+    """Teeth albedo from the photo's teeth colour: lifted to a bright, slightly desaturated
+    off-white (a photo's teeth are in the lips' shade; the rendered ones get their shading
+    from the mouth rig's occlusion).
+
+    Example:
+        >>> c = _bright_teeth(np.array([0.55, 0.50, 0.45]))
+        >>> bool(c.mean() > 0.8 and c[0] >= c[2])
+        True
+    """
+    t = np.clip(np.asarray(teeth, dtype=np.float64), 1e-3, 1.0)
+    t = 0.7 * t + 0.3 * t.mean()
+    t = t * max(1.0, 0.88 / float(t.mean()))
+    return np.clip(t, 0.0, 0.97)
+
+
 # --- mesh analysis ----------------------------------------------------------------------------
 def boundary_loops(faces: np.ndarray) -> List[np.ndarray]:
     """Ordered vertex loops along the mesh's boundary edges (edges used by one triangle)."""
@@ -491,7 +512,8 @@ class Scene:
         self.assets = PhotoAssets.build(img, hw, src2d, topo.outer if self.open_face else None,
                                         topo.mouth, eyes, face_w)
         self.textures = self.assets.textures
-        self.palette = self.assets.mouth_palette()
+        self.palette = self.assets.mouth_palette().copy()
+        self.palette[0] = _bright_teeth(self.palette[0])
         self.n_src = self._normals(self.src)
         from scipy import sparse
 
@@ -563,6 +585,25 @@ class Scene:
         d = np.sqrt(np.mean(np.sum((ring - self.src[self.topo.mouth]) ** 2, axis=1))) / self.rig.width
         return float(np.exp(-((d / 0.035) ** 2)))
 
+    def _lip_seal(self, verts: np.ndarray, p: np.ndarray) -> Optional[Layer]:
+        """Lips that (nearly) meet: the sliver left between them is filled with the lips' own
+        colour (the face texture's inpainted source mouth, a little darker along the contact
+        line) instead of showing the dark cavity through a one-pixel gap; faded out as the
+        mouth opens (:data:`SEAL_OPENING`)."""
+        if self.rig is None or self.topo.mouth is None:
+            return None
+        lo, hi = SEAL_OPENING
+        a = float(np.clip((hi - self.rig.opening(verts)) / (hi - lo), 0.0, 1.0))
+        if a <= 0.0:
+            return None
+        ring = self.topo.mouth
+        xy = p[ring, :2]
+        pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
+        uv = np.concatenate([self.src2d[ring], self.src2d[ring].mean(axis=0, keepdims=True)])
+        ratio = np.full(len(pos), 0.84)
+        return Layer("lip_seal", "photo", pos, _fan(xy), uv=uv, texture="face", ratio=ratio,
+                     alpha=a, depth_test=False)
+
     def _photo_frame(self, t: int) -> Frame:
         verts = self.verts[t].astype(np.float64)
         p = self._photo_positions(verts, t)
@@ -576,6 +617,9 @@ class Scene:
             layers.append(Layer("skirt", "photo", xy, self.skirt_faces, uv=self.skirt_uv, texture="face",
                                 depth_test=False))
         layers += self._mouth_layers(verts, t, self.ring_offset, self.palette)
+        seal = self._lip_seal(verts, p)
+        if seal is not None:
+            layers.append(seal)
         if self.open_face and self.eye_skull is not None:
             r, tr = kabsch(verts[self.eye_skull], self.src[self.eye_skull])  # frame -> source
             for k, ring in enumerate(self.topo.eyes):
