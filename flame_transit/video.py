@@ -3,7 +3,9 @@
 * ``.mp4``: H.264 (libx264) in yuv420p, the format every player and browser accepts, via the
   ffmpeg binary that ships inside the ``imageio-ffmpeg`` wheel. yuv420p needs even frame sizes:
   an odd width or height is padded by one replicated edge column/row (never rescaled).
-  ``+faststart`` puts the index first so the file streams.
+  ``+faststart`` puts the index first so the file streams. x264 runs with ``-preset veryfast``
+  at a CRF two steps lower than imageio-ffmpeg's quality scale gives (quality 6 -> CRF 18): about
+  the size and fidelity of CRF 20 at x264's default preset, in about half the encode time.
 * ``.gif``: Pillow, one adaptive 256-colour palette per frame, looping. GIF delays are whole
   centiseconds: per-frame delays are rounded so that the *total* time matches ``T / fps``
   (alternating e.g. 30/40 ms at 30 fps), and more than 50 fps is refused (players clamp short
@@ -133,7 +135,8 @@ def write_video(
             generator (frames are streamed to ffmpeg, not collected, for ``.mp4``).
         path: target file; the suffix picks the format.
         fps: frames per second, ``0 < fps <= 1000`` (``.gif``: at most 50).
-        quality: ``.mp4`` quality 0..10 (imageio-ffmpeg's scale; 6 ≈ x264 CRF 20).
+        quality: ``.mp4`` quality 0..10 (imageio-ffmpeg's scale, see :func:`_crf`; 6 -> x264 CRF 18
+            at preset veryfast).
         progress: show a tqdm progress bar.
         total: number of frames for the progress bar when ``frames`` has no ``len``.
 
@@ -168,34 +171,73 @@ def write_video(
     return Path(text).expanduser().absolute()
 
 
+#: x264 preset: ``veryfast`` encodes a clip about twice as fast as x264's default (``medium``);
+#: :func:`_crf` lowers the CRF by :data:`_CRF_OFFSET` to keep about the same size and fidelity
+_X264_PRESET = "veryfast"
+_CRF_OFFSET = 2
+
+
+def _crf(quality: float) -> int:
+    """x264 CRF for ``quality`` 0..10: imageio-ffmpeg's scale (``int(51 (1 - q/10))``, 6 -> 20)
+    less :data:`_CRF_OFFSET` for the faster preset.
+
+    Example:
+        >>> _crf(6.0), _crf(10.0), _crf(0.0)
+        (18, 0, 49)
+    """
+    return max(0, int((1.0 - quality / 10.0) * 51) - _CRF_OFFSET)
+
+
 def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], fps: float, quality: float) -> None:
+    """Pipe frames to the ffmpeg binary of ``imageio-ffmpeg``.
+
+    ffmpeg is run directly (not through ``imageio_ffmpeg.write_frames``, whose close polls for the
+    process's exit in 10 ms sleeps) and waited on; on an error in ``stream`` it is killed.
+    """
+    import subprocess
+    import tempfile
+    from fractions import Fraction
+
     import imageio_ffmpeg
 
     h, w = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
-    writer = imageio_ffmpeg.write_frames(
-        str(tmp),
-        (w, h),
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        fps=fps,
-        quality=quality,
-        codec="libx264",
-        macro_block_size=2,
-        ffmpeg_log_level="error",
-        output_params=["-movflags", "+faststart"],
-    )
-    writer.send(None)  # start ffmpeg
-    ok = False
-    try:
-        for frame in stream:
-            writer.send(_pad_even(frame))
-        ok = True
-    finally:
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
+        "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{w}x{h}", "-pix_fmt", "rgb24",
+        "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an",
+        "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-preset", _X264_PRESET, "-crf", str(_crf(quality)),
+        "-movflags", "+faststart", str(tmp),
+    ]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=os.name == "posix",  # Ctrl-C reaches Python, which kills ffmpeg
+        )
+        broken = False
         try:
-            writer.close()
-        except Exception as exc:  # ffmpeg failed (disk full, ...)
-            if ok:
-                raise InputError(f"ffmpeg could not write {tmp.name}: {exc}") from exc
+            for frame in stream:
+                try:
+                    proc.stdin.write(_pad_even(frame))
+                except OSError:  # ffmpeg quit early; its message is in `err`
+                    broken = True
+                    break
+            try:
+                proc.stdin.close()  # end of input: ffmpeg flushes the encoder and exits
+            except OSError:
+                broken = True
+            proc.wait()
+        except BaseException:  # an error in the frames (or Ctrl-C): stop ffmpeg, no file
+            proc.kill()
+            proc.wait()
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            raise
+        if proc.returncode != 0 or broken:
+            err.seek(0)
+            msg = err.read().decode("utf-8", "replace").strip()[-2000:]
+            raise InputError(f"ffmpeg could not write {tmp.name} (exit status {proc.returncode}): {msg or 'no message'}")
 
 
 def _write_gif(stream: Iterable[np.ndarray], tmp: Path, fps: float) -> None:

@@ -87,13 +87,39 @@ def resize_image(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def _bbox(mask: np.ndarray, margin: int) -> Optional[Tuple[slice, slice]]:
+    """Slices of ``mask``'s bounding box grown by ``margin`` pixels (clipped to the image), or
+    ``None`` for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    h, w = mask.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
+
+
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation of ``mask (H, W)`` by a disk of ``radius`` pixels (outside the image counts
+    as empty). Only the mask's bounding box grown by the radius is processed: the masks here are
+    small (eyes, mouth) and a full-image dilation cost ~25 ms each.
+
+    Example:
+        >>> m = np.zeros((7, 7), bool); m[3, 3] = True
+        >>> _dilate(m, 2).astype(int)[1:6, 1:6].tolist()
+        [[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]]
+    """
     if radius <= 0:
         return mask
+    box = _bbox(mask, radius)
+    if box is None:
+        return mask.copy()
     from scipy import ndimage
 
     yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    return ndimage.binary_dilation(mask, structure=(xx ** 2 + yy ** 2) <= radius ** 2)
+    out = np.zeros_like(mask, dtype=bool)
+    out[box] = ndimage.binary_dilation(mask[box], structure=(xx ** 2 + yy ** 2) <= radius ** 2)
+    return out
 
 
 def inpaint(img: np.ndarray, mask: np.ndarray, radius: float = 5.0) -> np.ndarray:
@@ -103,7 +129,13 @@ def inpaint(img: np.ndarray, mask: np.ndarray, radius: float = 5.0) -> np.ndarra
     try:
         import cv2
 
-        return cv2.inpaint(img, mask.astype(np.uint8) * 255, float(radius), cv2.INPAINT_TELEA)
+        # Telea fills each pixel from known pixels within ``radius``: work on the mask's box
+        # grown by that neighbourhood (same result, a fraction of the full-image cost)
+        box = _bbox(mask, int(np.ceil(radius)) + 2)
+        out = img.copy()
+        out[box] = cv2.inpaint(np.ascontiguousarray(img[box]), mask[box].astype(np.uint8) * 255,
+                               float(radius), cv2.INPAINT_TELEA)
+        return out
     except ImportError:  # pragma: no cover
         from scipy import ndimage
 
