@@ -35,6 +35,7 @@ import numpy as np
 
 from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, LABEL_SYNONYMS, ExpressionDataset, normalize_label
 from .errors import AssetError, CheckpointMismatchError, InputError
+from .text.templates import PAPER_TEMPLATES  # the paper's instruction templates (re-exported)
 
 __all__ = [
     "PAPER_TEMPLATES",
@@ -54,15 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: the paper's instruction templates
-PAPER_TEMPLATES: Tuple[str, ...] = (
-    "Turn this face from {a} to {b}.",
-    "Change this face from {a} to {b}.",
-    "Transform this face from {a} to {b}.",
-    "Modify this face, changing it from {a} to {b}.",
-    "Replace this face from {a} to {b}.",
-)
 
 #: numbers the paper reports on CK+ (percent): Acc1, Acc2, G-mean
 PAPER_RESULTS: Dict[str, Tuple[float, float, float]] = {

@@ -78,7 +78,15 @@ def to_rgb8(frame: Any) -> np.ndarray:
     raise InputError(f"frames must be uint8 or float arrays, got dtype {a.dtype}")
 
 
-def _check_fps(fps: Any) -> float:
+def check_fps(fps: Any) -> float:
+    """``fps`` as a float; :class:`InputError` unless it is a finite real number in ``(0, 1000]``.
+
+    Shared by :func:`write_video` and the exporters (:mod:`flame_transit.export`).
+
+    Example:
+        >>> check_fps(25)
+        25.0
+    """
     if isinstance(fps, bool) or not isinstance(fps, (numbers.Real, np.floating, np.integer)):
         raise InputError(f"fps must be a number, got {fps!r}")
     v = float(fps)
@@ -153,7 +161,7 @@ def write_video(
     suffix = Path(text).suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise InputError(f"cannot write video {text!r}: unknown suffix {suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
-    fps = _check_fps(fps)
+    fps = check_fps(fps)
     if suffix == ".gif" and fps > MAX_GIF_FPS:
         raise InputError(f"GIF cannot play faster than {MAX_GIF_FPS:g} fps (got {fps:g}); lower fps or write .mp4")
     if isinstance(quality, bool) or not isinstance(quality, (numbers.Real, np.floating, np.integer)) or not 0 <= float(quality) <= 10:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -12,6 +10,7 @@ import torch
 
 from ..errors import InputError
 from ..params import FaceParams
+from ..video import check_fps
 
 __all__ = ["ClipInfo", "as_vertices", "as_faces", "check_fps", "compute_vertices", "resolve_clip"]
 
@@ -57,15 +56,6 @@ def as_faces(faces: Any, num_vertices: int) -> np.ndarray:
     if f.min() < 0 or f.max() >= num_vertices:
         raise InputError(f"faces index vertices outside 0..{num_vertices - 1} (min {f.min()}, max {f.max()})")
     return np.ascontiguousarray(f)
-
-
-def check_fps(fps: Any) -> float:
-    if isinstance(fps, bool) or not isinstance(fps, (numbers.Real, np.floating, np.integer)):
-        raise InputError(f"fps must be a number, got {fps!r}")
-    v = float(fps)
-    if not math.isfinite(v) or v <= 0 or v > 1000:
-        raise InputError(f"fps must be a finite number in (0, 1000], got {fps!r}")
-    return v
 
 
 def compute_vertices(head: Any, params: FaceParams, *, chunk: int = 256) -> np.ndarray:
