@@ -32,6 +32,9 @@ from ..errors import AssetError, CheckpointMismatchError, InputError
 from .image_io import ImageLike, load_image
 from .landmarks import DEFAULT_MAX_FACES, DEFAULT_MAX_SIDE, FaceLandmarks, detect_landmarks, face_box
 
+#: environment variable naming the default ``deca_model.tar``
+DECA_ENV_VAR = "FLAME_TRANSIT_DECA_MODEL"
+
 __all__ = [
     "DecaEncoder",
     "DECA_PARAMS",
@@ -229,10 +232,17 @@ class DecaEncoder:
         params = enc("photo.jpg")          # FaceParams: shape (100,), expression (50,), pose (15,)
     """
 
-    def __init__(self, checkpoint_path: Union[str, "os.PathLike[str]"], head: Any = None, *,
+    def __init__(self, checkpoint_path: Optional[Union[str, "os.PathLike[str]"]] = None, head: Any = None, *,
                  device: Any = "cpu", scale: float = 1.25) -> None:
         import torch
 
+        if checkpoint_path is None:  # the documented default location
+            checkpoint_path = os.environ.get(DECA_ENV_VAR)
+            if not checkpoint_path:
+                raise AssetError(
+                    f"no DECA checkpoint given: pass the path of deca_model.tar or set {DECA_ENV_VAR} "
+                    "(see assets/README.md for where to get it)"
+                )
         self.checkpoint_path = Path(os.fspath(checkpoint_path)).expanduser()
         state = read_deca_checkpoint(self.checkpoint_path)
         self.head = None

@@ -211,3 +211,15 @@ def test_deca_encoder_runs_a_real_network(tmp_path, astronaut):
     np.testing.assert_allclose(batch[0].expression.numpy(), a.expression.numpy(), atol=1e-4)
     codes = enc.encode_crops(torch.rand(2, 3, 224, 224))
     assert codes["exp"].shape == (2, 50)
+
+
+def test_default_checkpoint_comes_from_the_environment(monkeypatch, tmp_path):
+    from flame_transit.encode.deca import DECA_ENV_VAR, DecaEncoder
+    from flame_transit.errors import AssetError
+
+    monkeypatch.delenv(DECA_ENV_VAR, raising=False)
+    with pytest.raises(AssetError, match=DECA_ENV_VAR):
+        DecaEncoder()
+    monkeypatch.setenv(DECA_ENV_VAR, str(tmp_path / "deca_model.tar"))
+    with pytest.raises(AssetError, match="deca_model.tar"):
+        DecaEncoder()
