@@ -289,8 +289,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         return int(commands[args.command](args) or 0)
-    except FlameTransitError as exc:
-        print(f"flame-transit {args.command}: error: {exc}", file=sys.stderr)
+    except (FlameTransitError, OSError, UnicodeError) as exc:  # OSError: the OS refused a path
+        message = f"flame-transit {args.command}: error: {exc}"
+        # user text may hold lone surrogates that a strict stderr cannot encode
+        print(message.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

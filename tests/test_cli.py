@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flame_transit.cli import main
@@ -82,6 +82,8 @@ def test_argparse_rejects(argv, capsys):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(instruction=st.text(max_size=80), out=st.text(max_size=30))
+@example(instruction="from sad to happy", out="x" * 5000 + ".npz")
+@example(instruction="from sad to happy", out="bad\ud800.npz")
 def test_fuzz_cli_export_never_tracebacks(tmp_path_factory, instruction, out):
     folder = tmp_path_factory.mktemp("fuzz")
     target = str(folder / out) if out else ""
@@ -100,3 +102,31 @@ def test_console_script_runs(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "c.gif").exists()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(image=st.text(min_size=1, max_size=40).filter(lambda s: not s.startswith("-")))
+@example(image="x" * 5000)
+@example(image="bad\ud800name.jpg")
+@example(image="nul\x00byte.jpg")
+def test_fuzz_image_paths_give_clear_errors(tmp_path_factory, capsys, image):
+    folder = tmp_path_factory.mktemp("fuzzimg")
+    code = main(["render", "--image", image, "--instruction", "from sad to happy", "--out",
+                 str(folder / "c.mp4"), "--fps", "4", "--duration", "0.25", "--quiet"])
+    err = capsys.readouterr().err
+    if code != 0:  # a path that happens to exist and hold a face would render: fine
+        assert code == 2 and "Traceback" not in err and err.startswith("flame-transit render: error:")
+        assert not (folder / "c.mp4").exists()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.text(min_size=1, max_size=40).filter(lambda s: not s.startswith("-")),
+       content=st.binary(max_size=64))
+def test_fuzz_head_files_give_clear_errors(tmp_path_factory, capsys, head, content):
+    folder = tmp_path_factory.mktemp("fuzzhead")
+    bogus = folder / "model.pkl"
+    bogus.write_bytes(content)
+    for path in (head, str(bogus)):
+        code = main(["info", "--head", path])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and "error:" in err
