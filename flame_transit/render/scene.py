@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 #: photo's own shadows, which the coarse mesh rarely explains, so it is kept small)
 RATIO_CLAMP = (0.65, 1.12)
 
+#: photo look: skin compression → crease darkening, ``ratio = (area_t / area_src) ** GAIN``
+#: bounded below by CREASE_MIN (the coarse mesh cannot fold, so its shading cannot either)
+CREASE_GAIN = 0.6
+CREASE_MIN = 0.78
+
 #: shaded look colours (linear-ish RGB in 0..1)
 SKIN = np.array([0.80, 0.64, 0.55])
 BACKGROUND = (0.94, 0.94, 0.95)
@@ -336,6 +341,7 @@ class Scene:
         if src is None:
             src = verts[0].astype(np.float64)
         self.src = src
+        self._area_src: Optional[np.ndarray] = None
         rest = None
         if rest_vertices is not None:
             rest = _to_numpy(rest_vertices, "rest_vertices").astype(np.float64)
@@ -556,6 +562,25 @@ class Scene:
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
         self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
 
+    def _vertex_areas(self, verts: np.ndarray) -> np.ndarray:
+        """Per-vertex area (a third of each adjacent triangle's), metres²."""
+        f = self.faces
+        a = 0.5 * np.linalg.norm(np.cross(verts[f[:, 1]] - verts[f[:, 0]], verts[f[:, 2]] - verts[f[:, 0]]), axis=1)
+        return np.bincount(f.ravel(), weights=np.repeat(a / 3.0, 3), minlength=len(verts))
+
+    def crease_ratio(self, verts: np.ndarray) -> np.ndarray:
+        """Darkening where the skin is compressed relative to the photo (area shrinks): skin
+        folds there (frown lines between lowered brows, nose wrinkles, crow's feet). Per vertex,
+        in (CREASE_MIN, 1]."""
+        if self._area_src is None:
+            self._area_src = self._vertex_areas(self.src)
+        used = self._area_src > 1e-12  # vertices on no face (mouth cavity, eyes) keep 1
+        c = np.ones(len(verts))
+        c[used] = np.clip(self._vertex_areas(verts)[used] / self._area_src[used], 0.0, 1.0)
+        lr = CREASE_GAIN * np.log(np.maximum(c, 1e-3)) * self.weight
+        lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
+        return np.clip(np.exp(lr), CREASE_MIN, 1.0)
+
     def shading_ratio(self, normals: np.ndarray) -> Optional[np.ndarray]:
         """Per-vertex ``shade(target) / shade(source)``: raised to ``shading_gain * weight``
         (faded out at the outline), smoothed over the mesh in log space (the open head's coarse
@@ -569,6 +594,12 @@ class Scene:
         for _ in range(2):
             lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
         return np.clip(np.exp(lr * self.weight), *RATIO_CLAMP)
+
+    def _face_ratio(self, verts: np.ndarray, normals: np.ndarray) -> Optional[np.ndarray]:
+        ratio = self.shading_ratio(normals)
+        if ratio is None:
+            return None
+        return np.clip(ratio * self.crease_ratio(verts), RATIO_CLAMP[0], RATIO_CLAMP[1])
 
     def _photo_positions(self, verts: np.ndarray, t: int) -> np.ndarray:
         p = self._project(verts, t)
@@ -643,7 +674,7 @@ class Scene:
             layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), uv=uv, texture="photo",
                                 alpha=float(min(1.0, w)), depth_test=False))
         layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
-                            ratio=self.shading_ratio(n), uv=self.src2d, texture="face", texture2="photo", mix=w))
+                            ratio=self._face_ratio(verts, n), uv=self.src2d, texture="face", texture2="photo", mix=w))
         return Frame(layers, background_texture="photo")
 
     def frame(self, t: int) -> Frame:

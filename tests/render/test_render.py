@@ -326,3 +326,25 @@ def test_photo_look_on_a_closed_head(gl_renderer, astronaut):
     assert (sh.max(axis=2) > 0).mean() > 0.3
     flipped = gl_renderer.render(v, f[:, ::-1], size=64, background=(0, 0, 0))  # inward winding
     assert np.abs(sh.astype(int) - flipped.astype(int)).max() <= 2
+
+
+def test_compressed_skin_creases_darker(open_head, astronaut):
+    """Lowered, drawn-together brows (AU4) compress the skin between them: the photo look darkens
+    it there (frown lines); the source expression itself gets no crease at all."""
+    from flame_transit.render.scene import CREASE_MIN, Scene
+
+    from .conftest import aus
+
+    img, p = astronaut
+    ex = torch.stack([p.expression, p.expression + aus(open_head, AU4=1.0)])
+    with torch.no_grad():
+        v = open_head(shape=p.shape, expression=ex, pose=p.pose.repeat(2, 1), offsets=p.offsets).vertices.numpy()
+    scene = Scene(v.astype(np.float32), open_head.faces.astype(np.int32), p, look="photo", size=None, photo=img,
+                  source_vertices=None, head=open_head, rest_vertices=None, background=None, color=None,
+                  mouth=True, shading_gain=1.0)
+    assert np.allclose(scene.crease_ratio(v[0].astype(np.float64)), 1.0)
+    ratio = scene.crease_ratio(v[1].astype(np.float64))
+    glabella = [9, 8, 107, 336, 55, 285]  # between and above the inner brow corners (MediaPipe ids)
+    assert ratio[glabella].min() < 0.97 and ratio.min() >= CREASE_MIN
+    chin = [152, 175, 199]
+    assert np.allclose(ratio[chin], 1.0, atol=1e-3)  # nothing moves there
