@@ -574,7 +574,13 @@ class Scene:
         in (CREASE_MIN, 1]."""
         if self._area_src is None:
             self._area_src = self._vertex_areas(self.src)
-        used = self._area_src > 1e-12  # vertices on no face (mouth cavity, eyes) keep 1
+            # Upper face only (above the nose tip, MediaPipe landmark 1): around the mouth a
+            # source smile has stretched the skin, and relaxing it is not a fold. Heads without
+            # MediaPipe topology get no creases.
+            self._crease_mask = np.zeros(len(self.src), bool)
+            if self.topo.mediapipe:
+                self._crease_mask = self.src[:, 1] > self.src[1, 1]
+        used = (self._area_src > 1e-12) & self._crease_mask  # unused vertices (mouth, eyes) keep 1
         c = np.ones(len(verts))
         c[used] = np.clip(self._vertex_areas(verts)[used] / self._area_src[used], 0.0, 1.0)
         lr = CREASE_GAIN * np.log(np.maximum(c, 1e-3)) * self.weight
