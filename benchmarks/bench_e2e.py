@@ -156,16 +156,6 @@ pr.disable()
 wall = time.perf_counter() - t0
 buf = io.StringIO()
 pstats.Stats(pr, stream=buf).sort_stats("cumulative").print_stats(25)
-renderer_info = "?"
-try:
-    r = anim._renderer()
-    starter = getattr(r, "_context", None)  # start it (GL context) so it can name the device
-    if callable(starter):
-        starter()
-    renderer_info = str(r.device_info)
-    r.close()
-except Exception as exc:
-    renderer_info = f"? ({exc})"
 print(json.dumps({"rc": rc, "wall": wall, "profile": buf.getvalue()}))
 """
 
