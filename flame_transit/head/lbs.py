@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+from smplx.lbs import batch_rodrigues  # axis-angle -> (N, 3, 3), smplx's conditioning
 
 __all__ = ["LBSOutput", "LBSBases", "lbs_forward", "prepare_lbs_bases", "batch_rodrigues", "rigid_transforms"]
 
@@ -130,24 +131,6 @@ def prepare_lbs_bases(
         parents=parents,
         unit_weights=unit,
     )
-
-
-def batch_rodrigues(rot_vecs: torch.Tensor) -> torch.Tensor:
-    r"""Rotation matrices :math:`(N, 3, 3)` from axis-angle vectors :math:`(N, 3)` (radians).
-
-    Example:
-        >>> batch_rodrigues(torch.zeros(2, 3)).equal(torch.eye(3).expand(2, 3, 3))
-        True
-    """
-    # Same conditioning as smplx: the angle of r + 1e-8 (never zero) normalises the axis.
-    angle = torch.linalg.vector_norm(rot_vecs + 1e-8, dim=1, keepdim=True)  # (N, 1)
-    axis = rot_vecs / angle
-    sin, cos = torch.sin(angle)[:, :, None], torch.cos(angle)[:, :, None]
-    x, y, z = axis.unbind(1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).view(-1, 3, 3)
-    eye = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device)
-    return eye + sin * k + (1 - cos) * torch.bmm(k, k)
 
 
 def rigid_transforms(
