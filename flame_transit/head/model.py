@@ -257,8 +257,8 @@ class Head(torch.nn.Module):
             :class:`HeadOutput` with the broadcast batch shape of the inputs.
         """
         # not zero-padded: the blend GEMMs use only the leading basis columns that are given
-        shape_t = self._padded("shape", shape, self.num_shape, pad=False)
-        expr_t = self._padded("expression", expression, self.num_expression, pad=False)
+        shape_t = self._leading_coefficients("shape", shape, self.num_shape)
+        expr_t = self._leading_coefficients("expression", expression, self.num_expression)
         pose_t = None
         if pose is not None:
             pose_t = torch.as_tensor(pose, dtype=self.dtype, device=self.device)
@@ -331,7 +331,8 @@ class Head(torch.nn.Module):
         unflat = lambda x: None if x is None else x.reshape(batch_shape + x.shape[1:])
         return HeadOutput(unflat(vertices), unflat(joints), unflat(landmarks))
 
-    def _padded(self, name: str, value: _TensorLike, width: int, pad: bool = True) -> Optional[torch.Tensor]:
+    def _leading_coefficients(self, name: str, value: _TensorLike, width: int) -> Optional[torch.Tensor]:
+        """``(..., W')`` with ``W' <= width``: the first coefficients of a basis (not padded)."""
         if value is None:
             return None
         t = torch.as_tensor(value, dtype=self.dtype, device=self.device)
@@ -343,8 +344,6 @@ class Head(torch.nn.Module):
             )
         if not torch.isfinite(t).all():
             raise InputError(f"{name} contains NaN or infinite values")
-        if pad and t.shape[-1] < width:
-            t = torch.nn.functional.pad(t, (0, width - t.shape[-1]))
         return t
 
     def landmarks_from_vertices(self, vertices: torch.Tensor) -> Optional[torch.Tensor]:
