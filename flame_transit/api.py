@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -36,6 +37,14 @@ EXPORT_SUFFIXES = (".npz", ".glb")
 _LOOKS = ("photo", "shaded")
 
 
+def _is_folder_target(path: Union[str, os.PathLike]) -> bool:
+    """An output path that names a folder (``.obj`` sequence): trailing separator, no suffix, or
+    an existing directory."""
+    text = os.fspath(path)
+    p = Path(text).expanduser()
+    return text.endswith(("/", os.sep)) or p.suffix == "" or p.is_dir()
+
+
 def check_output_path(path: Union[str, os.PathLike], kind: str = "any") -> Path:
     """Validate an output path before any work is done.
 
@@ -49,7 +58,7 @@ def check_output_path(path: Union[str, os.PathLike], kind: str = "any") -> Path:
     text = os.fspath(path)
     p = Path(text).expanduser()
     suffix = p.suffix.lower()
-    is_dir = text.endswith(("/", os.sep)) or suffix == "" or p.is_dir()
+    is_dir = _is_folder_target(path)
     allowed = {
         "render": VIDEO_SUFFIXES + IMAGE_SUFFIXES,
         "export": EXPORT_SUFFIXES,
@@ -80,32 +89,43 @@ class Animation:
     """A rendered-on-demand expression transition.
 
     Attributes:
-        params: per-frame :class:`FaceParams` (``expression (T, E)``, ``pose (T, 15)``, shared
-            ``shape``/``cam``).
+        trajectory: the per-frame :class:`~flame_transit.trajectory.Trajectory`; ``params``,
+            ``fps`` and ``anchor_frames`` are read from it.
         head: the :class:`~flame_transit.head.Head` the parameters belong to.
         instruction: the parsed instruction (ordered segments).
         anchors: the generated anchor expressions (one per segment).
         subject: the encoded photo (or the neutral default head).
         image: the source photo ``(H, W, 3)`` uint8, or None.
-        fps, seed: as requested.
-        anchor_frames: frame index of each anchor.
+        seed: as requested.
     """
 
-    params: FaceParams
+    trajectory: Any
     head: Any
     instruction: Any
     anchors: Any
     subject: FaceParams
     image: Optional[np.ndarray]
-    fps: float
     seed: int
-    anchor_frames: List[int]
     text: str
-    trajectory: Any = None
     render_options: Dict[str, Any] = field(default_factory=dict)
     timings: Dict[str, float] = field(default_factory=dict)
     _vertices: Optional[np.ndarray] = field(default=None, repr=False)
     _frames: Optional[np.ndarray] = field(default=None, repr=False)
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def params(self) -> FaceParams:
+        """Per-frame parameters: ``expression (T, E)``, ``pose (T, 15)``, shared ``shape``."""
+        return self.trajectory.params
+
+    @property
+    def fps(self) -> float:
+        return float(self.trajectory.fps)
+
+    @property
+    def anchor_frames(self) -> List[int]:
+        """Frame index of each keyframe (anchors, and the photo/neutral frames when used)."""
+        return [int(i) for i in self.trajectory.anchor_frames]
 
     # -- geometry -----------------------------------------------------------------------------
     @property
@@ -190,30 +210,24 @@ class Animation:
         ``.obj`` per frame. Nothing half-written is left behind on error.
         """
         p = check_output_path(path, kind="any")
-        text = os.fspath(path)
         suffix = p.suffix.lower()
-        meta = self._metadata()
-        if text.endswith(("/", os.sep)) or suffix == "" or p.is_dir():
+        if _is_folder_target(path):
             from .export import write_obj_sequence
 
-            if self.trajectory is not None:
-                options.setdefault("params", self.trajectory)
+            options.setdefault("params", self.trajectory)
             options.setdefault("head", self.head)
             options.setdefault("fps", self.fps)
             return Path(write_obj_sequence(p, self.vertices, self.faces, **options) or p)
         if suffix == ".npz":
             from .export import save_npz
 
-            save_npz(p, self.trajectory if self.trajectory is not None else self.params,
-                     vertices=self.vertices, faces=self.faces, **meta, **options)
+            save_npz(p, self.trajectory, vertices=self.vertices, faces=self.faces, **self._metadata(), **options)
             return p
         if suffix == ".glb":
             from .export import save_glb
 
-            traj = self.trajectory
-            save_glb(p, self.vertices, self.faces, fps=self.fps,
-                     anchor_frames=list(traj.anchor_frames) if traj is not None else None,
-                     anchor_labels=list(traj.labels) if traj is not None else None, **options)
+            save_glb(p, self.vertices, self.faces, fps=self.fps, anchor_frames=self.anchor_frames,
+                     anchor_labels=list(self.trajectory.labels), **options)
             return p
         if suffix in VIDEO_SUFFIXES:
             from .video import write_video
@@ -226,8 +240,8 @@ class Animation:
         if suffix == ".png":
             from .video import contact_sheet
 
-            if "labels" not in options and self.trajectory is not None:
-                options["labels"] = dict(zip(self.trajectory.anchor_frames, self.trajectory.labels))
+            if "labels" not in options:
+                options["labels"] = dict(zip(self.anchor_frames, self.trajectory.labels))
             if "indices" not in options:
                 options["indices"] = self.sheet_indices(options.pop("n", 8))
             contact_sheet(self.frames, p, fps=self.fps, **options)
@@ -250,8 +264,7 @@ class Animation:
         from .video import plot_trajectory
 
         p = check_output_path(path, kind="render")
-        plot_trajectory(self.trajectory if self.trajectory is not None else self.params,
-                        list(self.head.expression_names), p, fps=self.fps)
+        plot_trajectory(self.trajectory, list(self.head.expression_names), p, fps=self.fps)
         return p
 
     def _metadata(self) -> Dict[str, Any]:
@@ -265,15 +278,13 @@ class Animation:
 
 
 def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any) -> None:
-    for name, value in (("fps", fps), ("duration", duration)):
-        if value is None and name == "duration":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-            raise InputError(f"{name} must be a positive number, got {value!r}")
-    if fps > 240:
-        raise InputError(f"fps={fps} is above the supported maximum of 240")
-    if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not np.isfinite(hold) or hold < 0:
-        raise InputError(f"hold must be a non-negative number of seconds, got {hold!r}")
+    """Fail before any encoding work; the numbers go through the trajectory's own checks."""
+    from .trajectory import _positive_number
+
+    _positive_number("fps", fps, maximum=240)
+    if duration is not None:
+        _positive_number("duration", duration)
+    _positive_number("hold", hold, allow_zero=True)
     if look not in _LOOKS:
         raise InputError(f"look must be one of {_LOOKS}, got {look!r}")
     sizes = size if isinstance(size, (tuple, list)) else (size, size)
@@ -338,15 +349,13 @@ def animate(
         raise InputError(f"seed must be an integer, got {seed!r}")
     timings: Dict[str, float] = {}
 
-    def timed(name: str):
-        class _T:
-            def __enter__(self_inner):
-                self_inner.t0 = time.perf_counter()
-
-            def __exit__(self_inner, *exc):
-                timings[name] = timings.get(name, 0.0) + time.perf_counter() - self_inner.t0
-
-        return _T()
+    @contextlib.contextmanager
+    def timed(name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
 
     from .head import load_head
     from .text import parse_instruction
@@ -380,17 +389,14 @@ def animate(
         traj = build_trajectory(subject, anchors, fps=fps, duration=duration, timing=timing, hold=hold,
                                 start=start, through_neutral=through_neutral, neutral=neutral)
     anim = Animation(
-        params=traj.params,
+        trajectory=traj,
         head=head_model,
         instruction=parsed,
         anchors=anchors,
         subject=subject,
         image=image_array,
-        fps=float(fps),
         seed=int(seed),
-        anchor_frames=list(traj.anchor_frames),
         text=instruction,
-        trajectory=traj,
         render_options=dict(renderer=renderer, look=look, size=size, progress=progress),
         timings=timings,
     )
