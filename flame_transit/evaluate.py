@@ -35,6 +35,7 @@ import numpy as np
 
 from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, LABEL_SYNONYMS, ExpressionDataset, normalize_label
 from .errors import AssetError, CheckpointMismatchError, InputError
+from .io_utils import read_npz
 from .text.templates import PAPER_TEMPLATES  # the paper's instruction templates (re-exported)
 
 __all__ = [
@@ -183,11 +184,8 @@ class ExpressionClassifier:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "ExpressionClassifier":
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise AssetError(f"classifier file not found: {path}")
+        data = read_npz(path, "classifier", AssetError)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
             header = json.loads(str(data["header_json"]))
         except Exception as exc:
             raise AssetError(f"{path} is not a classifier file written by ExpressionClassifier.save ({exc})") from exc

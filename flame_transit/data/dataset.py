@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -21,6 +20,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from ..errors import AssetError, InputError
+from ..io_utils import read_npz
 
 __all__ = [
     "LABEL_NAMES",
@@ -483,15 +483,7 @@ class ExpressionDataset:
     def load(cls, path: PathLike) -> "ExpressionDataset":
         """Read a dataset written by :meth:`save`; raises :class:`AssetError` on a bad file."""
         path = Path(path).expanduser()
-        if not path.exists():
-            raise AssetError(f"dataset file not found: {path}")
-        if path.is_dir():
-            raise AssetError(f"expected a dataset .npz file, got a directory: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise AssetError(f"{path} is not a readable dataset .npz file ({exc}); rebuild it") from exc
+        data = read_npz(path, "dataset", AssetError)
         if "header_json" not in data:
             raise AssetError(
                 f"{path} is not a flame_transit expression dataset (no header); build one with "

@@ -36,6 +36,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import AssetError, CheckpointMismatchError, InputError
+from ..io_utils import read_npz
 
 __all__ = ["FlameAUBasis", "fit_au_basis", "umeyama", "embedding_mediapipe_indices"]
 
@@ -183,11 +184,8 @@ class FlameAUBasis:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "FlameAUBasis":
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise AssetError(f"AU basis file not found: {path}")
+        data = read_npz(path, "AU basis", AssetError)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
             header = json.loads(str(data.pop("header_json")))
         except Exception as exc:
             raise AssetError(f"{path} is not an AU basis file written by FlameAUBasis.save ({exc})") from exc

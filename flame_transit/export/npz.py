@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -45,7 +44,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io_utils import PathLike, atomic_write
+from ..io_utils import PathLike, atomic_write, read_npz
 from ..params import FaceParams
 from .common import resolve_clip
 
@@ -226,13 +225,7 @@ def load_npz(path: PathLike) -> NpzAnimation:
             animation (or from a newer format version).
     """
     p = Path(os.fspath(path)).expanduser()
-    if not p.is_file():
-        raise InputError(f"animation file not found: {p}")
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{p} is not a readable .npz file: {exc}") from exc
+    data = read_npz(p, "animation", InputError)
     if str(data.get("format", "")) != FORMAT:
         raise InputError(f"{p} is not a flame_transit animation (no format={FORMAT!r} entry)")
     version = int(data["format_version"])
