@@ -279,12 +279,12 @@ class Animation:
 
 def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any) -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
-    from .trajectory import _positive_number
+    from .checks import positive_number
 
-    _positive_number("fps", fps, maximum=240)
+    positive_number("fps", fps, maximum=240)
     if duration is not None:
-        _positive_number("duration", duration)
-    _positive_number("hold", hold, allow_zero=True)
+        positive_number("duration", duration)
+    positive_number("hold", hold, allow_zero=True)
     if look not in _LOOKS:
         raise InputError(f"look must be one of {_LOOKS}, got {look!r}")
     sizes = size if isinstance(size, (tuple, list)) else (size, size)

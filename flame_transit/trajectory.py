@@ -37,14 +37,13 @@ Example:
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from .checks import positive_number
 from .errors import InputError
 from .params import FaceParams
 
@@ -242,19 +241,6 @@ def timing_curve(u: np.ndarray, timing: str = "linear") -> np.ndarray:
     raise InputError(f"timing must be 'linear' or 'ease', got {timing!r}")
 
 
-def _positive_number(name: str, value: object, *, allow_zero: bool = False, maximum: Optional[float] = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise InputError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise InputError(f"{name} must be finite, got {value!r}")
-    if v < 0 or (v == 0 and not allow_zero):
-        raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    if maximum is not None and v > maximum:
-        raise InputError(f"{name} must be at most {maximum:g}, got {value!r}")
-    return v
-
-
 @dataclass
 class _Keyframe:
     expression: np.ndarray  # (E,)
@@ -316,9 +302,9 @@ def build_trajectory(
             timing/start), mismatched expression sizes or head models, or a clip longer than
             :data:`MAX_FRAMES` frames.
     """
-    fps = _positive_number("fps", fps, maximum=MAX_FPS)
-    duration = DEFAULT_DURATION if duration is None else _positive_number("duration", duration)
-    hold = _positive_number("hold", hold, allow_zero=True)
+    fps = positive_number("fps", fps, maximum=MAX_FPS)
+    duration = DEFAULT_DURATION if duration is None else positive_number("duration", duration)
+    hold = positive_number("hold", hold, allow_zero=True)
     if timing not in ("linear", "ease"):
         raise InputError(f"timing must be 'linear' or 'ease', got {timing!r}")
     if start not in ("first", "photo"):

@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
+from .checks import positive_number
 from .errors import InputError
 from .io_utils import PathLike, atomic_path
 
@@ -87,12 +87,7 @@ def check_fps(fps: Any) -> float:
         >>> check_fps(25)
         25.0
     """
-    if isinstance(fps, bool) or not isinstance(fps, (numbers.Real, np.floating, np.integer)):
-        raise InputError(f"fps must be a number, got {fps!r}")
-    v = float(fps)
-    if not math.isfinite(v) or v <= 0 or v > 1000:
-        raise InputError(f"fps must be a finite number in (0, 1000], got {fps!r}")
-    return v
+    return positive_number("fps", fps, maximum=1000)
 
 
 def _gif_delays_ms(n: int, fps: float) -> list:
