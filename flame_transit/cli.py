@@ -100,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eval_results", help="folder for the markdown table and confusion PNGs")
     p.add_argument("--quick", action="store_true", help="small models/epochs (a smoke run)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--perceptual", action="store_true",
+                   help="render the 30 ordered pairs of the six basic emotions and read the end frames "
+                        "with an independent classifier (facex; extra [judge])")
+    p.add_argument("--image", action="append", default=None, metavar="PATH",
+                   help="--perceptual: photo(s) to animate (default: the bundled example photo)")
+    p.add_argument("--variants", default="original,flipped,crop,dark",
+                   help="--perceptual: photo test-set variants, comma-separated, or 'all' "
+                        "(original, flipped, crop, loose, small, dark, bright, warm)")
+    p.add_argument("--templates", type=int, default=1,
+                   help="--perceptual: how many instruction phrasings (1-3)")
 
     p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
     p.add_argument("--out", required=True, help="dataset .npz")
@@ -248,6 +258,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.perceptual:
+        from .perceptual import perceptual_from_cli
+
+        return perceptual_from_cli(args)
     from .transit.train import eval_from_cli
 
     return eval_from_cli(args)

@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/_setup_env.sh
+# the perceptual judge (optional extra [judge]; facex without its tensorflow dependency)
+python -c "import ai_edge_litert" 2>/dev/null || _pip -e ".[judge]"
+python -c "import importlib.util as u, sys; sys.exit(u.find_spec('facex') is None)" || _pip --no-deps facex
 python -m pytest -q -p no:cacheprovider "$@"
 
 if [ "${FLAME_TRANSIT_TEST_EXTRAS:-1}" != "0" ] && [ "$#" = 0 ]; then
