@@ -347,6 +347,8 @@ def animate(
     _check_options(fps, duration, hold, look, size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed must be an integer, got {seed!r}")
+    if not -(2**63) <= int(seed) < 2**63:  # it is stored as int64 in the .npz export
+        raise InputError(f"seed must fit in 64 bits (-2**63 <= seed < 2**63), got {seed}")
     timings: Dict[str, float] = {}
 
     @contextlib.contextmanager

@@ -153,7 +153,7 @@ def _jobs(args: argparse.Namespace) -> List[Dict[str, Optional[str]]]:
         path = Path(args.batch)
         if not path.is_file():
             raise InputError(f"batch file not found: {path}")
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
         if not rows or "instruction" not in rows[0]:
             raise InputError(f"{path}: expected a CSV header with columns image,instruction[,out]")

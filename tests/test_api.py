@@ -129,7 +129,7 @@ def test_mp4_readable_with_frame_count(tmp_path, shaded_anim):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(fps=0), "fps"), (dict(fps=-3), "fps"), (dict(duration=0), "duration"),
     (dict(duration=-1.0), "duration"), (dict(fps=float("nan")), "fps"), (dict(hold=-1), "hold"),
-    (dict(look="cartoon"), "look"), (dict(size=3), "size"), (dict(seed="x"), "seed"),
+    (dict(look="cartoon"), "look"), (dict(size=3), "size"), (dict(seed="x"), "seed"), (dict(seed=2**64), "64 bits"),
     (dict(timing="bouncy"), "timing"),
 ])
 def test_bad_options(kwargs, message):

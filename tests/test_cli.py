@@ -52,6 +52,15 @@ def test_batch_csv(tmp_path):
     assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["clip_0000.mp4", "clip_0001.mp4"]
 
 
+def test_batch_csv_with_excel_bom_reads_the_image_column(tmp_path, capsys):
+    # Excel writes a UTF-8 BOM; the first column must still be "image", not "\ufeffimage"
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_bytes("image,instruction\nmissing_photo.jpg,from sad to happy\n".encode("utf-8-sig"))
+    assert main(["render", "--batch", str(jobs), "--out", str(tmp_path / "clips"), "--fps", "5",
+                 "--duration", "0.2", "--size", "64", "--quiet"]) == 2
+    assert "missing_photo.jpg" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["render", "--instruction", "from sad to happy", "--out", "x.avi"], "suffix"),
     (["render", "--instruction", "from sad to happy", "--out", "dir/"], "render writes a file"),
