@@ -20,7 +20,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -108,7 +108,7 @@ def photo_test_set(image: Any) -> Dict[str, np.ndarray]:
     pil = Image.fromarray(img)
     warm = img.astype(np.float32) * np.array([1.08, 1.0, 0.85], np.float32)
     pad = np.pad(img, ((H // 4, H // 4), (W // 4, W // 4), (0, 0)), mode="edge")
-    out = {
+    return {
         "original": img,
         "flipped": img[:, ::-1].copy(),
         "crop": img[H // 10: H - H // 20, W // 10: W - W // 10].copy(),
@@ -118,7 +118,6 @@ def photo_test_set(image: Any) -> Dict[str, np.ndarray]:
         "bright": np.asarray(ImageEnhance.Brightness(pil).enhance(1.3)),
         "warm": np.clip(warm, 0, 255).astype(np.uint8),
     }
-    return out
 
 
 @dataclass
@@ -144,19 +143,9 @@ class PerceptualResult:
 
 def _end_frames(anim: Any) -> Tuple[np.ndarray, np.ndarray]:
     """First and last frames of a clip, rendering only those two."""
-    from .render import get_renderer
-    from .render.base import _shaded_params
+    from .render import render_frames
 
-    opts = anim.render_options
-    look = opts.get("look", "photo") if anim.image is not None else "shaded"
-    params = anim.subject if look == "photo" else _shaded_params(anim)
-    r = get_renderer(opts.get("renderer", "auto"))
-    try:
-        verts = anim.vertices[[0, -1]]
-        f0, f1 = list(r.iter_frames(verts, anim.faces, params, look=look, size=opts.get("size"),
-                                    photo=anim.image, head=anim.head))
-    finally:
-        r.close()
+    f0, f1 = render_frames(anim, frame_indices=[0, -1])
     return f0, f1
 
 
@@ -177,13 +166,14 @@ def perceptual_eval(
     from tqdm.auto import tqdm
 
     from .api import animate
+    from .render import LOOKS
 
     judge = judge or FacexJudge()
     if not isinstance(images, dict):
         images = {"image": images}
-    for look in looks:
-        if look not in ("photo", "shaded"):
-            raise InputError(f"look must be 'photo' or 'shaded', got {look!r}")
+    for look in looks:  # all of them before any work (animate checks only the first)
+        if look not in LOOKS:
+            raise InputError(f"look must be one of {LOOKS}, got {look!r}")
     pairs = list(itertools.permutations(emotions, 2))
     jobs = list(itertools.product(images.items(), pairs, templates))
     truth: Dict[str, List[Tuple[str, str]]] = {lk: [] for lk in looks}
@@ -249,10 +239,8 @@ def save_results(results: Dict[str, PerceptualResult], out: Union[str, Path]) ->
 
 def perceptual_from_cli(args: Any) -> int:
     """``flame-transit eval --perceptual``."""
-    from pathlib import Path as _P
-
     # default: the repository's example photo (a source checkout); else the user names photos
-    default = _P(__file__).resolve().parents[1] / "examples" / "face.jpg"
+    default = Path(__file__).resolve().parents[1] / "examples" / "face.jpg"
     images = args.image or ([str(default)] if default.is_file() else [])
     if not images:
         raise InputError("eval --perceptual needs at least one photo: pass --image PATH")
@@ -267,7 +255,7 @@ def perceptual_from_cli(args: Any) -> int:
         for n in names:
             if n not in variants:
                 raise InputError(f"unknown variant {n!r}; choose from {', '.join(variants)} or 'all'")
-            test_set[f"{_P(path).stem}/{n}"] = variants[n]
+            test_set[f"{Path(path).stem}/{n}"] = variants[n]
     out = "docs/eval/perceptual" if args.out == "eval_results" else args.out
     results = perceptual_eval(test_set, templates=DEFAULT_TEMPLATES[: args.templates], judge=judge,
                               seed=int(args.seed), progress=True)

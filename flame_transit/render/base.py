@@ -266,16 +266,21 @@ def default_camera(vertices: np.ndarray, size: Tuple[int, int], fill: float = 0.
         >>> cam.project(np.array([[1.0, 1.0, 0.0]])).round(1).tolist()
         [[90.0, 10.0, 0.0]]
     """
-    v = vertices.reshape(-1, 3)
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    centre = (lo + hi) / 2.0
-    extent = float(max((hi - lo)[0], (hi - lo)[1], 1e-9))
-    s = 2.0 * fill / extent
     h, w = size
     from ..params import crop_to_image_matrix
 
     a = crop_to_image_matrix((w / 2.0, h / 2.0), float(min(h, w)))
-    return RenderCamera(np.array([[s, -centre[0], -centre[1]]]), a[None], (h, w))
+    return RenderCamera(framing_cam(vertices, fill), a[None], (h, w))
+
+
+def framing_cam(vertices: np.ndarray, fill: float = 0.8) -> np.ndarray:
+    """``(1, 3)`` orthographic ``(scale, tx, ty)`` that centres every frame of ``vertices
+    (..., V, 3)`` in the unit crop, filling ``fill`` of it (independent of the frame size)."""
+    v = np.asarray(vertices).reshape(-1, 3)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    centre = (lo + hi) / 2.0
+    extent = float(max((hi - lo)[0], (hi - lo)[1], 1e-9))
+    return np.array([[2.0 * fill / extent, -centre[0], -centre[1]]])
 
 
 def camera_from_params(
@@ -569,9 +574,12 @@ def get_renderer(name: str = "auto", **kwargs: Any) -> Renderer:
     raise InputError(f"unknown renderer {name!r}; choose 'auto', 'gl' or 'pytorch3d'")
 
 
-def render_frames(animation: Any, progress: bool = False, renderer: Optional[Renderer] = None) -> Iterator[np.ndarray]:
+def render_frames(animation: Any, progress: bool = False, renderer: Optional[Renderer] = None,
+                  frame_indices: Optional[Sequence[int]] = None) -> Iterator[np.ndarray]:
     """Frames of an :class:`~flame_transit.api.Animation` with its render options
-    (``renderer``, ``look``, ``size``), one at a time."""
+    (``renderer``, ``look``, ``size``), one at a time; only ``frame_indices`` when given
+    (e.g. ``[0, -1]`` for the end frames), framed as the whole clip is. Keep frame 0 in the
+    subset for pixel-identical frames: without a head it is the reference mesh."""
     opts = dict(getattr(animation, "render_options", {}) or {})
     look = opts.get("look", "shaded")
     image = getattr(animation, "image", None)
@@ -582,9 +590,14 @@ def render_frames(animation: Any, progress: bool = False, renderer: Optional[Ren
     params = subject if look == "photo" else _shaded_params(animation)
     own = renderer is None
     r = renderer or get_renderer(opts.get("renderer", "auto"))
+    vertices = animation.vertices
+    if frame_indices is not None:
+        if _get(params, "cam") is None:  # frame the subset as the whole clip is framed
+            params = {"cam": framing_cam(vertices)}
+        vertices = vertices[list(frame_indices)]
     try:
         yield from r.iter_frames(
-            animation.vertices, animation.faces, params, look=look, size=opts.get("size"),
+            vertices, animation.faces, params, look=look, size=opts.get("size"),
             photo=image, head=head, progress=progress,
         )
     finally:

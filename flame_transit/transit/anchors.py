@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 AU_RANGE = (0.0, 3.0)
 #: Gain on the generated expression offset for AU heads (the bundled open head). Its authored AU
 #: fields at activation 1 read as "neutral" to an independent classifier; at gain 2.0 the
-#: perceptual eval (docs/eval/perceptual) on the example photo went from Acc1 25 / direction 83 %
-#: to 50 / 90 % (photo look) and 27 / 57 % to 48 / 63 % (shaded). Intensity words scale on top
+#: perceptual eval on the example photo (30 clips per look, with the former [0, 1.5] range) went
+#: from Acc1 25 / direction 83 % to 50 / 90 % (photo look) and 27 / 57 % to 48 / 63 % (shaded);
+#: docs/eval/perceptual holds the current run. Intensity words scale on top
 #: of it ("slightly" 0.3 x gain), and the AU range still clamps. FLAME-space models use 1.0.
 AU_HEAD_EXPRESSION_GAIN = 2.0
 #: jaw rotation (rad about +X) per unit of AU26 when the head does not define one

@@ -147,6 +147,12 @@ def test_render_frames_for_an_animation(open_head, astronaut, astronaut_clip):
     Anim.image = None  # no photo: falls back to the shaded look
     frames = list(render_frames(Anim()))
     assert frames[0].shape == (128, 128, 3)
+    # a subset that keeps frame 0 (the reference the shaded look's mouth is placed from) renders
+    # exactly those frames of the full clip
+    ends = list(render_frames(Anim(), frame_indices=[0, -1]))
+    assert len(ends) == 2
+    np.testing.assert_array_equal(ends[0], frames[0])
+    np.testing.assert_array_equal(ends[1], frames[-1])
 
 
 # --- mouth rig ------------------------------------------------------------------------------------
