@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--perceptual: photo(s) to animate (default: the bundled example photo)")
     p.add_argument("--variants", default="original,flipped,crop,dark",
                    help="--perceptual: photo test-set variants, comma-separated, or 'all' "
-                        "(original, flipped, crop, loose, small, dark, bright, warm)")
+                        "(original, flipped, crop, loose, small, dark, bright, warm, neutralised)")
     p.add_argument("--templates", type=int, default=1,
                    help="--perceptual: how many instruction phrasings (1-3)")
 

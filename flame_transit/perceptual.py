@@ -96,9 +96,33 @@ class FacexJudge:
         return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
 
 
-def photo_test_set(image: Any) -> Dict[str, np.ndarray]:
+def neutralised_photo(image: Any) -> np.ndarray:
+    """The photo re-rendered (photo look) at the neutral expression with the jaw closed: a
+    second subject whose source expression is not a smile. ``(H, W, 3)`` uint8."""
+    import torch
+
+    from .encode import encode
+    from .encode.image_io import load_image
+    from .head import load_head
+    from .render import get_renderer
+
+    img = np.asarray(load_image(image))
+    head = load_head()
+    p = encode(img, head)
+    pose = p.pose.clone().reshape(1, -1)
+    pose[:, 6:9] = 0
+    with torch.no_grad():
+        verts = head(shape=p.shape, expression=torch.zeros_like(p.expression).reshape(1, -1),
+                     pose=pose, offsets=p.offsets).vertices.numpy()
+    with get_renderer() as r:
+        return r.render(verts, head.faces, p, look="photo", photo=img, head=head)[0]
+
+
+def photo_test_set(image: Any, neutralised: bool = True) -> Dict[str, np.ndarray]:
     """Variants of one photo that a real user meets: flip, tighter and looser crops, a small
-    copy, darker and brighter, warm light. ``{name: (H, W, 3) uint8}``."""
+    copy, darker and brighter, warm light, and (``neutralised``) the face re-rendered at the
+    neutral expression (:func:`neutralised_photo`; most photos smile, this one does not).
+    ``{name: (H, W, 3) uint8}``."""
     from PIL import Image, ImageEnhance
 
     from .encode.image_io import load_image
@@ -117,6 +141,7 @@ def photo_test_set(image: Any) -> Dict[str, np.ndarray]:
         "dark": np.asarray(ImageEnhance.Brightness(pil).enhance(0.6)),
         "bright": np.asarray(ImageEnhance.Brightness(pil).enhance(1.3)),
         "warm": np.clip(warm, 0, 255).astype(np.uint8),
+        **({"neutralised": neutralised_photo(img)} if neutralised else {}),
     }
 
 
@@ -250,7 +275,7 @@ def perceptual_from_cli(args: Any) -> int:
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
     test_set: Dict[str, Any] = {}
     for path in images:
-        variants = photo_test_set(path)
+        variants = photo_test_set(path, neutralised=wanted == ["all"] or "neutralised" in wanted)
         names = list(variants) if wanted == ["all"] else wanted
         for n in names:
             if n not in variants:

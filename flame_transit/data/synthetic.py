@@ -91,10 +91,11 @@ def _spec_table() -> Dict[str, EmotionSpec]:
             optional={"AU10": (0.4, 0.4), "AU7": (0.15, 0.3)},
             jaw=(0.7, 0.2, 0.5),
         ),
-        # 1+4+15 (+17); lids sometimes droop (43 at low intensity)
+        # 1+4+15+17, lids drooping (43 at low intensity)
         "sadness": EmotionSpec(
-            core={"AU1": p("sadness", "AU1", 1.0), "AU4": p("sadness", "AU4", 0.7), "AU15": p("sadness", "AU15", 1.0)},
-            optional={"AU17": (0.6, max(p("sadness", "AU17", 0.5), 0.5)), "AU43": (0.2, 0.25)},
+            core={au: p("sadness", au, v) for au, v in
+                  (("AU1", 0.65), ("AU4", 0.65), ("AU15", 1.1), ("AU17", 0.65), ("AU43", 0.35))},
+            optional={},
         ),
         # 1+2+5+26 (+25)
         "surprise": EmotionSpec(
@@ -115,25 +116,20 @@ def _spec_table() -> Dict[str, EmotionSpec]:
             optional={"AU7": (0.5, max(p("fear", "AU7", 0.3), 0.3)), "AU25": (0.75, max(p("fear", "AU25", 0.6), 0.5))},
             jaw=(0.8, 0.4, 0.8),
         ),
-        # 4+5+7+23 (+24); variants with 17 or 10+25
+        # 4+5+7+23 with a raised chin and down-turned lips (17+15); variants with 24 or 10
         "anger": EmotionSpec(
-            core={
-                "AU4": p("anger", "AU4", 1.0),
-                "AU5": p("anger", "AU5", 0.6),
-                "AU7": p("anger", "AU7", 0.8),
-                "AU23": p("anger", "AU23", 0.8),
-            },
-            optional={"AU24": (0.6, max(p("anger", "AU24", 0.6), 0.5)), "AU17": (0.3, 0.5), "AU10": (0.15, 0.4)},
+            core={au: p("anger", au, v) for au, v in
+                  (("AU4", 1.3), ("AU5", 0.4), ("AU7", 0.9), ("AU15", 0.5), ("AU17", 0.7), ("AU23", 0.6))},
+            optional={"AU24": (0.4, 0.4), "AU10": (0.6, max(p("anger", "AU10", 0.3), 0.3))},
         ),
-        # 9+15+16 (+10, +25, +17)
+        # 9+10+15 with narrowed eyes and lowered brows (4+7); +16, +25, +17 sometimes
         "disgust": EmotionSpec(
-            core={"AU9": p("disgust", "AU9", 1.0), "AU15": p("disgust", "AU15", 0.6)},
+            core={au: p("disgust", au, v) for au, v in
+                  (("AU9", 1.1), ("AU10", 0.7), ("AU15", 0.5), ("AU4", 0.4), ("AU7", 0.4))},
             optional={
-                "AU10": (0.65, max(p("disgust", "AU10", 0.7), 0.5)),
-                "AU16": (0.6, max(p("disgust", "AU16", 0.4), 0.4)),
-                "AU25": (0.45, max(p("disgust", "AU25", 0.3), 0.3)),
-                "AU17": (0.25, 0.4),
-                "AU4": (0.3, 0.35),
+                "AU16": (0.6, max(p("disgust", "AU16", 0.3), 0.3)),
+                "AU25": (0.45, max(p("disgust", "AU25", 0.25), 0.25)),
+                "AU17": (0.5, max(p("disgust", "AU17", 0.3), 0.3)),
             },
         ),
         # unilateral 12+14

@@ -70,6 +70,7 @@ __all__ = [
     "REGIONS",
     "EMOTION_PROTOTYPES",
     "EMOTION_NAMES",
+    "EXPRESSION_GAIN",
     "au26_to_jaw_pose",
     "au_params",
     "prototype_params",
@@ -128,17 +129,27 @@ REGIONS: Dict[str, Tuple[int, ...]] = {
 }  # fmt: skip
 
 #: EMFACS prototypes (Ekman & Friesen) as AU intensities; "AU26" is applied through the jaw.
+#: Beyond the minimal EMFACS sets, anger carries a raised chin and pressed, down-turned lips
+#: (17+15+23) and disgust narrowed eyes and lowered brows (4+7), and sadness a raised chin and
+#: drooping lids (17+43) with a milder inner-brow raise: without them the independent judge read
+#: anger as sadness or joy, disgust and sadness as fear (docs/eval/perceptual). The transit stage scales these by
+#: :data:`EXPRESSION_GAIN`.
 EMOTION_PROTOTYPES: Dict[str, Dict[str, float]] = {
     "neutral": {},
     "happiness": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.5},
-    "sadness": {"AU1": 1.0, "AU4": 0.7, "AU15": 1.0, "AU17": 0.5},
+    "sadness": {"AU1": 0.65, "AU4": 0.65, "AU15": 1.1, "AU17": 0.65, "AU43": 0.35},
     "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
     "fear": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 0.6, "AU26": 0.4},
-    "anger": {"AU4": 1.0, "AU5": 0.6, "AU7": 0.8, "AU23": 0.8, "AU24": 0.6},
-    "disgust": {"AU9": 1.0, "AU10": 0.7, "AU15": 0.6, "AU16": 0.4, "AU25": 0.3},
+    "anger": {"AU4": 1.3, "AU5": 0.4, "AU7": 0.9, "AU10": 0.3, "AU15": 0.5, "AU17": 0.7, "AU23": 0.6},
+    "disgust": {"AU4": 0.4, "AU7": 0.4, "AU9": 1.1, "AU10": 0.7, "AU15": 0.5, "AU16": 0.3, "AU17": 0.3, "AU25": 0.25},
     "contempt": {"AU12L": 0.7, "AU14L": 0.9},
 }  # fmt: skip
 EMOTION_NAMES: Tuple[str, ...] = tuple(EMOTION_PROTOTYPES)
+
+#: Legibility gain on this head's AU intensities (the transit stage's generated offsets, the
+#: pictures' prototypes): the authored fields at activation 1 read as "neutral" to an
+#: independent classifier. Calibrated with the perceptual eval (docs/eval/perceptual).
+EXPRESSION_GAIN = 2.0
 
 
 def au26_to_jaw_pose(au26: Union[float, np.ndarray, "torch.Tensor"]):  # noqa: F821

@@ -18,17 +18,22 @@ import numpy as np
 
 __all__ = ["EXPRESSIONS", "make_gallery"]
 
-#: FACS prototypes used in the pictures: (label, AU intensities, jaw opening in radians)
-EXPRESSIONS: Tuple[Tuple[str, Dict[str, float], float], ...] = (
-    ("neutral", {}, 0.0),
-    ("happy", {"AU6": 1.0, "AU10": 0.7, "AU12": 1.2, "AU25": 0.8}, 0.06),
-    ("surprise", {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU25": 1.0}, 0.25),
-    ("fear", {"AU1": 1.0, "AU2": 1.0, "AU4": 1.0, "AU5": 1.0, "AU7": 0.5, "AU20": 1.0, "AU25": 1.0}, 0.18),
-    ("sad", {"AU1": 1.0, "AU4": 1.0, "AU15": 1.0, "AU17": 0.5}, 0.0),
-    ("disgust", {"AU9": 1.0, "AU10": 0.8, "AU15": 0.5, "AU25": 0.4}, 0.0),
-    ("anger", {"AU4": 1.0, "AU5": 0.7, "AU7": 1.0, "AU23": 1.0, "AU24": 0.6}, 0.0),
-    ("eyes closed", {"AU43": 1.0}, 0.0),
-)
+
+def _expressions() -> Tuple[Tuple[str, Dict[str, float], float], ...]:
+    """(label, AU intensities, jaw opening in radians) of the pictures: the open head's emotion
+    prototypes at its legibility gain (what the transit stage generates on average), and closed
+    lids."""
+    from ..head.open_head import EMOTION_PROTOTYPES, EXPRESSION_GAIN, JAW_RAD_PER_AU26
+
+    out = []
+    for name in ("neutral", "happiness", "surprise", "fear", "sadness", "disgust", "anger"):
+        aus = {k: EXPRESSION_GAIN * v for k, v in EMOTION_PROTOTYPES[name].items()}
+        out.append((name, {k: v for k, v in aus.items() if k != "AU26"}, aus.get("AU26", 0.0) * JAW_RAD_PER_AU26))
+    return tuple(out) + (("eyes closed", {"AU43": 1.0}, 0.0),)
+
+
+#: the pictures' expressions (see :func:`_expressions`)
+EXPRESSIONS = _expressions()
 
 
 def _expr(head, aus: Dict[str, float]):

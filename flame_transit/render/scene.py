@@ -46,6 +46,15 @@ SKIN = np.array([0.80, 0.64, 0.55])
 BACKGROUND = (0.94, 0.94, 0.95)
 EYE_WHITE = np.array([0.86, 0.84, 0.80])
 IRIS = np.array([0.22, 0.16, 0.12])
+#: shaded look: painted features (the head's ``face_parts`` lips / brows), drawn over the skin
+LIPS = np.array([0.70, 0.38, 0.38])
+BROW = np.array([0.30, 0.21, 0.15])
+#: shaded look: lash line (upper-lid contour) darkening and the skin crease darkening from
+#: compression relative to the neutral face (``(area_t / area_rest) ** SHADED_CREASE_GAIN``,
+#: bounded below by SHADED_CREASE_MIN): the mesh cannot fold, so folds are painted
+LASH_DARKEN = 0.45
+SHADED_CREASE_GAIN = 0.8
+SHADED_CREASE_MIN = 0.7
 SHADED_MOUTH = np.array([
     [0.93, 0.90, 0.84],  # teeth
     [0.78, 0.42, 0.44],  # gum
@@ -387,11 +396,27 @@ class Scene:
                     tri = np.asarray(tri, dtype=np.int64)
                     if tri.ndim == 2 and tri.shape[1] == 3 and tri.size and tri.max() < v and tri.min() >= 0:
                         self.eye_parts.append((name, tri.astype(np.int32), col))
+        self.painted_parts = []
+        if isinstance(parts, dict):
+            for names, col in ((("lips",), LIPS), (("brow_left", "brow_right"), BROW)):
+                tris = [np.asarray(parts[n], dtype=np.int64) for n in names if n in parts]
+                tris = [t for t in tris if t.ndim == 2 and t.shape[1] == 3 and t.size and t.max() < v and t.min() >= 0]
+                if tris:
+                    self.painted_parts.append((names[0], np.concatenate(tris).astype(np.int32), col))
         self.mouth_interior = None
         if mi is not None and self.rig is None:
             mi = np.asarray(mi, dtype=np.int64)
             if mi.ndim == 2 and mi.shape[1] == 3 and mi.size and mi.max() < v and mi.min() >= 0:
                 self.mouth_interior = mi.astype(np.int32)
+
+        from scipy import sparse
+
+        f = faces.astype(np.int64)
+        e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+        adj = sparse.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(v, v))
+        adj = ((adj + adj.T) > 0).astype(np.float64)
+        deg = np.asarray(adj.sum(axis=1)).ravel()
+        self.neighbour_mean = sparse.diags(1.0 / np.maximum(deg, 1.0)) @ adj
 
         if look == "shaded":
             self._init_shaded(params, size, background, color)
@@ -415,6 +440,14 @@ class Scene:
                 raise InputError(f"{name} must be an RGB triple in 0..1, got {val!r}")
         self.palette = SHADED_MOUTH
         self.open_face = self.topo.outer is not None and self._outline_encloses()
+        self.weight = np.ones(self.num_vertices)
+        self.albedo = np.tile(self.skin, (self.num_vertices, 1))
+        if self.topo.mediapipe:  # lash line: the upper-lid contours (MediaPipe indices)
+            from ..head.open_head import REGIONS
+
+            lash = np.array(REGIONS["eye_r_upper"] + REGIONS["eye_l_upper"])
+            lash = lash[lash < self.num_vertices]
+            self.albedo[lash] *= LASH_DARKEN
 
     def _outline_encloses(self) -> bool:
         p = self.camera.project(self.src, 0)[:, :2]
@@ -460,9 +493,15 @@ class Scene:
         n = self._normals(verts)
         # closed heads (FLAME): back faces are hidden anyway, culling halves the raster work;
         # an open face mask shows its inside from steep angles, so it is drawn two-sided
+        color = self.albedo * self.crease_ratio(verts)[:, None]
         layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
-                        color=np.broadcast_to(self.skin, (len(verts), 3)), specular=1.0,
-                        cull_back=not self.open_face)]
+                        color=color, specular=1.0, cull_back=not self.open_face)]
+        # painted brows and lips: the skin's own triangles again, a hair nearer (no z-fight)
+        bias = 2e-4 * abs(float(self.camera.frame(t)[0][0]))
+        for name, tri, col in self.painted_parts:
+            layers.append(Layer(name, "lit", p[:, :2], tri, depth=p[:, 2] + bias, normal=n,
+                                color=col * color / self.skin, specular=0.5 if name == "lips" else 0.2,
+                                cull_back=not self.open_face))
         layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)
         if self.eye_parts:
             for name, tri, col in self.eye_parts:
@@ -521,14 +560,6 @@ class Scene:
         self.palette = self.assets.mouth_palette().copy()
         self.palette[0] = _bright_teeth(self.palette[0])
         self.n_src = self._normals(self.src)
-        from scipy import sparse
-
-        f = self.faces.astype(np.int64)
-        e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
-        adj = sparse.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(v, v))
-        adj = ((adj + adj.T) > 0).astype(np.float64)
-        deg = np.asarray(adj.sum(axis=1)).ravel()
-        self.neighbour_mean = sparse.diags(1.0 / np.maximum(deg, 1.0)) @ adj
         if self.open_face:
             hops = _hops_from(topo.outer, self.faces, v)
             self.weight = np.clip(hops / 3.0, 0.0, 1.0)
@@ -569,23 +600,27 @@ class Scene:
         return np.bincount(f.ravel(), weights=np.repeat(a / 3.0, 3), minlength=len(verts))
 
     def crease_ratio(self, verts: np.ndarray) -> np.ndarray:
-        """Darkening where the skin is compressed relative to the photo (area shrinks): skin
-        folds there (frown lines between lowered brows, nose wrinkles, crow's feet). Per vertex,
-        in (CREASE_MIN, 1]."""
+        """Darkening where the skin is compressed relative to the reference face -- the photo's
+        in the photo look, the neutral face in the shaded one (area shrinks): skin folds there
+        (frown lines between lowered brows, nose wrinkles, crow's feet). Per vertex, in
+        (CREASE_MIN, 1] (photo) or (SHADED_CREASE_MIN, 1] (shaded)."""
+        shaded = self.look == "shaded"
+        gain, floor = (SHADED_CREASE_GAIN, SHADED_CREASE_MIN) if shaded else (CREASE_GAIN, CREASE_MIN)
         if self._area_src is None:
-            self._area_src = self._vertex_areas(self.src)
+            self._area_src = self._vertex_areas(self.rest if shaded else self.src)
             # Upper face only (above the nose tip, MediaPipe landmark 1): around the mouth a
             # source smile has stretched the skin, and relaxing it is not a fold. Heads without
             # MediaPipe topology get no creases.
+            # (the shaded look's reference is the neutral face, so folds show everywhere).
             self._crease_mask = np.zeros(len(self.src), bool)
             if self.topo.mediapipe:
-                self._crease_mask = self.src[:, 1] > self.src[1, 1]
+                self._crease_mask = np.ones(len(self.src), bool) if shaded else self.src[:, 1] > self.src[1, 1]
         used = (self._area_src > 1e-12) & self._crease_mask  # unused vertices (mouth, eyes) keep 1
         c = np.ones(len(verts))
         c[used] = np.clip(self._vertex_areas(verts)[used] / self._area_src[used], 0.0, 1.0)
-        lr = CREASE_GAIN * np.log(np.maximum(c, 1e-3)) * self.weight
+        lr = gain * np.log(np.maximum(c, 1e-3)) * self.weight
         lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
-        return np.clip(np.exp(lr), CREASE_MIN, 1.0)
+        return np.clip(np.exp(lr), floor, 1.0)
 
     def shading_ratio(self, normals: np.ndarray) -> Optional[np.ndarray]:
         """Per-vertex ``shade(target) / shade(source)``: raised to ``shading_gain * weight``

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointMismatchError, InputError, InstructionError
+from ..head.open_head import EXPRESSION_GAIN as _OPEN_HEAD_GAIN
 
 __all__ = ["generate_anchors", "generate_anchors_batch", "neutral_anchor", "resolve_model", "AU_RANGE", "latent_noise"]
 
@@ -47,13 +48,10 @@ log = logging.getLogger(__name__)
 #: range of AU-coordinate expressions after explicit AUs are applied (wide enough that the
 #: legibility gain below leaves room for "very")
 AU_RANGE = (0.0, 3.0)
-#: Gain on the generated expression offset for AU heads (the bundled open head). Its authored AU
-#: fields at activation 1 read as "neutral" to an independent classifier; at gain 2.0 the
-#: perceptual eval on the example photo (30 clips per look, with the former [0, 1.5] range) went
-#: from Acc1 25 / direction 83 % to 50 / 90 % (photo look) and 27 / 57 % to 48 / 63 % (shaded);
-#: docs/eval/perceptual holds the current run. Intensity words scale on top
-#: of it ("slightly" 0.3 x gain), and the AU range still clamps. FLAME-space models use 1.0.
-AU_HEAD_EXPRESSION_GAIN = 2.0
+#: Gain on the generated expression offset for AU heads: the open head's calibration
+#: (:data:`~flame_transit.head.open_head.EXPRESSION_GAIN`). Intensity words scale on top of it
+#: ("slightly" 0.3 x gain), and the AU range still clamps. FLAME-space models use 1.0.
+AU_HEAD_EXPRESSION_GAIN = _OPEN_HEAD_GAIN
 #: jaw rotation (rad about +X) per unit of AU26 when the head does not define one
 _DEFAULT_JAW_PER_AU26 = 0.21
 
