@@ -311,6 +311,7 @@ def animate(
     start: str = "first",
     temperature: float = 1.0,
     framing: str = "face",
+    face: Optional[int] = None,
     progress: bool = False,
 ) -> Animation:
     """Turn a face photo and an instruction into an expression transition.
@@ -337,6 +338,8 @@ def animate(
         temperature: scale of the CVAE latent sample (0 = the mean expression).
         framing: photo look only: ``"face"`` (default) crops a square around the face and
             scales it to ``size``; ``"full"`` keeps the whole photo (longer side = ``size``).
+        face: which face when the photo shows several (0 = the largest; ``None``: the largest,
+            with a warning naming how many were found).
         progress: show progress bars.
 
     Returns:
@@ -349,6 +352,10 @@ def animate(
         raise InputError(f"seed must be an integer, got {seed!r}")
     if not -(2**63) <= int(seed) < 2**63:  # it is stored as int64 in the .npz export
         raise InputError(f"seed must fit in 64 bits (-2**63 <= seed < 2**63), got {seed}")
+    if framing not in ("face", "full"):
+        raise InputError(f"framing must be 'face' or 'full', got {framing!r}")
+    if face is not None and (isinstance(face, bool) or not isinstance(face, (int, np.integer)) or face < 0):
+        raise InputError(f"face must be None or a face number 0, 1, ... (0 = largest), got {face!r}")
     timings: Dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -374,9 +381,7 @@ def animate(
             from .encode import encode, load_image
 
             image_array = load_image(image)
-            subject = encode(image_array, head_model)
-            if framing not in ("face", "full"):
-                raise InputError(f"framing must be 'face' or 'full', got {framing!r}")
+            subject = encode(image_array, head_model, face_index=None if face is None else int(face))
             if look == "photo" and framing == "face":
                 image_array, subject = frame_face(image_array, subject, size)
         else:

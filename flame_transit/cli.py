@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .errors import FlameTransitError, InputError
@@ -44,11 +44,25 @@ def _size(text: str) -> int:
     return value
 
 
+def _face_index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a face number (0 = largest), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"the face number must be 0 or more (0 = largest), got {value}")
+    return value
+
+
 def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     src = p.add_argument_group("input")
     src.add_argument("--image", help="face photo (any format imageio reads); omit for the bundled neutral head")
     src.add_argument("--instruction", help='e.g. "turn this face from disgust to happiness"')
     src.add_argument("--batch", metavar="CSV", help="CSV with columns image,instruction[,out]: one job per row")
+    src.add_argument("--face", type=_face_index, default=None, metavar="N",
+                     help="which face when the photo has several (0 = largest, the default)")
+    src.add_argument("--resume", action="store_true",
+                     help="--batch: skip rows whose output file already exists")
     p.add_argument("--out", required=False, help=out_help)
     opt = p.add_argument_group("options")
     opt.add_argument("--fps", type=_positive_float, default=30.0, help="frames per second (default 30)")
@@ -145,29 +159,48 @@ def _job_options(args: argparse.Namespace) -> Dict[str, Any]:
         text_encoder=args.text_encoder,
         model=args.model,
         progress=not args.quiet,
+        face=getattr(args, "face", None),
     )
 
 
-def _jobs(args: argparse.Namespace) -> List[Dict[str, Optional[str]]]:
+def _jobs(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.batch:
-        path = Path(args.batch)
-        if not path.is_file():
-            raise InputError(f"batch file not found: {path}")
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or "instruction" not in rows[0]:
-            raise InputError(f"{path}: expected a CSV header with columns image,instruction[,out]")
-        jobs = []
-        out_dir = Path(args.out or ".")
-        for i, row in enumerate(rows):
-            out = row.get("out") or str(out_dir / f"clip_{i:04d}.mp4")
-            jobs.append({"image": row.get("image") or None, "instruction": row["instruction"], "out": out})
-        return jobs
+        return _batch_jobs(Path(args.batch).expanduser(), Path(args.out or ".").expanduser())
     if not args.instruction:
         raise InputError("--instruction is required (or --batch CSV)")
     if not args.out:
         raise InputError("--out is required")
-    return [{"image": args.image, "instruction": args.instruction, "out": args.out}]
+    return [{"row": None, "image": args.image, "instruction": args.instruction, "out": args.out}]
+
+
+def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
+    """Jobs of a batch CSV (``image,instruction[,out]``; Excel's UTF-8 BOM is fine). Relative
+    image paths are read from the CSV's folder; rows are numbered as a spreadsheet shows them
+    (the header is row 1)."""
+    if not path.is_file():
+        raise InputError(f"batch file not found: {path}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a UTF-8 text CSV (a binary or other-encoding file?); "
+                         "save it as 'CSV UTF-8' with columns image,instruction[,out]") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    if not rows or "instruction" not in rows[0]:
+        raise InputError(f"{path}: expected a CSV header with columns image,instruction[,out]")
+    jobs, seen = [], {}
+    for i, row in enumerate(rows):
+        image = (row.get("image") or "").strip() or None
+        if image is not None and not Path(image).expanduser().is_absolute():
+            image = str(path.parent / image)
+        out = (row.get("out") or "").strip() or str(out_dir / f"clip_{i:04d}.mp4")
+        key = str(Path(out).expanduser().resolve())
+        if key in seen:
+            raise InputError(f"{path}: rows {seen[key]} and {i + 2} both write {out}; give each row its own out")
+        seen[key] = i + 2
+        jobs.append({"row": i + 2, "image": image, "instruction": row.get("instruction") or "", "out": out})
+    return jobs
 
 
 def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
@@ -176,12 +209,23 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     jobs = _jobs(args)
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
+    failed: List[Tuple[Any, Any, str]] = []
     for job in jobs:
+        if job["row"] is not None and args.resume and Path(job["out"]).expanduser().exists():
+            print(f"row {job['row']}: {job['out']} exists, skipped (--resume)")
+            continue
         opts = _job_options(args)
         if not export_only:
             opts.update(size=args.size, look=args.look, renderer=args.renderer)
-        anim = animate(job["image"], job["instruction"], **opts)
-        anim.save(job["out"])
+        try:
+            anim = animate(job["image"], job["instruction"], **opts)
+            anim.save(job["out"])
+        except (FlameTransitError, OSError) as exc:
+            if job["row"] is None:
+                raise
+            failed.append((job["row"], job["image"], str(exc)))
+            print(f"row {job['row']}: failed: {exc}", file=sys.stderr)
+            continue
         print(f"wrote {job['out']}  ({anim.num_frames} frames, {anim.describe()})")
         if not export_only and args.sheet:
             anim.save(args.sheet)
@@ -189,6 +233,11 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
         if not export_only and args.plot:
             anim.save_plot(args.plot)
             print(f"wrote {args.plot}")
+    if failed:
+        print(f"\n{len(failed)} of {len(jobs)} rows failed:", file=sys.stderr)
+        for row, image, reason in failed:
+            print(f"  row {row} ({image or 'bundled head'}): {reason}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -216,3 +216,20 @@ def test_fuzz_instructions_give_result_or_clear_error(text):
     except FlameTransitError:
         return
     assert a.num_frames >= 1 and np.isfinite(a.vertices).all()
+
+
+def test_face_picks_which_face_of_several():
+    from PIL import Image
+
+    face = np.asarray(Image.open(os.path.join(os.path.dirname(__file__), "..", "examples", "face.jpg")).convert("RGB"))
+    canvas = np.full((512, 1024, 3), 200, np.uint8)
+    canvas[:, :512] = face
+    canvas[50:450, 560:960] = np.asarray(Image.fromarray(face).resize((400, 400)))
+    opts = dict(look="shaded", fps=5, duration=0.2, size=64)
+    with pytest.warns(UserWarning, match="face=0..1"):
+        a = animate(canvas, "from sad to happy", **opts)
+    b = animate(canvas, "from sad to happy", face=1, **opts)
+    assert b.subject.vertices_2d[:, 0].mean() > 512 > a.subject.vertices_2d[:, 0].mean()
+    for bad in (-1, 1.0, "1", True):
+        with pytest.raises(InputError, match="face must be"):
+            animate(canvas, "from sad to happy", face=bad, **opts)

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -57,8 +58,53 @@ def test_batch_csv_with_excel_bom_reads_the_image_column(tmp_path, capsys):
     jobs = tmp_path / "jobs.csv"
     jobs.write_bytes("image,instruction\nmissing_photo.jpg,from sad to happy\n".encode("utf-8-sig"))
     assert main(["render", "--batch", str(jobs), "--out", str(tmp_path / "clips"), "--fps", "5",
-                 "--duration", "0.2", "--size", "64", "--quiet"]) == 2
-    assert "missing_photo.jpg" in capsys.readouterr().err
+                 "--duration", "0.2", "--size", "64", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "missing_photo.jpg" in err and "row 2" in err
+
+
+_FAST = ["--look", "shaded", "--fps", "5", "--duration", "0.2", "--size", "64", "--quiet"]
+
+
+def test_batch_bad_row_does_not_stop_the_others(tmp_path, capsys):
+    out = tmp_path / "clips"
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"image,instruction,out\n,from sad to happy,{out / 'a.mp4'}\nnope.jpg,from sad to happy,{out / 'b.mp4'}\n"
+                    f",zzzz qqqq,{out / 'c.mp4'}\n,from anger to fear,{out / 'd.mp4'}\n")
+    assert main(["render", "--batch", str(jobs), *_FAST]) == 1
+    err = capsys.readouterr().err
+    assert "2 of 4 rows failed" in err and "row 3 (" in err and "row 4 (" in err and "nope.jpg" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "d.mp4"]
+
+
+def test_batch_relative_images_resume_and_duplicates(tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "face.jpg", folder / "face.jpg")
+    out = tmp_path / "clips"
+    jobs = folder / "jobs.csv"
+    jobs.write_text(f"image,instruction,out\nface.jpg,from sad to happy,{out / 'one.mp4'}\n")
+    assert main(["render", "--batch", str(jobs), *_FAST]) == 0  # face.jpg found beside the CSV
+    assert (out / "one.mp4").exists()
+    before = (out / "one.mp4").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["render", "--batch", str(jobs), "--resume", *_FAST]) == 0
+    assert "skipped (--resume)" in capsys.readouterr().out
+    assert (out / "one.mp4").stat().st_mtime_ns == before
+    jobs.write_text(f"image,instruction,out\n,from sad to happy,{out / 'x.mp4'}\n,from fear to joy,{out / 'x.mp4'}\n")
+    assert main(["render", "--batch", str(jobs), *_FAST]) == 2
+    assert "rows 2 and 3 both write" in capsys.readouterr().err
+    assert not (out / "x.mp4").exists()
+
+
+def test_batch_binary_csv_named(tmp_path, capsys):
+    jobs = tmp_path / "jobs.xlsx"
+    jobs.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe\x80\x81" * 20)
+    assert main(["render", "--batch", str(jobs), "--out", str(tmp_path), *_FAST]) == 2
+    err = capsys.readouterr().err
+    assert "jobs.xlsx" in err and "CSV UTF-8" in err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -43,6 +43,10 @@ DEFAULT_MAX_SIDE = 1280
 DEFAULT_MAX_FACES = 4
 
 _MESHES: Dict[int, object] = {}
+_DETECTOR: List[object] = []
+#: full-range detector fallback: crops are this many detector boxes wide, resized to CROP_SIDE
+CROP_SCALE = 2.2
+CROP_SIDE = 512
 _LOCK = threading.Lock()
 
 # MediaPipe landmarks bounding a FAN-68-like box (jaw line + brows, no forehead)
@@ -263,25 +267,73 @@ def detect_all_faces(image: ImageLike, *, max_num_faces: int = DEFAULT_MAX_FACES
     return out
 
 
-def _detect(rgb: np.ndarray, max_num_faces: int, max_side: int) -> List[np.ndarray]:
-    small, f = _downscale(rgb, int(max_side))
-    sh, sw = small.shape[:2]
+def _face_detector():
+    """MediaPipe's full-range face detector (``model_selection=1``: faces down to a few percent
+    of the frame), built once per process."""
+    if not _DETECTOR:
+        from mediapipe.python.solutions import face_detection as mp_face_detection
+
+        _DETECTOR.append(mp_face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5))
+    return _DETECTOR[0]
+
+
+def _mesh_landmarks(image: np.ndarray, max_num_faces: int) -> List[np.ndarray]:
+    """Face Mesh on ``image``: ``(478, 3)`` arrays in ``image`` pixels (z on the x scale)."""
+    h, w = image.shape[:2]
     with _LOCK:
         with _native_stderr_quiet():
-            result = _face_mesh(int(max_num_faces)).process(small)
-    found = result.multi_face_landmarks
-    if not found:
-        return []
+            result = _face_mesh(int(max_num_faces)).process(image)
     faces = []
-    for lms in found:
+    for lms in result.multi_face_landmarks or []:
         arr = np.array([(p.x, p.y, p.z) for p in lms.landmark], dtype=np.float64)
         if arr.shape[0] != NUM_MEDIAPIPE_LANDMARKS:  # pragma: no cover - refine_landmarks=True
             raise RuntimeError(f"MediaPipe returned {arr.shape[0]} landmarks, expected 478")
-        # normalised -> detection pixels -> input pixels; z is on the x scale
-        arr[:, 0] *= sw / f
-        arr[:, 1] *= sh / f
-        arr[:, 2] *= sw / f
+        arr *= np.array([w, h, w], dtype=np.float64)
         faces.append(arr)
+    return faces
+
+
+def _detect_in_boxes(rgb: np.ndarray, max_num_faces: int) -> List[np.ndarray]:
+    """Faces that Face Mesh's own short-range detector misses (small faces, several faces):
+    the full-range detector finds boxes, Face Mesh runs on a square crop around each."""
+    from PIL import Image
+
+    H, W = rgb.shape[:2]
+    with _LOCK:
+        with _native_stderr_quiet():
+            result = _face_detector().process(rgb)
+    boxes = []
+    for det in result.detections or []:
+        b = det.location_data.relative_bounding_box
+        boxes.append((b.xmin * W, b.ymin * H, b.width * W, b.height * H))
+    boxes.sort(key=lambda b: -b[2] * b[3])
+    faces = []
+    for x, y, bw, bh in boxes[:max_num_faces]:
+        side = CROP_SCALE * max(bw, bh)
+        cx, cy = x + bw / 2, y + bh / 2
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        n = max(int(round(side)), 1)
+        # pad with edge pixels where the crop leaves the image
+        ys = np.clip(np.arange(y0, y0 + n), 0, H - 1)
+        xs = np.clip(np.arange(x0, x0 + n), 0, W - 1)
+        crop = np.ascontiguousarray(rgb[ys][:, xs])
+        k = CROP_SIDE / float(n)
+        crop = np.asarray(Image.fromarray(crop).resize((CROP_SIDE, CROP_SIDE), Image.BILINEAR))
+        for arr in _mesh_landmarks(np.ascontiguousarray(crop), 1):
+            arr /= k
+            arr[:, 0] += x0
+            arr[:, 1] += y0
+            faces.append(arr)
+    return faces
+
+
+def _detect(rgb: np.ndarray, max_num_faces: int, max_side: int) -> List[np.ndarray]:
+    small, f = _downscale(rgb, int(max_side))
+    faces = [a / f for a in _mesh_landmarks(small, max_num_faces)]  # detection -> input pixels
+    if not faces:
+        faces = _detect_in_boxes(rgb, max_num_faces)
+    if not faces:
+        return []
     areas = [np.prod(np.ptp(a[:, :2], axis=0)) for a in faces]
     order = np.argsort(-np.asarray(areas), kind="stable")
     return [faces[i] for i in order]
@@ -314,13 +366,15 @@ def detect_landmarks(image: ImageLike, *, face_index: Optional[int] = None,
     if not faces:
         raise NoFaceError(
             f"no face found in the {rgb.shape[1]}x{rgb.shape[0]} image; use a photo with a clearly "
-            "visible, roughly frontal face (at least ~60 pixels wide)"
+            "visible, roughly frontal, evenly lit face (not cut off by the frame edge, eyes "
+            "and mouth unobstructed)"
         )
     if face_index is None:
         if len(faces) > 1:
             warnings.warn(
-                f"{len(faces)} faces found; using the largest (pass face_index=0..{len(faces) - 1} "
-                "to choose another, ordered largest first)",
+                f"{len(faces)} faces found; using the largest (choose another with "
+                f"face=0..{len(faces) - 1} in animate(), --face N on the command line or "
+                "face_index= in encode(); ordered largest first)",
                 stacklevel=2,
             )
         idx = 0

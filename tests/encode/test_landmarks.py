@@ -109,3 +109,34 @@ def test_face_box_is_deca_like(astronaut):
     assert 1.2 * lm.face_width < size < 2.2 * lm.face_width
     (_, _), size2 = face_box(lm.points, scale=2.5)
     assert size2 == pytest.approx(2 * size)
+
+
+def _on_canvas(face: np.ndarray, size_hw, placements) -> np.ndarray:
+    canvas = np.full((*size_hw, 3), 200, np.uint8)
+    for x, y, side in placements:
+        canvas[y:y + side, x:x + side] = np.asarray(Image.fromarray(face).resize((side, side), Image.BILINEAR))
+    return canvas
+
+
+@pytest.mark.parametrize("size_hw, placement", [
+    ((1080, 1920), (500, 50, 980)),   # a ~176 px face in a Full-HD frame
+    ((512, 1024), (300, 0, 512)),     # one face in a 2:1 frame
+    ((1920, 1080), (200, 600, 700)),  # a 9:16 phone portrait
+])
+def test_small_faces_found_by_the_full_range_detector(astronaut, size_hw, placement):
+    # Face Mesh's own short-range detector misses these; the full-range detector + crop finds them
+    img = _on_canvas(astronaut, size_hw, [placement])
+    lm = detect_landmarks(img)
+    x, y, side = placement
+    want = np.array([x, y]) + side / 512 * detect_landmarks(astronaut).points[:, :2]
+    err = np.linalg.norm(lm.points[:, :2] - want, axis=1).mean()
+    assert err < 0.03 * lm.face_width, err
+
+
+def test_two_faces_side_by_side_wide_frame(astronaut):
+    img = _on_canvas(astronaut, (512, 1024), [(0, 0, 512), (560, 50, 400)])
+    with pytest.warns(UserWarning, match="2 faces.*face="):
+        big = detect_landmarks(img)
+    small = detect_landmarks(img, face_index=1)
+    assert big.points[:, 0].mean() < 512 < small.points[:, 0].mean()
+    assert small.face_width < big.face_width
