@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from .io_utils import user_path
 from .errors import InputError
 from .params import FaceParams
 
@@ -41,7 +42,7 @@ def _is_folder_target(path: Union[str, os.PathLike]) -> bool:
     """An output path that names a folder (``.obj`` sequence): trailing separator, no suffix, or
     an existing directory."""
     text = os.fspath(path)
-    p = Path(text).expanduser()
+    p = user_path(text)
     return text.endswith(("/", os.sep)) or p.suffix == "" or p.is_dir()
 
 
@@ -56,7 +57,7 @@ def check_output_path(path: Union[str, os.PathLike], kind: str = "any") -> Path:
     if path is None or str(path).strip() == "":
         raise InputError("output path is empty; give e.g. clip.mp4, seq.npz, anim.glb or a folder/")
     text = os.fspath(path)
-    p = Path(text).expanduser()
+    p = user_path(text)
     suffix = p.suffix.lower()
     is_dir = _is_folder_target(path)
     allowed = {

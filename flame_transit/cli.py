@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .io_utils import user_path
 from . import __version__
 from .errors import FlameTransitError, InputError
 
@@ -165,7 +166,7 @@ def _job_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 def _jobs(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.batch:
-        return _batch_jobs(Path(args.batch).expanduser(), Path(args.out or ".").expanduser())
+        return _batch_jobs(user_path(args.batch), user_path(args.out or "."))
     if not args.instruction:
         raise InputError("--instruction is required (or --batch CSV)")
     if not args.out:
@@ -192,10 +193,10 @@ def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
     jobs, seen = [], {}
     for i, row in enumerate(rows):
         image = (row.get("image") or "").strip() or None
-        if image is not None and not Path(image).expanduser().is_absolute():
+        if image is not None and not user_path(image).is_absolute():
             image = str(path.parent / image)
         out = (row.get("out") or "").strip() or str(out_dir / f"clip_{i:04d}.mp4")
-        key = str(Path(out).expanduser().resolve())
+        key = str(user_path(out).resolve())
         if key in seen:
             raise InputError(f"{path}: rows {seen[key]} and {i + 2} both write {out}; give each row its own out")
         seen[key] = i + 2
@@ -211,7 +212,7 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
         check_output_path(job["out"], kind="export" if export_only else "render")
     failed: List[Tuple[Any, Any, str]] = []
     for job in jobs:
-        if job["row"] is not None and args.resume and Path(job["out"]).expanduser().exists():
+        if job["row"] is not None and args.resume and user_path(job["out"]).exists():
             print(f"row {job['row']}: {job['out']} exists, skipped (--resume)")
             continue
         opts = _job_options(args)

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Opt
 
 import numpy as np
 
+from .io_utils import user_path
 from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, LABEL_SYNONYMS, ExpressionDataset, normalize_label
 from .errors import AssetError, CheckpointMismatchError, InputError
 from .io_utils import read_npz
@@ -183,7 +184,7 @@ class ExpressionClassifier:
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "ExpressionClassifier":
-        path = Path(path).expanduser()
+        path = user_path(path)
         data = read_npz(path, "classifier", AssetError)
         try:
             header = json.loads(str(data["header_json"]))
@@ -801,7 +802,7 @@ def run_ablation_table(
     if out_dir is not None:
         from .io_utils import atomic_write_text
 
-        out = Path(out_dir).expanduser()
+        out = user_path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "ablation.md", md)
         atomic_write_text(out / "results.json", json.dumps({k: v.to_dict() for k, v in results.items()}, indent=2))

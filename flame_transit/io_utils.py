@@ -40,6 +40,7 @@ from .errors import InputError
 
 __all__ = [
     "PathLike",
+    "user_path",
     "prepare_output_path",
     "atomic_write",
     "atomic_path",
@@ -57,6 +58,23 @@ PathLike = Union[str, "os.PathLike[str]"]
 DIRECTORY_MARKER = "sequence.json"
 
 
+def user_path(path: PathLike) -> Path:
+    """``path`` with a leading ``~`` / ``~user`` expanded; an unknown user is an InputError
+    (``Path.expanduser`` raises a bare RuntimeError).
+
+    Example:
+        >>> user_path("~/x") == Path.home() / "x"
+        True
+    """
+    try:
+        return Path(os.fspath(path)).expanduser()
+    except RuntimeError:
+        raise InputError(f"cannot expand {os.fspath(path)!r}: no such user's home folder; write the "
+                         "full path (or ./~... for a name that starts with ~)") from None
+    except TypeError:
+        raise InputError(f"expected a file path, got {type(path).__name__}") from None
+
+
 def _describe_os_error(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
@@ -72,7 +90,7 @@ def prepare_output_path(path: PathLike, *, make_parents: bool = True) -> Path:
     """
     if path is None or str(path) == "":
         raise InputError("output path is empty; give a file name such as 'out/anim.mp4'")
-    p = Path(os.fspath(path)).expanduser()
+    p = user_path(os.fspath(path))
     if p.is_dir():
         raise InputError(f"output path {p} is an existing directory; give a file name inside it")
     parent = p.parent if str(p.parent) else Path(".")
@@ -174,14 +192,14 @@ def atomic_write_bytes(path: PathLike, data: bytes, **kwargs: Any) -> Path:
     """Write ``data`` to ``path`` atomically; returns the absolute path."""
     with atomic_write(path, "wb", **kwargs) as handle:
         handle.write(data)
-    return Path(os.fspath(path)).expanduser().absolute()
+    return user_path(os.fspath(path)).absolute()
 
 
 def atomic_write_text(path: PathLike, text: str, **kwargs: Any) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; returns the absolute path."""
     with atomic_write(path, "w", **kwargs) as handle:
         handle.write(text)
-    return Path(os.fspath(path)).expanduser().absolute()
+    return user_path(os.fspath(path)).absolute()
 
 
 def _read_marker(directory: Path) -> Optional[dict]:
@@ -195,7 +213,7 @@ def _read_marker(directory: Path) -> Optional[dict]:
 
 def is_our_directory(path: PathLike) -> bool:
     """True if ``path`` is a directory holding a flame_transit manifest (:data:`DIRECTORY_MARKER`)."""
-    p = Path(os.fspath(path)).expanduser()
+    p = user_path(os.fspath(path))
     return p.is_dir() and _read_marker(p) is not None
 
 
@@ -215,7 +233,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = False, make_parents: b
     """
     if path is None or str(path) == "":
         raise InputError("output folder is empty; give a folder name such as 'out/frames'")
-    target = Path(os.fspath(path)).expanduser().absolute()
+    target = user_path(os.fspath(path)).absolute()
     if target.exists() and not target.is_dir():
         raise InputError(f"output folder {target} exists and is a file; give a folder name")
     if target.is_dir():
@@ -271,7 +289,7 @@ def read_npz(path: PathLike, what: str, error: Type[Exception] = InputError) -> 
 
     import numpy as np
 
-    p = Path(os.fspath(path)).expanduser()
+    p = user_path(os.fspath(path))
     if p.is_dir():
         raise error(f"expected a {what} .npz file, got a directory: {p}")
     if not p.is_file():

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
+from .io_utils import user_path
 from .checks import positive_number
 from .errors import InputError
 from .io_utils import PathLike, atomic_path
@@ -171,7 +172,7 @@ def write_video(
             _write_mp4(stream, tmp, first.shape, fps, float(quality))
         else:
             _write_gif(stream, tmp, fps)
-    return Path(text).expanduser().absolute()
+    return user_path(text).absolute()
 
 
 #: x264 preset: ``veryfast`` encodes a clip about twice as fast as x264's default (``medium``);

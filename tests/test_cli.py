@@ -113,6 +113,9 @@ def test_batch_binary_csv_named(tmp_path, capsys):
     (["export", "--instruction", "from sad to happy", "--out", "x.mp4"], "suffix"),
     (["render", "--out", "x.mp4"], "--instruction is required"),
     (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--image", "missing.jpg"], "missing.jpg"),
+    (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--image", "~nosuchuser0/a.jpg"], "no such user"),
+    (["render", "--instruction", "from sad to happy", "--out", "~nosuchuser0/x.mp4"], "no such user"),
+    (["export", "--instruction", "from sad to happy", "--out", "~nosuchuser0/x.npz"], "no such user"),
     (["render", "--instruction", "zzzz qqqq", "--out", "x.mp4"], "vocabulary|recognis|expression"),
     (["render", "--batch", "no_such.csv", "--out", "d"], "batch file not found"),
 ])
@@ -185,3 +188,10 @@ def test_fuzz_head_files_give_clear_errors(tmp_path_factory, capsys, head, conte
         code = main(["info", "--head", path])
         err = capsys.readouterr().err
         assert code == 2 and "Traceback" not in err and "error:" in err
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5"])
+def test_face_option_checked_by_the_parser(capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--face", value])
+    assert exc.value.code == 2 and "face number" in capsys.readouterr().err

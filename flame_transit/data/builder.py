@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import AssetError, InputError, NoFaceError
 from .dataset import LABEL_NAMES, ExpressionDataset, normalize_label
 
@@ -127,7 +128,7 @@ def read_ckplus(root: PathLike, *, neutral: bool = True) -> List[LabelledImage]:
     Raises:
         AssetError: the folders are missing or a label file is malformed (the message names it).
     """
-    root = Path(root).expanduser()
+    root = user_path(root)
     if not root.is_dir():
         raise AssetError(f"CK+ root folder not found: {root}")
     images = _find_dir(root, "cohn-kanade-images")
@@ -173,7 +174,7 @@ def read_csv(path: PathLike) -> List[LabelledImage]:
         AssetError: the file is missing or has no such columns; InputError: an unknown label
         (the message names the line).
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     if not path.is_file():
         raise AssetError(f"CSV file not found: {path}")
     base = path.parent
@@ -194,7 +195,7 @@ def read_csv(path: PathLike) -> List[LabelledImage]:
     for lineno, r in enumerate(rows[1:], start=2):
         if len(r) <= max(ip, il):
             raise AssetError(f"{path}:{lineno}: expected columns {header}, got {r}")
-        p = Path(r[ip].strip()).expanduser()
+        p = user_path(r[ip].strip())
         if not p.is_absolute():
             p = base / p
         try:
@@ -208,7 +209,7 @@ def read_csv(path: PathLike) -> List[LabelledImage]:
 
 def read_folders(root: PathLike) -> List[LabelledImage]:
     """Labelled images from ``root/<label>/*.<image>``; folder names are labels or synonyms."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     if not root.is_dir():
         raise AssetError(f"image folder not found: {root}")
     out = []
@@ -425,9 +426,9 @@ def build_dataset(
         else:
             encoder_factory = _DefaultFactory(head_path)
 
-    paths = list(dict.fromkeys(str(Path(it.path).expanduser().absolute()) for it in items))
+    paths = list(dict.fromkeys(str(user_path(it.path).absolute()) for it in items))
     report = BuildReport(total=len(items))
-    cache_file = Path(cache_path).expanduser() if cache_path is not None else None
+    cache_file = user_path(cache_path) if cache_path is not None else None
     done: Dict[str, Dict[str, Any]] = {}
     if cache_file is not None:
         done = {p: r for p, r in _read_cache(cache_file, head_obj.name).items()
@@ -492,7 +493,7 @@ def build_dataset(
     subjects: Dict[str, int] = {}
     rows: List[Tuple[LabelledImage, Dict[str, Any]]] = []
     for it in items:
-        key = str(Path(it.path).expanduser().absolute())
+        key = str(user_path(it.path).absolute())
         rec = done[key]
         if not rec.get("ok"):
             report.failed += 1

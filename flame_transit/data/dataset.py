@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import AssetError, InputError
 from ..io_utils import read_npz
 
@@ -453,7 +454,7 @@ class ExpressionDataset:
         """Write the dataset to an ``.npz`` file (atomically: temp file then ``os.replace``)."""
         import io
 
-        path = Path(path).expanduser()
+        path = user_path(path)
         if path.suffix != ".npz":
             raise InputError(f"dataset files end in .npz, got {path.name!r}")
         header = {
@@ -482,7 +483,7 @@ class ExpressionDataset:
     @classmethod
     def load(cls, path: PathLike) -> "ExpressionDataset":
         """Read a dataset written by :meth:`save`; raises :class:`AssetError` on a bad file."""
-        path = Path(path).expanduser()
+        path = user_path(path)
         data = read_npz(path, "dataset", AssetError)
         if "header_json" not in data:
             raise AssetError(

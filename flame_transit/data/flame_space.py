@@ -35,6 +35,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import AssetError, CheckpointMismatchError, InputError
 from ..io_utils import read_npz
 
@@ -183,7 +184,7 @@ class FlameAUBasis:
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "FlameAUBasis":
-        path = Path(path).expanduser()
+        path = user_path(path)
         data = read_npz(path, "AU basis", AssetError)
         try:
             header = json.loads(str(data.pop("header_json")))

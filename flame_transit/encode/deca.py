@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import AssetError, CheckpointMismatchError, InputError
 from .image_io import ImageLike, load_image
 from .landmarks import DEFAULT_MAX_FACES, DEFAULT_MAX_SIDE, FaceLandmarks, detect_landmarks, face_box
@@ -107,7 +108,7 @@ def read_deca_checkpoint(path: Union[str, "os.PathLike[str]"]) -> "OrderedDict[s
     """
     import torch
 
-    p = Path(os.fspath(path)).expanduser()
+    p = user_path(os.fspath(path))
     if not p.exists():
         raise AssetError(
             f"DECA checkpoint not found: {p}; download deca_model.tar from the DECA project page "
@@ -243,7 +244,7 @@ class DecaEncoder:
                     f"no DECA checkpoint given: pass the path of deca_model.tar or set {DECA_ENV_VAR} "
                     "(see assets/README.md for where to get it)"
                 )
-        self.checkpoint_path = Path(os.fspath(checkpoint_path)).expanduser()
+        self.checkpoint_path = user_path(os.fspath(checkpoint_path))
         state = read_deca_checkpoint(self.checkpoint_path)
         self.head = None
         if head is not None:

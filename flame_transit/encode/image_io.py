@@ -19,11 +19,13 @@ Anything else raises :class:`~flame_transit.errors.InputError` with a message na
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import InputError
 
 __all__ = ["load_image", "ImageLike", "MIN_IMAGE_SIDE"]
@@ -53,7 +55,7 @@ def load_image(image: ImageLike) -> np.ndarray:
         255
     """
     if isinstance(image, (str, os.PathLike)):
-        arr = _read_file(Path(os.fspath(image)).expanduser())
+        arr = _read_file(user_path(os.fspath(image)))
         source = f"image file {os.fspath(image)!s}"
     elif isinstance(image, (bytes, bytearray)):
         raise InputError("got raw bytes; pass a file path, a PIL image or a decoded numpy array")
@@ -130,10 +132,29 @@ def _read_file(path: Path) -> np.ndarray:
     try:
         from PIL import Image, UnidentifiedImageError
 
-        with Image.open(path) as img:
-            img.load()
-            return _from_pil(img)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, UnidentifiedImageError) as pil_exc:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                arr = _from_pil(img)
+        for w in caught:  # Pillow's bomb warning, said in our words; others pass through
+            if issubclass(w.category, Image.DecompressionBombWarning):
+                h, wd = arr.shape[:2]
+                warnings.warn(f"{path} is {wd}x{h} ({wd * h / 1e6:.0f} megapixels): it is read whole "
+                              f"(about {arr.nbytes / 2**20:.0f} MiB) and downscaled for detection; "
+                              "a photo of a few megapixels gives the same result faster", stacklevel=3)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return arr
+    except Image.DecompressionBombError as exc:
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" ({int(found.group(1)) / 1e6:.1f} megapixels)" if found else ""
+        raise InputError(f"{path} is too large to read safely{size}: Pillow's limit is "
+                         f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.1f} megapixels; downscale it first "
+                         "(a few megapixels is plenty for a face)") from None
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as pil_exc:
         pil_error = pil_exc
     try:  # formats Pillow does not read (e.g. some TIFF/EXR variants) through imageio
         import imageio.v3 as iio
@@ -194,6 +215,11 @@ def _normalise(arr: Any, source: str) -> np.ndarray:
         if lo < 0:
             raise InputError(f"{source} has negative pixel values ({lo}); expected uint8 0..255 or uint16")
         if arr.dtype == np.uint16:  # 16-bit images (PNG/TIFF): full range 0..65535
+            if arr.size and hi <= 255:
+                raise InputError(
+                    f"{source} is uint16 but its values only reach {hi}: 8-bit data in a 16-bit array "
+                    "would be read as nearly black; pass arr.astype(np.uint8), or scale to 0..65535"
+                )
             arr = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
         elif hi <= 255:  # 8-bit data in a wider integer type
             arr = arr.astype(np.uint8)

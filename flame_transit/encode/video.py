@@ -34,6 +34,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import InputError, NoFaceError
 from .fit import FitOptions, fit_landmarks
 from .image_io import load_image
@@ -47,7 +48,7 @@ def read_video(video: Any, max_frames: Optional[int] = None) -> Tuple[List[np.nd
     images, or an array/tensor ``(T, H, W, C)`` / ``(T, C, H, W)``."""
     limit = None if max_frames is None else int(max_frames)
     if isinstance(video, (str, os.PathLike)):
-        path = Path(os.fspath(video)).expanduser()
+        path = user_path(os.fspath(video))
         if not path.exists():
             raise InputError(f"video file not found: {path}")
         if path.is_dir():

@@ -43,6 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..io_utils import user_path
 from ..errors import InputError
 from ..io_utils import PathLike, atomic_write, read_npz
 from ..params import FaceParams
@@ -214,7 +215,7 @@ def save_npz(
     writer = np.savez_compressed if compress else np.savez
     with atomic_write(path, "wb") as handle:
         writer(handle, **arrays)
-    return Path(os.fspath(path)).expanduser().absolute()
+    return user_path(os.fspath(path)).absolute()
 
 
 def load_npz(path: PathLike) -> NpzAnimation:
@@ -224,7 +225,7 @@ def load_npz(path: PathLike) -> NpzAnimation:
         InputError: the file is missing, not an ``.npz`` archive, or not a flame_transit
             animation (or from a newer format version).
     """
-    p = Path(os.fspath(path)).expanduser()
+    p = user_path(os.fspath(path))
     data = read_npz(p, "animation", InputError)
     if str(data.get("format", "")) != FORMAT:
         raise InputError(f"{p} is not a flame_transit animation (no format={FORMAT!r} entry)")

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from ..io_utils import user_path
 from ..errors import InputError
 from ..io_utils import DIRECTORY_MARKER, PathLike, atomic_directory
 from .common import resolve_clip
@@ -107,7 +108,7 @@ def save_obj_sequence(
             "metadata": meta_json,
         }
         (tmp / DIRECTORY_MARKER).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    return Path(os.fspath(folder)).expanduser().absolute()
+    return user_path(os.fspath(folder)).absolute()
 
 
 #: alias of :func:`save_obj_sequence`

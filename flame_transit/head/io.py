@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
+from ..io_utils import user_path
 from ..errors import AssetError
 from .model import FLAME_PARENTS, Head, HeadAssets
 
@@ -96,7 +97,7 @@ def read_flame_arrays(path: PathLike) -> Dict[str, Any]:
 
     Works without chumpy installed. Raises :class:`AssetError` naming the file and the problem.
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     if not path.exists():
         raise AssetError(f"FLAME model file not found: {path}")
     if path.is_dir():
@@ -193,7 +194,7 @@ def _flame_assets(data: Dict[str, Any], path: Path, num_shape: Optional[int]) ->
 
 def _attach_embedding(assets: HeadAssets, embedding: PathLike) -> None:
     """Attach a barycentric landmark embedding (``lmk_face_idx``, ``lmk_b_coords``)."""
-    epath = Path(embedding).expanduser()
+    epath = user_path(embedding)
     if not epath.exists():
         raise AssetError(f"landmark embedding file not found: {epath}")
     if epath.suffix == ".npz":
@@ -230,7 +231,7 @@ def load_head_assets(
                 "`python tools/build_open_head.py` or reinstall flame_transit"
             )
         path = OPEN_HEAD_PATH
-    path = Path(path).expanduser()
+    path = user_path(path)
     assets = _flame_assets(read_flame_arrays(path), path, num_shape)
     if landmark_embedding is not None:
         _attach_embedding(assets, landmark_embedding)

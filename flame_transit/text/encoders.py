@@ -42,6 +42,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from ..io_utils import user_path
 from ..errors import AssetError, InputError
 
 __all__ = [
@@ -291,8 +292,8 @@ def clip_weights_path(model: str, pretrained: str) -> Tuple[Optional[str], bool,
     Returns:
         ``(path or None, quick_gelu, where_looked)``.
     """
-    if os.path.isfile(os.path.expanduser(pretrained)):
-        return os.path.expanduser(pretrained), False, pretrained
+    if os.path.isfile(str(user_path(pretrained))):
+        return str(user_path(pretrained)), False, pretrained
     env = os.environ.get(CLIP_WEIGHTS_ENV_VAR)
     if env and os.path.isfile(env):
         return env, False, env
@@ -316,7 +317,7 @@ def clip_weights_path(model: str, pretrained: str) -> Tuple[Optional[str], bool,
         return _hub_file(repo, fn), quick, f"the Hugging Face cache ({repo}/{fn})"
     url = cfg.get("url", "")
     if url:
-        local = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+        local = os.path.join(str(user_path("~/.cache/clip")), os.path.basename(url))
         return (local if os.path.isfile(local) else None), quick, local
     return None, quick, "nowhere (no hub or url entry)"
 
@@ -348,9 +349,9 @@ class ClipTextEncoder(TextEncoder):
         self._lock = threading.Lock()
         self._quick_gelu = False
         if weights is not None:
-            if not os.path.isfile(os.path.expanduser(weights)):
+            if not os.path.isfile(str(user_path(weights))):
                 raise AssetError(f"CLIP weight file {weights} does not exist.")
-            self._weights: Optional[str] = os.path.expanduser(weights)
+            self._weights: Optional[str] = str(user_path(weights))
             known = _KNOWN_CLIP_HUB.get((model, pretrained or ""))
             self._quick_gelu = bool(known[2]) if known else False
         elif pretrained is None:
@@ -370,7 +371,7 @@ class ClipTextEncoder(TextEncoder):
         _require_open_clip()
         # the name is what checkpoints store: keep the tag when weights= supplies its file
         tag = "random-init" if (pretrained is None and weights is None) else (pretrained or "file")
-        if pretrained is not None and os.path.isfile(os.path.expanduser(pretrained)):
+        if pretrained is not None and os.path.isfile(str(user_path(pretrained))):
             tag = Path(pretrained).stem
         self.name = f"clip:{model}/{tag}"
         self.dim = self._embed_dim(model)
@@ -530,7 +531,7 @@ def user_cache_path(name: str) -> Optional[Path]:
     if root is not None and root.strip().lower() in ("", "none", "0", "off"):
         return None
     if root is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(str(user_path("~")), ".cache")
         root = os.path.join(base, "flame_transit")
     return Path(root) / "text" / f"{_safe_name(name)}_vocab.npz"
 

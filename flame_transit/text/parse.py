@@ -717,6 +717,12 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                     toks[k].text not in _FILLER and toks[k].text not in lx.known_words
                     and re.search(r"[^\W\d_]", toks[k].text)]
         if not ms and residual:
+            foreign = [w for w in residual if not _latin_script(w)]
+            if foreign:  # the encoders read English: a guess from these would be noise
+                raise InstructionError(
+                    f"{' '.join(foreign)!r} in {text.strip()[:200]!r} is in a script the text encoder "
+                    "cannot read (it understands English); write the instruction in English, e.g. "
+                    "'Turn this face from sadness to happiness.'")
             seg = None
             if allow_guess:
                 seg, enc_new, failed = _guess_chunk(toks, idx, norm, encoder, encoder_obj,
@@ -755,6 +761,13 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
             "expressions, e.g. "
             f"'Turn this face from disgust to happiness.' Known vocabulary: {vocabulary_summary()}")
     return ParsedInstruction(text=text, segments=segments, ignored=tuple(dict.fromkeys(ignored)))
+
+
+def _latin_script(word: str) -> bool:
+    """True when every letter of ``word`` is Latin script (accents included)."""
+    import unicodedata
+
+    return all(not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
 
 
 def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, encoder_obj: Any,

@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
+from ..io_utils import user_path
 from ..errors import AssetError, CheckpointMismatchError
 
 __all__ = [
@@ -250,7 +251,7 @@ def load_checkpoint(path: PathLike, *, head: Any = None, text_encoder: Any = Non
         AssetError: missing or unreadable file, or not a transit checkpoint.
         CheckpointMismatchError: head or text encoder mismatch.
     """
-    p = Path(os.fspath(path)).expanduser()
+    p = user_path(os.fspath(path))
     if not p.is_file():
         raise AssetError(f"transit checkpoint not found: {p}; train one with `flame-transit train --out {p.name}`")
     key = (str(p.resolve()), p.stat().st_mtime)

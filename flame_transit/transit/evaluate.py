@@ -12,6 +12,7 @@ import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
+from ..io_utils import user_path
 
 __all__ = ["generator_for", "eval_cases", "evaluate_model", "run_paper_protocol", "ABLATIONS"]
 
@@ -86,7 +87,7 @@ def run_paper_protocol(out: str = "eval_results", *, quick: bool = False, seed: 
     encoder = get_text_encoder()
     data = make_synthetic_dataset(head, samples_per_emotion=120 if quick else 1000, seed=seed)
     classifier = default_classifier(head)
-    out_dir = Path(out).expanduser()
+    out_dir = user_path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     models: Dict[str, Callable] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -222,3 +224,26 @@ def test_image_from_bytes_buffer_via_pil():
     Image.fromarray(_rgb()).save(buf, format="PNG")
     buf.seek(0)
     assert load_image(Image.open(buf)).shape == (20, 30, 3)
+
+
+def test_uint16_holding_8bit_values_gets_a_hint():
+    arr = np.full((64, 64, 3), 200, np.uint16)
+    with pytest.raises(InputError, match="uint16 but its values only reach 200.*astype"):
+        load_image(arr)
+    assert load_image(arr * 257).max() == 200  # a real 16-bit image still reads
+
+
+def test_huge_photos_in_our_own_words(tmp_path, monkeypatch):
+    from PIL import Image
+
+    Image.fromarray(np.full((180, 180, 3), 90, np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(np.full((300, 300, 3), 90, np.uint8)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20000)  # warning above 20000 px, error above 40000
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_image(tmp_path / "big.png").shape == (180, 180, 3)
+    messages = [str(w.message) for w in caught]
+    assert any("megapixels" in m and "downscaled" in m for m in messages), messages
+    assert not any(issubclass(w.category, Image.DecompressionBombWarning) for w in caught)
+    with pytest.raises(InputError, match="huge.png is too large.*0.1 megapixels.*downscale it first"):
+        load_image(tmp_path / "huge.png")

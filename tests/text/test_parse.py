@@ -336,3 +336,20 @@ def test_known_vocabulary_never_loads_a_model():
                  "from suprised to hapy"]:
         parse_instruction(text, encoder=enc)
     assert not enc.loaded
+
+
+@pytest.mark.parametrize("text", ["快乐", "ᦔ", "from sad to 快乐", "счастье", "turn this face from 悲しい to happy"])
+def test_scripts_the_encoder_cannot_read_are_refused(text):
+    # these used to be "guessed" as neutral / contempt with similarity 0.9-1.0
+    with pytest.raises(InstructionError, match="script the text encoder cannot read"):
+        parse_instruction(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(whitelist_categories=("Lo",)), min_size=1, max_size=8))
+def test_non_latin_words_never_guessed(word):
+    try:
+        parsed = parse_instruction(f"from sadness to {word}")
+    except InstructionError:
+        return
+    assert not any(s.guessed for s in parsed.segments), parsed
