@@ -278,11 +278,27 @@ class Animation:
         )
 
 
-def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any) -> None:
+#: slowest frame rate accepted (a clip needs frames; below this a transition of a few seconds has
+#: too few to show it)
+MIN_FPS = 1.0
+
+
+def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any,
+                   temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
     from .checks import positive_number
+    from .transit.anchors import MAX_TEMPERATURE
 
-    positive_number("fps", fps, maximum=240)
+    positive_number("fps", fps, maximum=240, minimum=MIN_FPS)
+    positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)
+    from .render.base import RENDERER_NAMES
+    from .trajectory import TIMINGS
+
+    if timing not in TIMINGS:
+        raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
+
+    if not isinstance(renderer, str) or renderer.strip().lower() not in RENDERER_NAMES:
+        raise InputError(f"unknown renderer {renderer!r}; choose 'auto', 'gl' or 'pytorch3d'")
     if duration is not None:
         positive_number("duration", duration)
     positive_number("hold", hold, allow_zero=True)
@@ -348,7 +364,7 @@ def animate(
     """
     if not isinstance(instruction, str):
         raise InputError(f"instruction must be a string, got {type(instruction).__name__}")
-    _check_options(fps, duration, hold, look, size)
+    _check_options(fps, duration, hold, look, size, temperature, renderer, timing)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed must be an integer, got {seed!r}")
     if not -(2**63) <= int(seed) < 2**63:  # it is stored as int64 in the .npz export

@@ -13,9 +13,10 @@ from .errors import InputError
 __all__ = ["positive_number"]
 
 
-def positive_number(name: str, value: object, *, allow_zero: bool = False, maximum: Optional[float] = None) -> float:
+def positive_number(name: str, value: object, *, allow_zero: bool = False, maximum: Optional[float] = None,
+                    minimum: Optional[float] = None) -> float:
     """``value`` as a float; :class:`InputError` naming ``name`` unless it is a finite real
-    number ``> 0`` (``>= 0`` with ``allow_zero``) and at most ``maximum``.
+    number ``> 0`` (``>= 0`` with ``allow_zero``), at least ``minimum`` and at most ``maximum``.
 
     Example:
         >>> positive_number("fps", 25, maximum=1000)
@@ -30,4 +31,6 @@ def positive_number(name: str, value: object, *, allow_zero: bool = False, maxim
         raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     if maximum is not None and v > maximum:
         raise InputError(f"{name} must be at most {maximum:g}, got {value!r}")
+    if minimum is not None and v < minimum:
+        raise InputError(f"{name} must be at least {minimum:g}, got {value!r}")
     return v

@@ -12,11 +12,12 @@ import csv
 import importlib.util
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .io_utils import user_path
+from .io_utils import Terminated, install_signal_handlers, user_path
 from . import __version__
 from .errors import FlameTransitError, InputError
 
@@ -210,6 +211,12 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     jobs = _jobs(args)
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
+    for extra in ("sheet", "plot"):
+        target = getattr(args, extra, None)
+        if target and not str(target).lower().endswith(".png"):
+            raise InputError(f"--{extra} writes a PNG; give a .png path, got {target!r}")
+        if target:
+            check_output_path(target, kind="render")
     failed: List[Tuple[Any, Any, str]] = []
     for job in jobs:
         if job["row"] is not None and args.resume and user_path(job["out"]).exists():
@@ -351,6 +358,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    previous = install_signal_handlers()
     try:
         return int(commands[args.command](args) or 0)
     except (FlameTransitError, OSError, UnicodeError) as exc:  # OSError: the OS refused a path
@@ -358,9 +366,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # user text may hold lone surrogates that a strict stderr cannot encode
         print(message.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

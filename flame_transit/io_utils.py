@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, Optional, Type, Union
@@ -41,6 +42,9 @@ from .errors import InputError
 __all__ = [
     "PathLike",
     "user_path",
+    "Terminated",
+    "install_signal_handlers",
+    "signals_deferred",
     "prepare_output_path",
     "atomic_write",
     "atomic_path",
@@ -56,6 +60,54 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: name of the manifest file that marks a directory as written by flame_transit
 DIRECTORY_MARKER = "sequence.json"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is (like KeyboardInterrupt for SIGINT), so half-written
+    outputs are cleaned up on the way out: the default action kills the process before any
+    ``finally`` runs."""
+
+
+_deferral = {"depth": 0, "pending": None}
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    if _deferral["depth"]:
+        _deferral["pending"] = exc
+        return
+    raise exc
+
+
+def install_signal_handlers() -> Dict[int, Any]:
+    """SIGINT -> KeyboardInterrupt, SIGTERM -> :class:`Terminated`, both held inside
+    :func:`signals_deferred`. Returns the previous handlers (for ``signal.signal``); empty when
+    not called from the main thread."""
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread: leave the process's handlers alone
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        return {}
+    return previous
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT / SIGTERM (as installed by :func:`install_signal_handlers`) while the block
+    runs and raise them after it: for steps that must not be torn in two, such as starting a
+    child process whose handle the caller must own to stop it."""
+    _deferral["depth"] += 1
+    try:
+        yield
+    finally:
+        _deferral["depth"] -= 1
+        pending = _deferral["pending"]
+        if pending is not None and _deferral["depth"] == 0:
+            _deferral["pending"] = None
+            raise pending
 
 
 def user_path(path: PathLike) -> Path:
@@ -152,17 +204,20 @@ def atomic_path(path: PathLike, *, make_parents: bool = True) -> Iterator[Path]:
     If the block raises, or leaves no file behind, nothing is renamed and the target is untouched.
     """
     target = prepare_output_path(path, make_parents=make_parents)
+    tmp: Optional[Path] = None
     try:
-        tmp = _temp_name(target)
-    except OSError as exc:
-        raise InputError(f"cannot write in {target.parent}: {_describe_os_error(exc)}") from exc
-    try:
+        with signals_deferred():  # a signal raised here finds `tmp` set and cleans it up
+            try:
+                tmp = _temp_name(target)
+            except OSError as exc:
+                raise InputError(f"cannot write in {target.parent}: {_describe_os_error(exc)}") from exc
         yield tmp
         if not tmp.exists():
             raise InputError(f"writing {target} produced no file")
         os.replace(tmp, target)
     except BaseException:
-        _unlink_quietly(tmp)
+        if tmp is not None:
+            _unlink_quietly(tmp)
         raise
 
 

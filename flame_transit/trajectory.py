@@ -48,6 +48,7 @@ from .errors import InputError
 from .params import FaceParams
 
 __all__ = [
+    "TIMINGS",
     "Anchors",
     "Trajectory",
     "build_trajectory",
@@ -223,6 +224,10 @@ class Trajectory:
         return p.replace(expression=p.expression[index], pose=p.pose[index], cam=p.cam[index])
 
 
+#: interpolation timings (see :func:`timing_curve`)
+TIMINGS = ("linear", "ease")
+
+
 def timing_curve(u: np.ndarray, timing: str = "linear") -> np.ndarray:
     """Map segment progress ``u`` in ``[0, 1]`` to a blend weight in ``[0, 1]``.
 
@@ -238,7 +243,7 @@ def timing_curve(u: np.ndarray, timing: str = "linear") -> np.ndarray:
         return u
     if timing == "ease":
         return u * u * (3.0 - 2.0 * u)
-    raise InputError(f"timing must be 'linear' or 'ease', got {timing!r}")
+    raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
 
 
 @dataclass
@@ -305,8 +310,8 @@ def build_trajectory(
     fps = positive_number("fps", fps, maximum=MAX_FPS)
     duration = DEFAULT_DURATION if duration is None else positive_number("duration", duration)
     hold = positive_number("hold", hold, allow_zero=True)
-    if timing not in ("linear", "ease"):
-        raise InputError(f"timing must be 'linear' or 'ease', got {timing!r}")
+    if timing not in TIMINGS:
+        raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
     if start not in ("first", "photo"):
         raise InputError(f"start must be 'first' or 'photo', got {start!r}")
     if not isinstance(subject, FaceParams):

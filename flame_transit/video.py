@@ -36,7 +36,7 @@ import numpy as np
 from .io_utils import user_path
 from .checks import positive_number
 from .errors import InputError
-from .io_utils import PathLike, atomic_path
+from .io_utils import PathLike, atomic_path, signals_deferred
 
 __all__ = ["write_video", "to_rgb8", "VIDEO_SUFFIXES", "MAX_GIF_FPS"]
 
@@ -213,12 +213,16 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
         "-movflags", "+faststart", str(tmp),
     ]
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
-            start_new_session=os.name == "posix",  # Ctrl-C reaches Python, which kills ffmpeg
-        )
+        proc = None
         broken = False
         try:
+            # a signal while ffmpeg starts would leave it running unowned, writing the temporary
+            # file after the clean-up: held until `proc` exists, then raised here
+            with signals_deferred():
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                    start_new_session=os.name == "posix",  # Ctrl-C reaches Python, which kills ffmpeg
+                )
             for frame in stream:
                 try:
                     proc.stdin.write(_pad_even(frame))
@@ -231,6 +235,8 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
                 broken = True
             proc.wait()
         except BaseException:  # an error in the frames (or Ctrl-C): stop ffmpeg, no file
+            if proc is None:
+                raise
             proc.kill()
             proc.wait()
             try:

@@ -130,9 +130,18 @@ def test_mp4_readable_with_frame_count(tmp_path, shaded_anim):
     (dict(fps=0), "fps"), (dict(fps=-3), "fps"), (dict(duration=0), "duration"),
     (dict(duration=-1.0), "duration"), (dict(fps=float("nan")), "fps"), (dict(hold=-1), "hold"),
     (dict(look="cartoon"), "look"), (dict(size=3), "size"), (dict(seed="x"), "seed"), (dict(seed=2**64), "64 bits"),
-    (dict(timing="bouncy"), "timing"),
+    (dict(timing="bouncy"), "timing"), (dict(fps=1e-9), "fps must be at least"),
+    (dict(temperature=1e30), "temperature must be"), (dict(temperature=-1), "temperature"),
+    (dict(renderer="vulkan"), "unknown renderer"), (dict(framing="wide"), "framing"),
+    (dict(face=-2), "face must be"),
 ])
-def test_bad_options(kwargs, message):
+def test_bad_options(kwargs, message, monkeypatch):
+    import flame_transit.api as api
+
+    def no_work(*a, **k):  # every option is checked before any work
+        raise AssertionError("encoding or loading started before the options were checked")
+
+    monkeypatch.setattr(api, "_bundled_head", no_work)
     with pytest.raises(InputError, match=message):
         animate(None, "from sadness to joy", **kwargs)
 

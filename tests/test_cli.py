@@ -115,6 +115,9 @@ def test_batch_binary_csv_named(tmp_path, capsys):
     (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--image", "missing.jpg"], "missing.jpg"),
     (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--image", "~nosuchuser0/a.jpg"], "no such user"),
     (["render", "--instruction", "from sad to happy", "--out", "~nosuchuser0/x.mp4"], "no such user"),
+    (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--sheet", "s.jpg"], "--sheet writes a PNG"),
+    (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--plot", "p.txt"], "--plot writes a PNG"),
+    (["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--renderer", "vulkan"], "unknown renderer"),
     (["export", "--instruction", "from sad to happy", "--out", "~nosuchuser0/x.npz"], "no such user"),
     (["render", "--instruction", "zzzz qqqq", "--out", "x.mp4"], "vocabulary|recognis|expression"),
     (["render", "--batch", "no_such.csv", "--out", "d"], "batch file not found"),
@@ -195,3 +198,25 @@ def test_face_option_checked_by_the_parser(capsys, value):
     with pytest.raises(SystemExit) as exc:
         main(["render", "--instruction", "from sad to happy", "--out", "x.mp4", "--face", value])
     assert exc.value.code == 2 and "face number" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_during_render_leaves_no_temp_file(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "clip.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "flame_transit", "render", "--instruction",
+                             "from sad to happy then anger then surprise then fear", "--out", str(out),
+                             "--look", "shaded", "--size", "512", "--fps", "60", "--duration", "3", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.endswith(".tmp.mp4") for p in tmp_path.iterdir()):
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the render finished before a temporary file was seen"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err.decode()
+    assert list(tmp_path.iterdir()) == []

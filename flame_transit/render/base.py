@@ -539,6 +539,10 @@ def available_renderers() -> List[str]:
     return names
 
 
+#: names :func:`get_renderer` accepts (case-insensitive)
+RENDERER_NAMES = ("auto", "gl", "moderngl", "opengl", "egl", "pytorch3d", "torch3d")
+
+
 def get_renderer(name: str = "auto", **kwargs: Any) -> Renderer:
     """A renderer backend by name.
 
@@ -563,6 +567,8 @@ def get_renderer(name: str = "auto", **kwargs: Any) -> Renderer:
     if key == "auto":
         key = "pytorch3d" if _pytorch3d_usable() else "gl"
         log.debug("renderer 'auto' -> %s", key)
+    if key not in RENDERER_NAMES:
+        raise InputError(f"unknown renderer {name!r}; choose 'auto', 'gl' or 'pytorch3d'")
     if key in ("gl", "moderngl", "opengl", "egl"):
         from .gl import GLRenderer
 

@@ -52,6 +52,9 @@ AU_RANGE = (0.0, 3.0)
 #: (:data:`~flame_transit.head.open_head.EXPRESSION_GAIN`). Intensity words scale on top of it
 #: ("slightly" 0.3 x gain), and the AU range still clamps. FLAME-space models use 1.0.
 AU_HEAD_EXPRESSION_GAIN = _OPEN_HEAD_GAIN
+#: Largest latent temperature: the CVAE's latent is N(0, I); ten standard deviations out the
+#: decoder only extrapolates (and far beyond, overflows to NaN).
+MAX_TEMPERATURE = 10.0
 #: jaw rotation (rad about +X) per unit of AU26 when the head does not define one
 _DEFAULT_JAW_PER_AU26 = 0.21
 
@@ -186,8 +189,9 @@ def generate_anchors_batch(
         temperature = float(temperature)
     except (TypeError, ValueError):
         raise InputError(f"temperature must be a number, got {temperature!r}") from None
-    if not (np.isfinite(temperature) and temperature >= 0):
-        raise InputError(f"temperature must be a finite number >= 0, got {temperature}")
+    if not (np.isfinite(temperature) and 0 <= temperature <= MAX_TEMPERATURE):
+        raise InputError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}] (1 = the model's own "
+                         f"spread, 0 = its typical expression), got {temperature}")
 
     tm = resolve_model(model, head=head, text_encoder=text_encoder if not isinstance(text_encoder, str) else None)
     label_names = tuple(tm.meta.get("label_names", ()))
