@@ -143,6 +143,11 @@ class Animation:
         return self.head.faces
 
     @property
+    def mesh_faces(self) -> np.ndarray:
+        """``(F', 3)`` the whole head (skin, eyes, mouth interior): what the exports write."""
+        return self.head.mesh_faces
+
+    @property
     def vertices(self) -> np.ndarray:
         """``(T, V, 3)`` float32 metres, in the head frame (before the camera)."""
         if self._vertices is None:
@@ -218,16 +223,17 @@ class Animation:
             options.setdefault("params", self.trajectory)
             options.setdefault("head", self.head)
             options.setdefault("fps", self.fps)
-            return Path(write_obj_sequence(p, self.vertices, self.faces, **options) or p)
+            return Path(write_obj_sequence(p, self.vertices, self.mesh_faces, **options) or p)
         if suffix == ".npz":
             from .export import save_npz
 
-            save_npz(p, self.trajectory, vertices=self.vertices, faces=self.faces, **self._metadata(), **options)
+            save_npz(p, self.trajectory, vertices=self.vertices, faces=self.mesh_faces, **self._metadata(), **options)
             return p
         if suffix == ".glb":
             from .export import save_glb
 
-            save_glb(p, self.vertices, self.faces, fps=self.fps, anchor_frames=self.anchor_frames,
+            options.setdefault("head", self.head)  # names the head in the scene extras
+            save_glb(p, self.vertices, self.mesh_faces, fps=self.fps, anchor_frames=self.anchor_frames,
                      anchor_labels=list(self.trajectory.labels), **options)
             return p
         if suffix in VIDEO_SUFFIXES:

@@ -208,6 +208,26 @@ class Head(torch.nn.Module):
         return int(self.parents.shape[0])
 
     @property
+    def mesh_faces(self) -> np.ndarray:
+        """``(F', 3)`` the whole head for export: the skin (:attr:`faces`) and the extra
+        geometry in ``assets.face_parts`` (eyes, irises, mouth interior); parts that only
+        re-label skin triangles (lips, brows) add nothing. Without it eyes and mouth show
+        through in Blender."""
+        skin = np.asarray(self.faces, dtype=np.int64)
+        seen = {tuple(sorted(t)) for t in skin.tolist()}
+        extra = []
+        for tri in (getattr(self.assets, "face_parts", None) or {}).values():
+            tri = np.asarray(tri, dtype=np.int64)
+            if tri.ndim != 2 or tri.shape[1] != 3 or not tri.size or tri.min() < 0 or tri.max() >= self.num_vertices:
+                continue
+            for t in tri.tolist():
+                key = tuple(sorted(t))
+                if key not in seen:
+                    seen.add(key)
+                    extra.append(t)
+        return np.concatenate([skin, np.asarray(extra, dtype=np.int64).reshape(-1, 3)]).astype(skin.dtype)
+
+    @property
     def dtype(self) -> torch.dtype:
         return self.v_template.dtype
 
