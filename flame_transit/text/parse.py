@@ -207,6 +207,8 @@ def _tokens(text: str) -> List[Tuple[str, int, int]]:
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower()
     t = t.replace("’", "'").replace("‘", "'").replace("`", "'")
+    # a line break ends a step, like ";" (one character for one, so offsets stay put)
+    t = t.replace("\r", ";").replace("\n", ";")
     return _HYPHEN_RE.sub(" ", t)
 
 
@@ -521,6 +523,13 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
         if best is None:
             if re.fullmatch(r"\d+(?:\.\d+)?", t.text):
                 val = float(t.text)
+                prev = toks[i - 1] if i else None
+                if prev is not None and prev.text == "-" and prev.end == t.start and \
+                        (i == 1 or toks[i - 2].end < prev.start):  # " -0.5": a sign, not a separator
+                    raise InstructionError(
+                        f"negative intensity '-{t.text}': intensities run from "
+                        f"{INTENSITY_RANGE[0]:g} to {INTENSITY_RANGE[1]:g}; for the opposite, name the "
+                        "other expression (e.g. 'sad' rather than 'happy at -0.5').")
                 nxt = [x.text for x in toks[i + 1:i + 3]]
                 width = 0
                 if nxt[:1] and nxt[0] in ("%", "percent", "pct"):
@@ -529,7 +538,7 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
                     width, val = 3, val / 100.0
                 elif "." in t.text:
                     width = 1
-                if width and val <= 100:
+                if width:  # any size: values beyond INTENSITY_RANGE are clipped later
                     end = toks[i + width - 1].end
                     mods.append(_Mod(i, t.start, end, "set", val, t.text))
                     _claim(toks, i, width, "number", val, -1)

@@ -353,3 +353,22 @@ def test_non_latin_words_never_guessed(word):
     except InstructionError:
         return
     assert not any(s.guessed for s in parsed.segments), parsed
+
+
+@pytest.mark.parametrize("text", ["happy at -0.5", "make it happy at -50%", "from sad to angry at -1.5"])
+def test_negative_intensities_refused(text):
+    # the '-' used to be read as a step separator: "happy at -0.5" became 0.5
+    with pytest.raises(InstructionError, match="negative intensity"):
+        parse_instruction(text)
+
+
+@pytest.mark.parametrize("text, value", [("happy at 1000%", 2.0), ("happy at 100000%", 2.0), ("happy at 150%", 1.5),
+                                         ("happy at 250 percent", 2.0), ("happy at 0.25", 0.25)])
+def test_numbers_outside_the_range_are_clipped_alike(text, value):
+    assert parse_instruction(text).segments[-1].intensity == value  # 100000% used to be ignored (1.0)
+
+
+@pytest.mark.parametrize("text", ["sad\nhappy", "sad\r\nhappy", "from sad\nto happy", "sad\n\nhappy"])
+def test_a_line_break_ends_a_step(text):
+    # used to make a sad/happy blend
+    assert [s.label for s in parse_instruction(text).segments] == ["sadness", "happiness"]
