@@ -256,3 +256,19 @@ def test_user_cache_persists_vocabulary(monkeypatch, tmp_path):
     monkeypatch.setenv("FLAME_TRANSIT_CACHE_DIR", str(tmp_path))
     path.write_bytes(b"garbage")
     assert len(E.CachedTextEncoder(CountingEncoder(8, "count:8"))) == 0
+
+
+def test_torch_minilm_matches_sentence_transformers():
+    # the default encoder runs MiniLM on torch.nn (no `transformers` import: the first unknown
+    # word of a process took ~13 s, now ~3.5 s); it must give sentence-transformers' embeddings
+    pytest.importorskip("sentence_transformers")
+    from sentence_transformers import SentenceTransformer
+
+    from flame_transit.text.encoders import SentenceTransformerEncoder, _minilm_dir, _TorchMiniLM
+
+    texts = ["grouchy", "Turn this face from disgust to happiness.", "a", "weepy, distraught " * 40, "快乐"]
+    enc = SentenceTransformerEncoder()
+    ours = enc.encode(texts).numpy()
+    assert isinstance(enc._model, _TorchMiniLM)
+    ref = SentenceTransformer(str(_minilm_dir()), device="cpu").encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
