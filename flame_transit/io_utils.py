@@ -137,8 +137,8 @@ def prepare_output_path(path: PathLike, *, make_parents: bool = True) -> Path:
     Creates missing parent folders when ``make_parents`` is true.
 
     Raises:
-        InputError: the path is empty, names an existing directory, its parent is a file, or the
-            parent folder cannot be created or written.
+        InputError: the path is empty, names an existing directory or a read-only file, its
+            parent is a file, or the parent folder cannot be created or written.
     """
     if path is None or str(path) == "":
         raise InputError("output path is empty; give a file name such as 'out/anim.mp4'")
@@ -160,6 +160,11 @@ def prepare_output_path(path: PathLike, *, make_parents: bool = True) -> Path:
             ) from exc
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {p}: folder {parent} is not writable; choose another location")
+    if p.is_file() and not p.stat().st_mode & 0o222:
+        # the rename that replaces a target ignores its mode bits (and root ignores them anyway):
+        # a file someone marked read-only is kept
+        raise InputError(f"{p} exists and is read-only; make it writable (chmod u+w) to replace it, "
+                         "or choose another name")
     return p.absolute()
 
 

@@ -87,3 +87,17 @@ def test_atomic_directory_rules(tmp_path):
     with pytest.raises(InputError, match="is a file"):
         with atomic_directory(tmp_path / "file"):
             pass
+
+
+def test_read_only_target_is_kept(tmp_path):
+    import stat
+
+    target = tmp_path / "clip.npz"
+    target.write_bytes(b"keep me")
+    target.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    try:
+        with pytest.raises(InputError, match="read-only"):
+            atomic_write_bytes(target, b"new")
+        assert target.read_bytes() == b"keep me"  # also when running as root
+    finally:
+        target.chmod(stat.S_IRUSR | stat.S_IWUSR)
