@@ -220,3 +220,19 @@ def test_sigterm_during_render_leaves_no_temp_file(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err.decode()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+def test_file_size_limit_gives_one_clean_error(tmp_path):
+    import resource
+
+    def limit():  # `ulimit -f 20`: 20 KiB, smaller than the clip's .npz
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20 * 1024, 20 * 1024))
+
+    out = tmp_path / "clip.npz"
+    proc = subprocess.run([sys.executable, "-m", "flame_transit", "export", "--instruction", "from sad to happy",
+                           "--out", str(out), "--fps", "30", "--duration", "3", "--quiet"],
+                          capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "File too large" in proc.stderr and "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

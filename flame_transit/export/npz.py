@@ -34,6 +34,7 @@ meta_json           str             optional JSON object of extra metadata
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ import torch
 
 from ..io_utils import user_path
 from ..errors import InputError
-from ..io_utils import PathLike, atomic_write, read_npz
+from ..io_utils import PathLike, atomic_write_bytes, read_npz
 from ..params import FaceParams
 from .common import resolve_clip
 
@@ -213,8 +214,11 @@ def save_npz(
         except (TypeError, ValueError) as exc:
             raise InputError(f"metadata must be JSON-serialisable: {exc}") from exc
     writer = np.savez_compressed if compress else np.savez
-    with atomic_write(path, "wb") as handle:
-        writer(handle, **arrays)
+    # the archive is built in memory, then written: a full disk or `ulimit -f` fails in one clean
+    # OSError (zipfile's own writer, failing half-way, also complained from ZipFile.__del__)
+    buf = io.BytesIO()
+    writer(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
     return user_path(os.fspath(path)).absolute()
 
 
