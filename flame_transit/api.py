@@ -281,6 +281,7 @@ class Animation:
             instruction=self.text,
             seed=self.seed,
             expression_names=list(self.head.expression_names),
+            shape_names=list(self.head.shape_names),
         )
 
 

@@ -63,6 +63,22 @@ POSE_PARTS: Tuple[Tuple[str, slice], ...] = (
     ("reye_pose", slice(12, 15)),
 )
 
+#: what the arrays mean, stored in every file as ``layout_json`` (the file describes itself)
+LAYOUT: Dict[str, str] = {
+    "units": "metres (vertices, offsets); radians (pose); seconds (times); pixels (vertices_2d, image_size)",
+    "axes": "head frame: +X the subject's left, +Y up, +Z towards the viewer",
+    "vertices": "(T, V, 3) posed meshes in the head frame, before the camera",
+    "faces": "(F, 3) triangles, vertex indices from 0, counter-clockwise seen from outside",
+    "shape": "(T, S) identity coefficients, one row per frame (equal rows); names in shape_names",
+    "expression": "(T, E) expression coefficients; names in expression_names",
+    "pose": "(T, 15) axis-angle, FLAME order: " + ", ".join(
+        f"{n} [{sl.start}:{sl.stop}]" for n, sl in POSE_PARTS) + "; each part is also stored alone",
+    "cam": "(T, 3) weak perspective (s, tx, ty): crop NDC = s * (X[:2] + (tx, ty)), x right, y up, in [-1, 1]",
+    "crop_to_image": "(2, 3) affine from crop NDC to image pixels (when encoded from a photo)",
+    "times": "(T,) seconds of each frame (frame / fps)",
+    "anchor_frames": "frame index of each keyframe; labels in anchor_labels",
+}
+
 
 @dataclass
 class NpzAnimation:
@@ -112,6 +128,7 @@ def save_npz(
     anchor_labels: Optional[Sequence[str]] = None,
     metadata: Optional[Mapping[str, Any]] = None,
     compress: bool = True,
+    shape_names: Optional[Sequence[str]] = None,
 ) -> Path:
     """Write a clip's parameters and meshes to ``path`` (``.npz``), atomically.
 
@@ -131,6 +148,9 @@ def save_npz(
         anchor_frames, anchor_labels: keyframe markers (default the trajectory's).
         metadata: extra JSON-serialisable values, stored as ``meta_json``.
         compress: ``np.savez_compressed`` (default) or plain ``np.savez``.
+        shape_names: names of the identity coefficients (default: ``head.shape_names``).
+
+    Every file also holds ``layout_json``, the meaning, units and axes of its arrays (:data:`LAYOUT`).
 
     Returns:
         The absolute path written.
@@ -194,7 +214,13 @@ def save_npz(
         "expression_names": np.array(list(names), dtype=str) if names else np.zeros(0, dtype="<U1"),
         "anchor_frames": np.array(info.anchor_frames, dtype=np.int64),
         "anchor_labels": np.array(info.anchor_labels, dtype=str) if info.anchor_labels else np.zeros(0, dtype="<U1"),
+        "layout_json": np.array(json.dumps(LAYOUT)),
     }
+    snames = list(shape_names) if shape_names is not None else list(getattr(head, "shape_names", ()) or ())
+    if snames and len(snames) != shape.shape[1]:
+        raise InputError(f"{len(snames)} shape names for {shape.shape[1]} shape coefficients")
+    arrays["shape_names"] = np.array(snames or [f"shape{i:03d}" for i in range(shape.shape[1])], dtype=str) \
+        if shape.shape[1] else np.zeros(0, dtype="<U1")
     for name, sl in POSE_PARTS:
         arrays[name] = np.ascontiguousarray(pose[:, sl])
     if face_params.offsets is not None:

@@ -140,3 +140,17 @@ def test_any_instruction_seed_fps_round_trip(tmp_path_factory, clip, small_head,
     anim = load_npz(save_npz(out, traj.params, vertices=verts, faces=small_head.faces, instruction=text,
                              seed=seed, fps=fps, compress=False))
     assert anim.instruction == text and anim.seed == seed and anim.fps == fps
+
+
+def test_npz_describes_itself(tmp_path):
+    import json
+
+    from flame_transit import animate
+
+    anim = animate(None, "from sad to happy", fps=5, duration=0.4, look="shaded", size=64)
+    with np.load(anim.save(tmp_path / "clip.npz")) as z:
+        layout = json.loads(str(z["layout_json"]))
+        assert {"units", "axes", "pose", "cam", "vertices"} <= set(layout)
+        assert "jaw_pose [6:9]" in layout["pose"]
+        assert list(z["shape_names"]) == list(anim.head.shape_names)
+        assert z["shape_names"].shape[0] == z["shape"].shape[1]
