@@ -45,12 +45,23 @@ Blender, the .obj sequence ({obj_dir}):
 GLB_SNIPPET = """\
 # Paste into Blender's Text Editor (Scripting workspace) and press Run Script.
 # Written by examples/export_to_blender.py for {glb}
+# The frame rate and frame count are read from the file (its scene extras), before importing:
+# Blender's glTF importer places the keys by time at the scene's frame rate.
+import json
+import struct
+
 import bpy
 
+path = {glb_str!r}
+with open(path, "rb") as fh:
+    header = fh.read(20)  # glTF header (12 bytes) + the JSON chunk's length and type
+    extras = json.loads(fh.read(struct.unpack("<I", header[12:16])[0]))["scenes"][0].get("extras", {{}})
+fps = float(extras.get("fps", 24.0))
 scene = bpy.context.scene
-scene.render.fps, scene.render.fps_base = {fps_int}, {fps_base!r}  # the clip's {fps:g} fps
-scene.frame_start, scene.frame_end = 0, {last}  # the importer keys frame i at time i / fps
-bpy.ops.import_scene.gltf(filepath={glb_str!r})
+scene.render.fps = max(1, round(fps))
+scene.render.fps_base = scene.render.fps / fps  # exact for fractional rates (29.97)
+scene.frame_start, scene.frame_end = 0, int(extras.get("frames", 1)) - 1  # frame i at time i / fps
+bpy.ops.import_scene.gltf(filepath=path)
 scene.frame_set(0)
 """
 
@@ -70,7 +81,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from flame_transit import animate
-    from flame_transit.export import save_obj_sequence
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,16 +90,14 @@ def main(argv=None) -> int:
 
     # .glb: morph targets + weights animation; fps and keyframe labels travel with the file
     glb = anim.save(out / "anim.glb")
-    # .obj folder: called through save_obj_sequence with the trajectory so that sequence.json
-    # records the clip's fps and keyframes (anim.save("dir/") writes the meshes but, in this
-    # version, leaves fps at 30 and the keyframe list empty in the manifest)
-    obj_dir = save_obj_sequence(out / "obj_sequence", anim.vertices, params=traj, head=anim.head, overwrite=True)
+    # .obj folder: the whole head (skin, eyes, mouth interior); sequence.json records the fps
+    # and keyframes
+    obj_dir = anim.save(str(out / "obj_sequence") + "/", overwrite=True)
     print(f"wrote {glb}\nwrote {obj_dir}/ ({anim.num_frames} .obj files + sequence.json)")
 
-    fps_int = max(1, round(anim.fps))
     snippet = out / "blender_import_glb.py"
     fields = dict(
-        fps=anim.fps, fps_int=fps_int, fps_base=fps_int / anim.fps, last=anim.num_frames - 1,
+        fps=anim.fps, last=anim.num_frames - 1,
         glb=glb, glb_str=str(Path(glb).resolve()), frames=anim.num_frames, name="head",
         example_key=f"frame_{traj.anchor_frames[-1]:04d}_{traj.labels[-1]}", action="expression_transition",
         obj_dir=obj_dir, importer=HERE / "blender_import_obj_sequence.py", snippet=snippet,

@@ -152,7 +152,21 @@ def test_export_to_blender(tmp_path, capsys):
     assert manifest["fps"] == 6 and manifest["anchor_labels"] == ["anger", "surprise"]
     snippet = (out / "blender_import_glb.py").read_text()
     compile(snippet, "blender_import_glb.py", "exec")  # valid Python
-    assert "scene.render.fps, scene.render.fps_base = 6, 1.0" in snippet and "import_scene.gltf" in snippet
+    # run it against a stand-in for bpy: the frame rate and range must come from the .glb itself
+    import sys
+    import types
+
+    imported = []
+    scene = types.SimpleNamespace(render=types.SimpleNamespace(fps=24, fps_base=1.0), frame_set=lambda f: None)
+    bpy = types.SimpleNamespace(context=types.SimpleNamespace(scene=scene), ops=types.SimpleNamespace(
+        import_scene=types.SimpleNamespace(gltf=lambda filepath: imported.append(filepath))))
+    sys.modules["bpy"] = bpy
+    try:
+        exec(compile(snippet, "blender_import_glb.py", "exec"), {})
+    finally:
+        del sys.modules["bpy"]
+    assert (scene.render.fps, scene.render.fps_base) == (6, 1.0)  # FAST renders at 6 fps
+    assert scene.frame_start == 0 and scene.frame_end >= 1 and len(imported) == 1
 
     # the Blender importer's file reading (plain Python; the bpy part needs Blender)
     blender = _load("blender_import_obj_sequence")

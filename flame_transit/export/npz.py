@@ -216,9 +216,12 @@ def save_npz(
         "anchor_labels": np.array(info.anchor_labels, dtype=str) if info.anchor_labels else np.zeros(0, dtype="<U1"),
         "layout_json": np.array(json.dumps(LAYOUT)),
     }
-    snames = list(shape_names) if shape_names is not None else list(getattr(head, "shape_names", ()) or ())
-    if snames and len(snames) != shape.shape[1]:
-        raise InputError(f"{len(snames)} shape names for {shape.shape[1]} shape coefficients")
+    if shape_names is not None:
+        snames = [str(x) for x in shape_names]
+    else:
+        snames = list(getattr(head, "shape_names", ()) or ())
+    # a clip may use fewer coefficients than the model has (FLAME: 100 of 300): the leading names
+    snames = snames[:shape.shape[1]] if len(snames) >= shape.shape[1] else []
     arrays["shape_names"] = np.array(snames or [f"shape{i:03d}" for i in range(shape.shape[1])], dtype=str) \
         if shape.shape[1] else np.zeros(0, dtype="<U1")
     for name, sl in POSE_PARTS:
