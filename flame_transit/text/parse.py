@@ -773,10 +773,12 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
 
 
 def _latin_script(word: str) -> bool:
-    """True when every letter of ``word`` is Latin script (accents included)."""
+    """True when every letter of ``word`` is a cased Latin letter (accents included): the
+    alphabet the encoders read. Uncased Latin-named letters (``ƻ``, click letters) are not."""
     import unicodedata
 
-    return all(not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
+    return all(not ch.isalpha() or ("LATIN" in unicodedata.name(ch, "") and unicodedata.category(ch) in ("Lu", "Ll", "Lt"))
+               for ch in word)
 
 
 def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, encoder_obj: Any,

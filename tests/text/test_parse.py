@@ -338,7 +338,8 @@ def test_known_vocabulary_never_loads_a_model():
     assert not enc.loaded
 
 
-@pytest.mark.parametrize("text", ["快乐", "ᦔ", "from sad to 快乐", "счастье", "turn this face from 悲しい to happy"])
+@pytest.mark.parametrize("text", ["快乐", "ᦔ", "from sad to 快乐", "счастье", "turn this face from 悲しい to happy",
+                                  "from sadness to ƻ"])  # ƻ: a Latin-named letter without case (found by the fuzz below)
 def test_scripts_the_encoder_cannot_read_are_refused(text):
     # these used to be "guessed" as neutral / contempt with similarity 0.9-1.0
     with pytest.raises(InstructionError, match="script the text encoder cannot read"):
