@@ -24,8 +24,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .io_utils import user_path
 from .errors import InputError
+from .io_utils import user_path
 from .params import FaceParams
 
 __all__ = ["animate", "Animation", "check_output_path", "VIDEO_SUFFIXES", "EXPORT_SUFFIXES"]
@@ -294,18 +294,14 @@ def _check_options(fps: float, duration: Optional[float], hold: float, look: str
                    temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
     from .checks import positive_number
+    from .render.base import check_renderer_name
+    from .trajectory import check_timing
     from .transit.anchors import MAX_TEMPERATURE
 
     positive_number("fps", fps, maximum=240, minimum=MIN_FPS)
     positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)
-    from .render.base import RENDERER_NAMES
-    from .trajectory import TIMINGS
-
-    if timing not in TIMINGS:
-        raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
-
-    if not isinstance(renderer, str) or renderer.strip().lower() not in RENDERER_NAMES:
-        raise InputError(f"unknown renderer {renderer!r}; choose 'auto', 'gl' or 'pytorch3d'")
+    check_timing(timing)
+    check_renderer_name(renderer)
     if duration is not None:
         positive_number("duration", duration)
     positive_number("hold", hold, allow_zero=True)

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .io_utils import Terminated, install_signal_handlers, user_path
 from . import __version__
 from .errors import FlameTransitError, InputError
+from .io_utils import Terminated, install_signal_handlers, user_path
 
 __all__ = ["main", "build_parser"]
 

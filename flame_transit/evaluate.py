@@ -33,10 +33,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Opt
 
 import numpy as np
 
-from .io_utils import user_path
 from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, LABEL_SYNONYMS, ExpressionDataset, normalize_label
 from .errors import AssetError, CheckpointMismatchError, InputError
-from .io_utils import read_npz
+from .io_utils import read_npz, user_path
 from .text.templates import PAPER_TEMPLATES  # the paper's instruction templates (re-exported)
 
 __all__ = [

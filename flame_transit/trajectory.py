@@ -38,7 +38,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ from .params import FaceParams
 
 __all__ = [
     "TIMINGS",
+    "check_timing",
     "Anchors",
     "Trajectory",
     "build_trajectory",
@@ -228,6 +229,13 @@ class Trajectory:
 TIMINGS = ("linear", "ease")
 
 
+def check_timing(timing: Any) -> str:
+    """``timing`` itself; :class:`InputError` unless it is one of :data:`TIMINGS`."""
+    if timing not in TIMINGS:
+        raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
+    return timing
+
+
 def timing_curve(u: np.ndarray, timing: str = "linear") -> np.ndarray:
     """Map segment progress ``u`` in ``[0, 1]`` to a blend weight in ``[0, 1]``.
 
@@ -239,11 +247,9 @@ def timing_curve(u: np.ndarray, timing: str = "linear") -> np.ndarray:
         [0.0, 0.15625, 0.5, 1.0]
     """
     u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
-    if timing == "linear":
-        return u
-    if timing == "ease":
+    if check_timing(timing) == "ease":
         return u * u * (3.0 - 2.0 * u)
-    raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
+    return u
 
 
 @dataclass
@@ -310,8 +316,7 @@ def build_trajectory(
     fps = positive_number("fps", fps, maximum=MAX_FPS)
     duration = DEFAULT_DURATION if duration is None else positive_number("duration", duration)
     hold = positive_number("hold", hold, allow_zero=True)
-    if timing not in TIMINGS:
-        raise InputError(f"timing must be one of {TIMINGS}, got {timing!r}")
+    check_timing(timing)
     if start not in ("first", "photo"):
         raise InputError(f"start must be 'first' or 'photo', got {start!r}")
     if not isinstance(subject, FaceParams):

@@ -33,10 +33,9 @@ from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from .io_utils import user_path
 from .checks import positive_number
 from .errors import InputError
-from .io_utils import PathLike, atomic_path, signals_deferred
+from .io_utils import PathLike, atomic_path, signals_deferred, user_path
 
 __all__ = ["write_video", "to_rgb8", "VIDEO_SUFFIXES", "MAX_GIF_FPS"]
 

@@ -34,8 +34,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import AssetError, InputError, NoFaceError
+from ..io_utils import user_path
 from .dataset import LABEL_NAMES, ExpressionDataset, normalize_label
 
 __all__ = [

@@ -19,9 +19,8 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import AssetError, InputError
-from ..io_utils import read_npz
+from ..io_utils import read_npz, user_path
 
 __all__ = [
     "LABEL_NAMES",

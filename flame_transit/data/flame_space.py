@@ -35,9 +35,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import AssetError, CheckpointMismatchError, InputError
-from ..io_utils import read_npz
+from ..io_utils import read_npz, user_path
 
 __all__ = ["FlameAUBasis", "fit_au_basis", "umeyama", "embedding_mediapipe_indices"]
 

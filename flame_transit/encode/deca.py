@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import AssetError, CheckpointMismatchError, InputError
+from ..io_utils import user_path
 from .image_io import ImageLike, load_image
 from .landmarks import DEFAULT_MAX_FACES, DEFAULT_MAX_SIDE, FaceLandmarks, detect_landmarks, face_box
 

@@ -25,8 +25,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import InputError
+from ..io_utils import user_path
 
 __all__ = ["load_image", "ImageLike", "MIN_IMAGE_SIDE"]
 

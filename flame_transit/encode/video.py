@@ -29,13 +29,12 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import InputError, NoFaceError
+from ..io_utils import user_path
 from .fit import FitOptions, fit_landmarks
 from .image_io import load_image
 from .landmarks import DEFAULT_MAX_FACES, DEFAULT_MAX_SIDE, FaceLandmarks, detect_all_faces, face_box

@@ -44,9 +44,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..io_utils import user_path
 from ..errors import InputError
-from ..io_utils import PathLike, atomic_write_bytes, read_npz
+from ..io_utils import PathLike, atomic_write_bytes, read_npz, user_path
 from ..params import FaceParams
 from .common import resolve_clip
 

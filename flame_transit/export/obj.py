@@ -19,9 +19,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from ..io_utils import user_path
 from ..errors import InputError
-from ..io_utils import DIRECTORY_MARKER, PathLike, atomic_directory
+from ..io_utils import DIRECTORY_MARKER, PathLike, atomic_directory, user_path
 from .common import resolve_clip
 
 __all__ = ["save_obj_sequence", "write_obj_sequence", "OBJ_SEQUENCE_FORMAT"]

@@ -20,8 +20,8 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
-from ..io_utils import user_path
 from ..errors import AssetError
+from ..io_utils import user_path
 from .model import FLAME_PARENTS, Head, HeadAssets
 
 __all__ = ["load_head", "load_head_assets", "read_flame_arrays", "OPEN_HEAD_PATH", "FLAME_ENV_VAR"]

@@ -543,6 +543,22 @@ def available_renderers() -> List[str]:
 RENDERER_NAMES = ("auto", "gl", "moderngl", "opengl", "egl", "pytorch3d", "torch3d")
 
 
+def check_renderer_name(name: Any) -> str:
+    """``name`` normalised (stripped, lower case); :class:`InputError` unless it is one of
+    :data:`RENDERER_NAMES`. Starts nothing, so it can run before any work.
+
+    Example:
+        >>> check_renderer_name(" GL ")
+        'gl'
+    """
+    if not isinstance(name, str):
+        raise InputError(f"renderer name must be a string, got {name!r}")
+    key = name.strip().lower()
+    if key not in RENDERER_NAMES:
+        raise InputError(f"unknown renderer {name!r}; choose 'auto', 'gl' or 'pytorch3d'")
+    return key
+
+
 def get_renderer(name: str = "auto", **kwargs: Any) -> Renderer:
     """A renderer backend by name.
 
@@ -561,14 +577,10 @@ def get_renderer(name: str = "auto", **kwargs: Any) -> Renderer:
         >>> get_renderer("gl").name
         'gl'
     """
-    if not isinstance(name, str):
-        raise InputError(f"renderer name must be a string, got {name!r}")
-    key = name.strip().lower()
+    key = check_renderer_name(name)
     if key == "auto":
         key = "pytorch3d" if _pytorch3d_usable() else "gl"
         log.debug("renderer 'auto' -> %s", key)
-    if key not in RENDERER_NAMES:
-        raise InputError(f"unknown renderer {name!r}; choose 'auto', 'gl' or 'pytorch3d'")
     if key in ("gl", "moderngl", "opengl", "egl"):
         from .gl import GLRenderer
 

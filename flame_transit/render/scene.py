@@ -387,27 +387,21 @@ class Scene:
                     log.warning("no mouth interior: %s", exc)
         self.skull_ids = np.asarray(MP_STABLE) if self.topo.mediapipe else (self.rig.stable if self.rig else None)
         parts = getattr(getattr(head, "assets", None), "face_parts", {}) or {}
-        mi = parts.get("mouth_interior") if isinstance(parts, dict) else None
-        self.eye_parts = []
-        if isinstance(parts, dict):
-            for name, col in (("eye_left", EYE_WHITE), ("eye_right", EYE_WHITE), ("iris_left", IRIS), ("iris_right", IRIS)):
-                tri = parts.get(name)
-                if tri is not None:
-                    tri = np.asarray(tri, dtype=np.int64)
-                    if tri.ndim == 2 and tri.shape[1] == 3 and tri.size and tri.max() < v and tri.min() >= 0:
-                        self.eye_parts.append((name, tri.astype(np.int32), col))
-        self.painted_parts = []
-        if isinstance(parts, dict):
-            for names, col in ((("lips",), LIPS), (("brow_left", "brow_right"), BROW)):
-                tris = [np.asarray(parts[n], dtype=np.int64) for n in names if n in parts]
-                tris = [t for t in tris if t.ndim == 2 and t.shape[1] == 3 and t.size and t.max() < v and t.min() >= 0]
-                if tris:
-                    self.painted_parts.append((names[0], np.concatenate(tris).astype(np.int32), col))
-        self.mouth_interior = None
-        if mi is not None and self.rig is None:
-            mi = np.asarray(mi, dtype=np.int64)
-            if mi.ndim == 2 and mi.shape[1] == 3 and mi.size and mi.max() < v and mi.min() >= 0:
-                self.mouth_interior = mi.astype(np.int32)
+        if not isinstance(parts, dict):
+            parts = {}
+
+        def part(*names: str) -> Optional[np.ndarray]:
+            """The named parts' triangles (int32), those that are valid for this mesh; None if none."""
+            tris = [np.asarray(parts[n], dtype=np.int64) for n in names if parts.get(n) is not None]
+            tris = [t for t in tris if t.ndim == 2 and t.shape[1] == 3 and t.size and t.max() < v and t.min() >= 0]
+            return np.concatenate(tris).astype(np.int32) if tris else None
+
+        self.eye_parts = [(name, tri, col) for name, col in (("eye_left", EYE_WHITE), ("eye_right", EYE_WHITE),
+                                                             ("iris_left", IRIS), ("iris_right", IRIS))
+                          if (tri := part(name)) is not None]
+        self.painted_parts = [(names[0], tri, col) for names, col in ((("lips",), LIPS), (("brow_left", "brow_right"), BROW))
+                              if (tri := part(*names)) is not None]
+        self.mouth_interior = part("mouth_interior") if self.rig is None else None
 
         from scipy import sparse
 

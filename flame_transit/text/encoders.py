@@ -42,8 +42,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..io_utils import user_path
 from ..errors import AssetError, InputError
+from ..io_utils import user_path
 
 __all__ = [
     "DEFAULT_ENCODER",

@@ -27,8 +27,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
-from ..io_utils import user_path
 from ..errors import AssetError, CheckpointMismatchError
+from ..io_utils import user_path
 
 __all__ = [
     "FORMAT",

@@ -12,6 +12,7 @@ import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
+
 from ..io_utils import user_path
 
 __all__ = ["generator_for", "eval_cases", "evaluate_model", "run_paper_protocol", "ABLATIONS"]
