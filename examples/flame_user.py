@@ -132,7 +132,7 @@ def parse_emotions(text):
 
 def anchors_from_emotions(basis, labels):
     """Emotion prototypes (FACS AU intensities, EMFACS) -> FLAME ``(K, E)`` expression + ``(K, 3)`` jaw."""
-    from flame_transit.head.open_head import EMOTION_PROTOTYPES
+    from flame_transit.expressions import PROTOTYPES as EMOTION_PROTOTYPES
 
     aus = np.zeros((len(labels), len(basis.au_names)))
     au26 = np.zeros(len(labels))  # AU26 (jaw drop) is a jaw rotation, kept apart

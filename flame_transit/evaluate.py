@@ -33,7 +33,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Opt
 
 import numpy as np
 
-from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, LABEL_SYNONYMS, ExpressionDataset, normalize_label
+from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, ExpressionDataset, normalize_label
+from .expressions import label_of
 from .errors import AssetError, CheckpointMismatchError, InputError
 from .io_utils import read_npz, user_path
 from .text.templates import PAPER_TEMPLATES  # the paper's instruction templates (re-exported)
@@ -438,7 +439,13 @@ def parse_labels(instruction: str) -> List[str]:
             return labels
     except Exception:  # noqa: BLE001 - fall back to the word lookup below
         pass
-    return [LABEL_SYNONYMS[w] for w in _WORD_RE.findall(str(instruction).lower()) if w in LABEL_SYNONYMS]
+    out = []
+    for w in _WORD_RE.findall(str(instruction).lower()):
+        try:
+            out.append(label_of(w))
+        except KeyError:
+            pass
+    return out
 
 
 def _as_cases(cases: Iterable[Any]) -> List[EvalCase]:

@@ -25,13 +25,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import InputError
+from .expressions import EMOTIONS
 from .evaluate import EvalResult, save_confusion_png, scores_from_predictions
-
-#: The six basic emotions whose 30 ordered pairs the evaluation renders.
-BASIC_EMOTIONS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 
 #: facex's output order (from its source) mapped to this project's label names.
 FACEX_LABELS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
+
+#: The emotions facex can judge (six: it has no contempt) whose ordered pairs the evaluation renders.
+BASIC_EMOTIONS: Tuple[str, ...] = tuple(label for label in FACEX_LABELS if label in EMOTIONS)
 
 #: Default phrasings: three of the paper's templates.
 DEFAULT_TEMPLATES: Tuple[str, ...] = (

@@ -20,12 +20,12 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from ..errors import AssetError, InputError
+from ..expressions import EMOTIONS, LABELS, label_of
 from ..io_utils import read_npz, user_path
 
 __all__ = [
     "LABEL_NAMES",
     "BASIC_EMOTIONS",
-    "LABEL_SYNONYMS",
     "ExpressionDataset",
     "DatasetSplits",
     "label_index",
@@ -35,56 +35,23 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: canonical label order of every dataset (index = integer label)
-LABEL_NAMES: Tuple[str, ...] = (
-    "neutral",
-    "happiness",
-    "sadness",
-    "surprise",
-    "fear",
-    "anger",
-    "disgust",
-    "contempt",
-)
-#: the seven basic emotions (no neutral), the classes of the paper's evaluation
-BASIC_EMOTIONS: Tuple[str, ...] = LABEL_NAMES[1:]
-
-#: words users and dataset files use for the labels
-LABEL_SYNONYMS: Dict[str, str] = {
-    "neutral": "neutral",
-    "neutrality": "neutral",
-    "calm": "neutral",
-    "happiness": "happiness",
-    "happy": "happiness",
-    "joy": "happiness",
-    "smile": "happiness",
-    "smiling": "happiness",
-    "sadness": "sadness",
-    "sad": "sadness",
-    "surprise": "surprise",
-    "surprised": "surprise",
-    "fear": "fear",
-    "fearful": "fear",
-    "afraid": "fear",
-    "scared": "fear",
-    "anger": "anger",
-    "angry": "anger",
-    "disgust": "disgust",
-    "disgusted": "disgust",
-    "contempt": "contempt",
-    "contemptuous": "contempt",
-}
+#: canonical label order of every dataset (index = integer label), from the table of expression
+#: classes (:data:`flame_transit.expressions.EXPRESSION_CLASSES`)
+LABEL_NAMES: Tuple[str, ...] = LABELS
+#: the basic emotions (no neutral), the classes of the paper's evaluation
+BASIC_EMOTIONS: Tuple[str, ...] = EMOTIONS
 
 _FORMAT = "flame_transit.expression_dataset"
 _VERSION = 1
 
 
 def normalize_label(label: Union[str, int, np.integer]) -> str:
-    """Canonical label name for a name, a synonym or an index into :data:`LABEL_NAMES`.
+    """Canonical label name for a name, any word of the expression vocabulary
+    (:func:`flame_transit.expressions.label_of`) or an index into :data:`LABEL_NAMES`.
 
     Example:
-        >>> normalize_label("Happy"), normalize_label(3)
-        ('happiness', 'surprise')
+        >>> normalize_label("Happy"), normalize_label(3), normalize_label("joyful")
+        ('happiness', 'surprise', 'happiness')
     """
     if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         if not 0 <= int(label) < len(LABEL_NAMES):
@@ -92,10 +59,10 @@ def normalize_label(label: Union[str, int, np.integer]) -> str:
         return LABEL_NAMES[int(label)]
     if not isinstance(label, str):
         raise InputError(f"a label must be a name or an index, got {type(label).__name__}")
-    key = label.strip().lower()
-    if key not in LABEL_SYNONYMS:
-        raise InputError(f"unknown emotion label {label!r}; known: {', '.join(LABEL_NAMES)}")
-    return LABEL_SYNONYMS[key]
+    try:
+        return label_of(label)
+    except KeyError:
+        raise InputError(f"unknown emotion label {label!r}; known: {', '.join(LABEL_NAMES)}") from None
 
 
 def label_index(label: Union[str, int, np.integer]) -> int:

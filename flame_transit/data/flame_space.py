@@ -269,11 +269,11 @@ def fit_au_basis(
 
     from ..head import load_head
     from ..head.open_head import JAW_RAD_PER_AU26
-    from .synthetic import AU_NAMES, au_to_head_matrix, is_au_head
+    from .synthetic import AU_NAMES, au_to_head_matrix
 
     if au_head is None:
         au_head = load_head()
-    if not is_au_head(au_head):
+    if not au_head.is_au_head:
         raise InputError(f"au_head {au_head.name!r} has no action-unit expression coordinates")
     mp_idx = embedding_mediapipe_indices(flame_head, landmark_indices)
     if len(mp_idx) < 10:

@@ -35,24 +35,25 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
+from ..expressions import EXPRESSION_CLASSES, ExpressionClass
 from .dataset import BASIC_EMOTIONS, LABEL_NAMES, ExpressionDataset, normalize_label
 
 __all__ = [
     "AU_NAMES",
     "EMOTION_SPECS",
     "EmotionSpec",
+    "emotion_spec",
     "sample_au_codes",
     "make_synthetic_dataset",
     "instruction_pairs",
-    "is_au_head",
     "au_to_head_matrix",
 ]
 
 
-def _open_head_constants() -> Tuple[Tuple[str, ...], float, Dict[str, Dict[str, float]]]:
+def _open_head_constants() -> Tuple[Tuple[str, ...], float]:
     from ..head import open_head as oh
 
-    return tuple(oh.EXPRESSION_NAMES), float(oh.JAW_RAD_PER_AU26), dict(oh.EMOTION_PROTOTYPES)
+    return tuple(oh.EXPRESSION_NAMES), float(oh.JAW_RAD_PER_AU26)
 
 
 #: the AU space the samples live in: the open head's expression coordinates (AU26 = jaw)
@@ -76,73 +77,34 @@ class EmotionSpec:
     unilateral: Tuple[str, ...] = ()
 
 
-def _spec_table() -> Dict[str, EmotionSpec]:
-    _, _, proto = _open_head_constants()
+def emotion_spec(cls: ExpressionClass) -> EmotionSpec:
+    """The sampling spec of one expression class: its prototype's AUs (but AU26, the jaw) are
+    core AUs unless its :class:`~flame_transit.expressions.Variation` makes them optional.
 
-    def p(emotion: str, au: str, default: float) -> float:
-        return float(proto.get(emotion, {}).get(au, default))
-
-    return {
-        # EMFACS: 6+12 (Duchenne smile); lips apart / laughing jaw sometimes; 7 with strong smiles
-        "happiness": EmotionSpec(
-            # A broad smile parts the lips (AU25) far more often than not; with the lips apart
-            # the renderer shows teeth, which is what makes a smile read in a photo.
-            core={"AU6": p("happiness", "AU6", 0.9), "AU12": p("happiness", "AU12", 1.0), "AU25": 0.9},
-            optional={"AU10": (0.4, 0.4), "AU7": (0.15, 0.3)},
-            jaw=(0.7, 0.2, 0.5),
-        ),
-        # 1+4+15+17, lids drooping (43 at low intensity)
-        "sadness": EmotionSpec(
-            core={au: p("sadness", au, v) for au, v in
-                  (("AU1", 0.65), ("AU4", 0.65), ("AU15", 1.1), ("AU17", 0.65), ("AU43", 0.35))},
-            optional={},
-        ),
-        # 1+2+5+26 (+25)
-        "surprise": EmotionSpec(
-            core={"AU1": p("surprise", "AU1", 1.0), "AU2": p("surprise", "AU2", 1.0), "AU5": p("surprise", "AU5", 0.9)},
-            # the dropped jaw is what makes surprise read (a raised brow alone reads as interest)
-            optional={"AU25": (0.9, max(p("surprise", "AU25", 0.6), 0.6))},
-            jaw=(1.0, 0.8, 1.2),
-        ),
-        # 1+2+4+5+7+20+26 (+25)
-        "fear": EmotionSpec(
-            core={
-                "AU1": p("fear", "AU1", 1.0),
-                "AU2": p("fear", "AU2", 0.6),
-                "AU4": p("fear", "AU4", 0.7),
-                "AU5": p("fear", "AU5", 1.0),
-                "AU20": p("fear", "AU20", 1.0),
-            },
-            optional={"AU7": (0.5, max(p("fear", "AU7", 0.3), 0.3)), "AU25": (0.75, max(p("fear", "AU25", 0.6), 0.5))},
-            jaw=(0.8, 0.4, 0.8),
-        ),
-        # 4+5+7+23 with a raised chin and down-turned lips (17+15); variants with 24 or 10
-        "anger": EmotionSpec(
-            core={au: p("anger", au, v) for au, v in
-                  (("AU4", 1.3), ("AU5", 0.4), ("AU7", 0.9), ("AU15", 0.5), ("AU17", 0.7), ("AU23", 0.6))},
-            optional={"AU24": (0.4, 0.4), "AU10": (0.6, max(p("anger", "AU10", 0.3), 0.3))},
-        ),
-        # 9+10+15 with narrowed eyes and lowered brows (4+7); +16, +25, +17 sometimes
-        "disgust": EmotionSpec(
-            core={au: p("disgust", au, v) for au, v in
-                  (("AU9", 1.1), ("AU10", 0.7), ("AU15", 0.5), ("AU4", 0.4), ("AU7", 0.4))},
-            optional={
-                "AU16": (0.6, max(p("disgust", "AU16", 0.3), 0.3)),
-                "AU25": (0.45, max(p("disgust", "AU25", 0.25), 0.25)),
-                "AU17": (0.5, max(p("disgust", "AU17", 0.3), 0.3)),
-            },
-        ),
-        # unilateral 12+14
-        "contempt": EmotionSpec(
-            core={"AU12": p("contempt", "AU12L", 0.7), "AU14": p("contempt", "AU14L", 0.9)},
-            optional={},
-            unilateral=("AU12", "AU14"),
-        ),
-    }
+    Example:
+        >>> from flame_transit.expressions import EXPRESSION_CLASSES
+        >>> spec = emotion_spec(EXPRESSION_CLASSES["surprise"])
+        >>> dict(spec.core), dict(spec.optional), spec.jaw
+        ({'AU1': 1.0, 'AU2': 1.0, 'AU5': 0.9}, {'AU25': (0.9, 0.6)}, (1.0, 0.8, 1.2))
+    """
+    var = cls.variation
+    if var is None:
+        raise InputError("this expression class has no variation (neutral rows are noise only)")
+    proto = {au: float(v) for au, v in cls.prototype.items() if au != "AU26"}
+    core = {}
+    for au, value in proto.items():
+        if au not in var.optional:
+            core[au[:-1] if var.unilateral and au[-1] in "LR" else au] = float(var.core.get(au, value))
+    core.update({au: float(v) for au, v in var.core.items() if au not in proto})
+    optional = {au: (float(prob), max(proto.get(au, 0.0), float(base))) for au, (prob, base) in var.optional.items()}
+    unilateral = tuple(au[:-1] for au in proto if var.unilateral and au[-1] in "LR")
+    return EmotionSpec(core=core, optional=optional, jaw=tuple(float(x) for x in var.jaw), unilateral=unilateral)
 
 
-#: variation specs of the seven basic emotions (neutral has none)
-EMOTION_SPECS: Dict[str, EmotionSpec] = _spec_table()
+#: variation specs of the basic emotions (neutral has none), from the table of expression classes
+EMOTION_SPECS: Dict[str, EmotionSpec] = {
+    label: emotion_spec(cls) for label, cls in EXPRESSION_CLASSES.items() if cls.variation is not None
+}
 
 _BILATERAL = {"AU12": ("AU12L", "AU12R"), "AU14": ("AU14L", "AU14R")}
 
@@ -226,12 +188,6 @@ def sample_au_codes(
     return np.clip(aus, 0.0, 1.25), np.clip(au26, 0.0, 1.25), s
 
 
-def is_au_head(head: Any) -> bool:
-    """True when the head's expression coordinates are FACS action units (the open head)."""
-    names = tuple(getattr(head, "expression_names", ()))
-    return bool(names) and all(str(n).upper().startswith("AU") for n in names)
-
-
 def au_to_head_matrix(expression_names: Sequence[str]) -> np.ndarray:
     """``(E, len(AU_NAMES))`` map from the sample AU space to an AU-named expression space.
 
@@ -310,9 +266,9 @@ def make_synthetic_dataset(
     if not classes:
         raise InputError("no emotions to sample: give emotions or include_neutral=True")
 
-    _, jaw_per_au26, _ = _open_head_constants()
+    _, jaw_per_au26 = _open_head_constants()
     # how AU samples become this head's expression + jaw
-    if is_au_head(head):
+    if head.is_au_head:
         to_expr = au_to_head_matrix(head.expression_names)
         au_basis = None  # the AU samples are this head's coordinates
         mapping = "identity (AU head)"

@@ -50,7 +50,7 @@ def fit_to_params(fit: FitResult, head, crop: np.ndarray, image_size, landmarks:
         "num_faces": int(landmarks.num_faces),
         "iterations": int(fit.iterations),
     }
-    if head.expression_names and all(n.startswith("AU") for n in head.expression_names):
+    if head.is_au_head:
         extras["aus"] = {n: float(v) for n, v in zip(head.expression_names, fit.expression)}
     return FaceParams(
         shape=f32(fit.shape),

@@ -139,7 +139,7 @@ class HeadFitData:
         self.kind = head.kind
         v = a.num_vertices
         self.num_vertices = v
-        self.is_au = bool(a.num_expression) and all(str(n).startswith("AU") for n in a.expression_names)
+        self.is_au = head.is_au_head
         self.expression_names = tuple(a.expression_names)
         self.num_shape = a.num_shape if head.kind == "open" else min(a.num_shape, int(options.max_shape))
         self.num_expression = a.num_expression if head.kind == "open" else min(a.num_expression, int(options.max_expression))

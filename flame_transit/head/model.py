@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..expressions import is_action_unit_space
 from .lbs import LBSBases, lbs_forward, prepare_lbs_bases
 
 __all__ = [
@@ -139,7 +140,8 @@ class Head(torch.nn.Module):
 
     Build one with :func:`flame_transit.head.load_head`. Attributes a user expects:
     ``faces (F, 3)``, ``num_vertices``, ``num_shape``, ``num_expression``, ``expression_names``,
-    ``name`` (the id stored in checkpoints) and ``kind`` (``"flame"`` or ``"open"``).
+    ``name`` (the id stored in checkpoints), ``kind`` (``"flame"`` or ``"open"``) and
+    ``is_au_head`` (expression coordinates are FACS action units).
 
     Example:
         >>> from flame_transit.head import load_head
@@ -202,6 +204,12 @@ class Head(torch.nn.Module):
     @property
     def num_expression(self) -> int:
         return self.assets.num_expression
+
+    @property
+    def is_au_head(self) -> bool:
+        """True when the expression coordinates are FACS action units (the open head), False for
+        FLAME's PCA coefficients."""
+        return is_action_unit_space(self.expression_names)
 
     @property
     def num_joints(self) -> int:

@@ -60,6 +60,7 @@ from typing import Dict, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
+from ..expressions import LABELS, PROTOTYPES
 
 __all__ = [
     "EXPRESSION_NAMES",
@@ -128,23 +129,12 @@ REGIONS: Dict[str, Tuple[int, ...]] = {
     "cheek_l": (280, 425, 352, 346, 347, 330, 266, 411, 427, 376),
 }  # fmt: skip
 
-#: EMFACS prototypes (Ekman & Friesen) as AU intensities; "AU26" is applied through the jaw.
-#: Beyond the minimal EMFACS sets, anger carries a raised chin and pressed, down-turned lips
-#: (17+15+23) and disgust narrowed eyes and lowered brows (4+7), and sadness a raised chin and
-#: drooping lids (17+43) with a milder inner-brow raise: without them the independent judge read
-#: anger as sadness or joy, disgust and sadness as fear (docs/eval/perceptual). The transit stage scales these by
-#: :data:`EXPRESSION_GAIN`.
-EMOTION_PROTOTYPES: Dict[str, Dict[str, float]] = {
-    "neutral": {},
-    "happiness": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.5},
-    "sadness": {"AU1": 0.65, "AU4": 0.65, "AU15": 1.1, "AU17": 0.65, "AU43": 0.35},
-    "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
-    "fear": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 0.6, "AU26": 0.4},
-    "anger": {"AU4": 1.3, "AU5": 0.4, "AU7": 0.9, "AU10": 0.3, "AU15": 0.5, "AU17": 0.7, "AU23": 0.6},
-    "disgust": {"AU4": 0.4, "AU7": 0.4, "AU9": 1.1, "AU10": 0.7, "AU15": 0.5, "AU16": 0.3, "AU17": 0.3, "AU25": 0.25},
-    "contempt": {"AU12L": 0.7, "AU14L": 0.9},
-}  # fmt: skip
-EMOTION_NAMES: Tuple[str, ...] = tuple(EMOTION_PROTOTYPES)
+#: EMFACS prototypes (Ekman & Friesen) as AU intensities, label -> {AU: intensity}; "AU26" is
+#: applied through the jaw. From the table of expression classes
+#: (:data:`flame_transit.expressions.EXPRESSION_CLASSES`, where they are tuned and explained).
+#: The transit stage scales these by :data:`EXPRESSION_GAIN`.
+EMOTION_PROTOTYPES: Dict[str, Dict[str, float]] = PROTOTYPES
+EMOTION_NAMES: Tuple[str, ...] = LABELS
 
 #: Legibility gain on this head's AU intensities (the transit stage's generated offsets, the
 #: pictures' prototypes): the authored fields at activation 1 read as "neutral" to an
@@ -187,6 +177,7 @@ def au_params(aus: Mapping[str, float], head=None) -> Tuple[np.ndarray, np.ndarr
         (1.0, 0.2)
     """
     names: Sequence[str] = EXPRESSION_NAMES if head is None else tuple(head.expression_names)
+    au_space = head is None or head.is_au_head
     index = {n: i for i, n in enumerate(names)}
     expr = np.zeros(len(names), dtype=np.float32)
     jaw = np.zeros(3, dtype=np.float32)
@@ -198,7 +189,7 @@ def au_params(aus: Mapping[str, float], head=None) -> Tuple[np.ndarray, np.ndarr
         else:
             hint = (
                 "this head's expression coordinates are not action units (use the open head)"
-                if not any(n.startswith("AU") for n in names)
+                if not au_space
                 else f"known: {', '.join(names)}, AU26"
             )
             raise InputError(f"unknown action unit {au!r}: {hint}")

@@ -20,14 +20,15 @@ __all__ = ["EXPRESSIONS", "make_gallery"]
 
 
 def _expressions() -> Tuple[Tuple[str, Dict[str, float], float], ...]:
-    """(label, AU intensities, jaw opening in radians) of the pictures: the open head's emotion
-    prototypes at its legibility gain (what the transit stage generates on average), and closed
-    lids."""
-    from ..head.open_head import EMOTION_PROTOTYPES, EXPRESSION_GAIN, JAW_RAD_PER_AU26
+    """(label, AU intensities, jaw opening in radians) of the pictures: every expression class's
+    prototype (:data:`flame_transit.expressions.PROTOTYPES`) at the open head's legibility gain
+    (what the transit stage generates on average), and closed lids."""
+    from ..expressions import PROTOTYPES
+    from ..head.open_head import EXPRESSION_GAIN, JAW_RAD_PER_AU26
 
     out = []
-    for name in ("neutral", "happiness", "surprise", "fear", "sadness", "disgust", "anger"):
-        aus = {k: EXPRESSION_GAIN * v for k, v in EMOTION_PROTOTYPES[name].items()}
+    for name, proto in PROTOTYPES.items():
+        aus = {k: EXPRESSION_GAIN * v for k, v in proto.items()}
         out.append((name, {k: v for k, v in aus.items() if k != "AU26"}, aus.get("AU26", 0.0) * JAW_RAD_PER_AU26))
     return tuple(out) + (("eyes closed", {"AU43": 1.0}, 0.0),)
 

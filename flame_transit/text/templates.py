@@ -30,6 +30,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
+from ..expressions import EXPRESSION_CLASSES
 from .vocabulary import EXPRESSIONS, label_of
 
 __all__ = [
@@ -117,34 +118,13 @@ HELDOUT_SINGLE_TEMPLATES: Tuple[str, ...] = (
     "I want a {b_adj} face.",
 )
 
-# Words used to fill templates. Nouns read after "from"/"to"; adjectives after "look"/"a ... face".
+# Words used to fill templates (nouns read after "from"/"to"; adjectives after "look"/"a ... face"),
+# from the table of expression classes (flame_transit.expressions).
 TRAIN_WORDS: Dict[str, Dict[str, Tuple[str, ...]]] = {
-    "neutral": {"noun": ("neutral", "a neutral expression", "calm", "no expression"),
-                "adj": ("neutral", "calm", "expressionless", "relaxed", "blank")},
-    "happiness": {"noun": ("happiness", "joy", "delight", "a smile"),
-                  "adj": ("happy", "joyful", "smiling", "glad", "cheerful")},
-    "sadness": {"noun": ("sadness", "sorrow", "grief", "unhappiness"),
-                "adj": ("sad", "unhappy", "sorrowful", "gloomy", "miserable")},
-    "surprise": {"noun": ("surprise", "astonishment", "amazement", "shock"),
-                 "adj": ("surprised", "shocked", "astonished", "amazed", "startled")},
-    "fear": {"noun": ("fear", "fright", "terror", "panic"),
-             "adj": ("scared", "afraid", "frightened", "fearful", "terrified")},
-    "anger": {"noun": ("anger", "rage", "fury", "annoyance"),
-              "adj": ("angry", "mad", "furious", "irritated", "annoyed")},
-    "disgust": {"noun": ("disgust", "revulsion", "distaste", "repulsion"),
-                "adj": ("disgusted", "grossed out", "revolted", "repulsed", "sickened")},
-    "contempt": {"noun": ("contempt", "scorn", "disdain", "derision"),
-                 "adj": ("contemptuous", "scornful", "disdainful", "smug", "condescending")},
+    label: {form: c.words(form, "train") for form in ("noun", "adj")} for label, c in EXPRESSION_CLASSES.items()
 }
 HELDOUT_WORDS: Dict[str, Dict[str, Tuple[str, ...]]] = {
-    "neutral": {"noun": ("composure", "a straight face"), "adj": ("impassive", "emotionless")},
-    "happiness": {"noun": ("glee", "cheerfulness"), "adj": ("delighted", "elated")},
-    "sadness": {"noun": ("melancholy", "despair"), "adj": ("downcast", "heartbroken")},
-    "surprise": {"noun": ("awe", "disbelief"), "adj": ("stunned", "astounded")},
-    "fear": {"noun": ("dread", "horror"), "adj": ("petrified", "panicked")},
-    "anger": {"noun": ("wrath", "outrage"), "adj": ("enraged", "livid")},
-    "disgust": {"noun": ("loathing", "aversion"), "adj": ("repelled", "nauseated")},
-    "contempt": {"noun": ("mockery", "superiority"), "adj": ("derisive", "haughty")},
+    label: {form: c.words(form, "heldout") for form in ("noun", "adj")} for label, c in EXPRESSION_CLASSES.items()
 }
 
 _FIELDS = {"a", "b", "a_adj", "b_adj", "a_noun", "b_noun"}
@@ -226,6 +206,7 @@ def render_instruction(template: str, a: Optional[str] = None, b: Optional[str] 
         else:
             pool = (list(TRAIN_WORDS[lab][form]) if words in ("train", "all") else []) + \
                    (list(HELDOUT_WORDS[lab][form]) if words in ("heldout", "all") else [])
+            pool = pool or TRAIN_WORDS[lab][form][:1]  # a class with no held-out words yet
         values[f] = _choice(rng, pool)
     text = template.format(**values)
     return text[:1].upper() + text[1:]

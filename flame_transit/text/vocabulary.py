@@ -3,9 +3,10 @@ facial-action phrases (FACS action units).
 
 Everything here is plain data; :mod:`flame_transit.text.parse` turns it into a matcher.
 
-* :data:`EXPRESSIONS`: the eight labels (CelebV-HQ's eight; CK+ has the seven without neutral).
-* :data:`SYNONYMS`: ``label -> {"noun": (...), "adj": (...), "other": (...)}``; the first noun
-  and the first adjective are the canonical words.
+* :data:`EXPRESSIONS`, :data:`SYNONYMS`, :data:`EMOJI`, :func:`label_of`: the labels and their
+  words, derived from the one table of expression classes,
+  :data:`flame_transit.expressions.EXPRESSION_CLASSES` (add words and classes there); the first
+  noun and the first adjective are the canonical words.
 * :data:`WORD_AUS`: extra action units that some expression words imply ("grin" shows teeth).
 * :data:`COMPOUND_WORDS`: single words naming a blend ("bittersweet").
 * :data:`INTENSITY_WORDS`: modifier -> intensity factor (1.0 = a clear, typical expression).
@@ -23,7 +24,10 @@ Example:
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Tuple
+
+from ..expressions import EMOJI, EMOTIONS, SYNONYMS, canonical_word, expression_phrases, label_of
+from ..expressions import LABELS as EXPRESSIONS
 
 __all__ = [
     "EXPRESSIONS",
@@ -47,10 +51,6 @@ __all__ = [
     "vocabulary_summary",
 ]
 
-EXPRESSIONS: Tuple[str, ...] = (
-    "neutral", "happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt",
-)
-EMOTIONS: Tuple[str, ...] = EXPRESSIONS[1:]
 CUSTOM = "custom"
 
 AU_NAMES: Tuple[str, ...] = (
@@ -59,121 +59,6 @@ AU_NAMES: Tuple[str, ...] = (
 )
 # AUs with a unilateral variant: "left"/"right" in an instruction selects AU12L / AU12R.
 SIDED_AUS: Tuple[str, ...] = ("AU12", "AU14")
-
-# ------------------------------------------------------------------------------------------
-# expression words
-# ------------------------------------------------------------------------------------------
-
-SYNONYMS: Dict[str, Dict[str, Tuple[str, ...]]] = {
-    "neutral": {
-        "noun": ("neutral", "a neutral expression", "neutrality", "calm", "calmness",
-                 "no expression", "a blank expression", "composure", "a poker face",
-                 "a straight face", "a resting face", "rest"),
-        "adj": ("neutral", "calm", "expressionless", "blank", "relaxed", "emotionless",
-                "impassive", "composed", "serene", "straight-faced", "deadpan", "stoic",
-                "unemotional", "placid", "poker-faced", "at rest", "resting", "peaceful",
-                "indifferent", "unexpressive", "normal", "chill", "zen", "unbothered",
-                "unfazed", "nonchalant", "even-tempered", "collected", "tranquil"),
-        "other": ("calmly", "neutrally", "without expression", "without emotion",
-                  "no emotion", "poker face", "straight face", "resting face", "neutral face",
-                  "rest pose", "neutral pose"),
-    },
-    "happiness": {
-        "noun": ("happiness", "joy", "delight", "glee", "cheerfulness", "cheer", "elation",
-                 "amusement", "contentment", "pleasure", "bliss", "a smile", "a grin",
-                 "laughter", "joyfulness", "gladness", "euphoria"),
-        "adj": ("happy", "joyful", "smiling", "glad", "cheerful", "delighted", "pleased",
-                "content", "gleeful", "joyous", "amused", "merry", "jolly", "ecstatic", "elated",
-                "overjoyed", "thrilled", "grinning", "beaming", "laughing", "cheery", "upbeat",
-                "jovial", "blissful", "euphoric", "radiant", "chuffed", "satisfied", "jubilant",
-                "mirthful", "exhilarated", "over the moon", "on cloud nine", "tickled",
-                "lighthearted", "sunny"),
-        "other": ("smile", "smiles", "smiled", "grin", "grins", "laugh", "laughs", "beam",
-                  "happily", "joyfully", "gleefully", "cheerfully", "smilingly"),
-    },
-    "sadness": {
-        "noun": ("sadness", "sorrow", "grief", "unhappiness", "melancholy", "misery", "gloom",
-                 "despair", "depression", "heartbreak", "dejection", "woe", "tears",
-                 "disappointment"),
-        "adj": ("sad", "unhappy", "sorrowful", "gloomy", "melancholic", "miserable",
-                "depressed", "downcast", "dejected", "heartbroken", "crying", "weeping",
-                "tearful", "upset", "grieving", "mournful", "despondent", "glum", "forlorn",
-                "disappointed", "sulky", "sulking", "down-hearted", "downhearted", "morose",
-                "woeful", "sobbing", "crestfallen", "distressed", "hurt", "heartsick", "distraught",
-                "down in the dumps", "grief-stricken", "desolate", "somber", "sombre"),
-        "other": ("cry", "cries", "weep", "weeps", "sob", "sobs", "sadly", "sorrowfully",
-                  "unhappily", "in tears", "on the verge of tears"),
-    },
-    "surprise": {
-        "noun": ("surprise", "astonishment", "amazement", "shock", "awe", "wonder",
-                 "disbelief", "bewilderment"),
-        "adj": ("surprised", "shocked", "astonished", "amazed", "astounded", "stunned",
-                "startled", "dumbfounded", "flabbergasted", "awestruck", "awed", "taken aback",
-                "caught off guard", "in awe", "wide-eyed", "gobsmacked", "speechless",
-                "bewildered", "incredulous", "agog", "aghast", "thunderstruck", "surprising",
-                "gobsmacked", "floored", "staggered"),
-        "other": ("gasp", "gasps", "gasping", "surprisedly", "in surprise", "in shock",
-                  "in disbelief"),
-    },
-    "fear": {
-        "noun": ("fear", "fright", "terror", "horror", "panic", "dread", "anxiety", "alarm",
-                 "fearfulness", "nervousness", "worry", "apprehension"),
-        "adj": ("scared", "afraid", "frightened", "fearful", "terrified", "horrified",
-                "panicked", "panicky", "anxious", "nervous", "worried", "alarmed", "petrified",
-                "spooked", "freaked out", "scared stiff", "apprehensive", "uneasy", "timid",
-                "intimidated", "threatened", "panic-stricken", "terror-stricken", "terrorized",
-                "shaken", "jittery", "jumpy", "fearstruck", "paranoid", "horror-stricken",
-                "fear-stricken"),
-        "other": ("fearfully", "nervously", "anxiously", "in fear", "in terror", "in horror",
-                  "in panic", "cower", "cowering", "tremble", "trembling"),
-    },
-    "anger": {
-        "noun": ("anger", "rage", "fury", "wrath", "irritation", "annoyance", "frustration",
-                 "outrage", "hostility", "ire", "aggression", "resentment"),
-        "adj": ("angry", "mad", "furious", "enraged", "irate", "irritated", "annoyed", "livid",
-                "cross", "fuming", "outraged", "hostile", "raging", "frustrated", "aggressive",
-                "grumpy", "pissed off", "pissed", "ticked off", "seething", "incensed",
-                "infuriated", "indignant", "vexed", "irked", "cranky", "wrathful", "resentful",
-                "scowling", "glaring", "snarling", "stern", "peeved", "irritable", "riled",
-                "exasperated", "belligerent", "heated", "cross-faced"),
-        "other": ("angrily", "furiously", "scowl", "scowls", "glare", "glares", "snarl",
-                  "snarls", "in anger", "in rage", "in a rage"),
-    },
-    "disgust": {
-        "noun": ("disgust", "revulsion", "repulsion", "distaste", "loathing", "aversion",
-                 "nausea", "repugnance", "abhorrence", "grossness"),
-        "adj": ("disgusted", "grossed out", "revolted", "repulsed", "sickened", "nauseated",
-                "nauseous", "appalled", "queasy", "icked out", "repelled", "put off",
-                "turned off", "squeamish", "disgusting", "revolting", "repugnant", "sick",
-                "grossed", "disgust-faced"),
-        "other": ("disgustedly", "in disgust", "eww", "ew", "yuck", "yuk", "ugh", "gross",
-                  "grossly", "grimacing in disgust"),
-    },
-    "contempt": {
-        "noun": ("contempt", "scorn", "disdain", "derision", "condescension", "disrespect",
-                 "smugness", "arrogance", "a sneer", "mockery", "superiority"),
-        "adj": ("contemptuous", "scornful", "disdainful", "derisive", "condescending", "smug",
-                "sneering", "dismissive", "arrogant", "haughty", "sarcastic", "mocking",
-                "supercilious", "unimpressed", "disrespectful", "snide", "snobbish", "snooty",
-                "patronizing", "patronising", "sardonic", "scoffing", "sneery", "cynical",
-                "high and mighty", "self-satisfied"),
-        "other": ("sneer", "sneers", "contemptuously", "scornfully", "disdainfully",
-                  "smugly", "mockingly", "in contempt", "with contempt", "eye roll",
-                  "rolling the eyes", "roll the eyes", "roll eyes"),
-    },
-}
-
-# Emoji read as expressions (😏 is a smirk, see SINGLE_WORD_ACTIONS).
-EMOJI: Dict[str, str] = {e: label for label, es in {
-    "neutral": "😐 😑 😶",
-    "happiness": "😀 😃 😄 😁 😊 🙂 ☺ 😆 😂 🤣 😍 🥰 😇",
-    "sadness": "😢 😭 ☹ 🙁 😞 😔 😿 😥",
-    "surprise": "😮 😯 😲 😳 🤯",
-    "fear": "😨 😱 😰 😧 😦",
-    "anger": "😠 😡 🤬 👿 😤",
-    "disgust": "🤢 🤮 😖",
-    "contempt": "😒 🙄",
-}.items() for e in es.split()}
 
 # Expression words that imply action units beyond the label's prototype (value = target).
 WORD_AUS: Dict[str, Dict[str, float]] = {
@@ -422,54 +307,6 @@ SIDE_WORDS: Dict[str, str] = {
     "on the right": "R", "on the left side": "L", "on the right side": "R",
     "to the left side": "L", "to the right side": "R", "left side": "L", "right side": "R",
 }
-
-
-def canonical_word(label: str, form: str = "noun") -> str:
-    """The canonical word of an expression label (``form``: ``"noun"`` or ``"adj"``)."""
-    if label not in SYNONYMS:
-        raise KeyError(f"unknown expression {label!r}; known: {', '.join(EXPRESSIONS)}")
-    return SYNONYMS[label][form][0]
-
-
-def expression_phrases() -> Iterator[Tuple[str, str]]:
-    """Every ``(phrase, label)`` of the expression vocabulary, in a fixed order."""
-    seen = set()
-    for label in EXPRESSIONS:
-        for form in ("noun", "adj", "other"):
-            for p in SYNONYMS[label][form]:
-                if (p, label) not in seen:
-                    seen.add((p, label))
-                    yield p, label
-    for e, label in EMOJI.items():
-        yield e, label
-
-
-_LABEL_INDEX: Dict[str, str] = {}
-for _p, _l in expression_phrases():
-    _LABEL_INDEX.setdefault(_p, _l)
-for _l in EXPRESSIONS:
-    _LABEL_INDEX[_l] = _l
-
-
-def label_of(word: str) -> str:
-    """The label of an expression word or label, e.g. ``label_of("Joyful") == "happiness"``.
-
-    Raises:
-        KeyError: the word is not in the vocabulary.
-
-    Example:
-        >>> label_of("grossed out"), label_of("anger")
-        ('disgust', 'anger')
-    """
-    key = " ".join(str(word).lower().replace("-", " ").split())
-    for k in (key, key.replace(" ", "-")):
-        if k in _LABEL_INDEX:
-            return _LABEL_INDEX[k]
-    # lookups of hyphenated entries by their spaced form
-    for p, l in _LABEL_INDEX.items():
-        if p.replace("-", " ") == key:
-            return l
-    raise KeyError(f"{word!r} is not an expression word; known labels: {', '.join(EXPRESSIONS)}")
 
 
 def vocabulary_summary(max_per_label: int = 8) -> str:

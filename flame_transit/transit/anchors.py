@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointMismatchError, InputError, InstructionError
+from ..expressions import is_action_unit_space
 from ..head.open_head import EXPRESSION_GAIN as _OPEN_HEAD_GAIN
 
 __all__ = ["generate_anchors", "generate_anchors_batch", "neutral_anchor", "resolve_model", "AU_RANGE", "latent_noise"]
@@ -155,11 +156,6 @@ def _au_index(tm: Any) -> Dict[str, int]:
     return idx
 
 
-def _is_au_head(tm: Any) -> bool:
-    names = tm.expression_names
-    return bool(names) and all(str(n).upper().startswith("AU") for n in names)
-
-
 def generate_anchors_batch(
     instructions: Sequence[Any],
     *,
@@ -272,12 +268,12 @@ def generate_anchors_batch(
     if subject is not None and personalize:
         base_e, base_j = _subject_neutral(tm, subject, ref_e, ref_j)
     intens = torch.as_tensor([q.intensity for qs in per_instr for q in qs], dtype=torch.float32)
-    if _is_au_head(tm):
+    if is_action_unit_space(tm.expression_names):
         intens = intens * AU_HEAD_EXPRESSION_GAIN
     e_out = base_e + intens[None, :, None] * (e_seg - ref_e)
     j_out = base_j + intens[None, :, None] * (j_seg - ref_j)
     au_idx = _au_index(tm)
-    au_head = _is_au_head(tm)
+    au_head = is_action_unit_space(tm.expression_names)
     jaw_per = _jaw_per_au26()
     s = 0
     for qs in per_instr:
@@ -375,6 +371,6 @@ def neutral_anchor(subject: Any = None, *, model: Any = None, head: Any = None) 
     ref_e = torch.as_tensor(tm.meta.get("neutral_expression", [0.0] * tm.expression_dim), dtype=torch.float32)
     ref_j = torch.as_tensor(tm.meta.get("neutral_jaw", [0.0] * 3), dtype=torch.float32)
     e, j = (ref_e, ref_j) if subject is None else _subject_neutral(tm, subject, ref_e, ref_j)
-    if _is_au_head(tm):
+    if is_action_unit_space(tm.expression_names):
         e = e.clamp(*AU_RANGE)
     return Anchors(expression=e[None].clone(), jaw_pose=j[None].clone(), labels=["neutral"], head_name=tm.head_name)

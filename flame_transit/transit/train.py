@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..expressions import is_action_unit_space
 
 __all__ = ["TrainConfig", "train", "build_model", "train_ned", "main_from_cli", "eval_from_cli", "DEFAULT_EPOCHS", "MODEL_KINDS"]
 
@@ -581,7 +582,7 @@ def ned_pairs(ds: Any, seed: int, style_std: float) -> Tuple[np.ndarray, np.ndar
     std = e.std(axis=0) + 1e-6
     style = rng.normal(0.0, 1.0, size=(len(subjects), e.shape[1])) * std * style_std
     style *= rng.random((len(subjects), e.shape[1])) < 1.0 / 3.0
-    au_head = all(str(n).upper().startswith("AU") for n in ds.expression_names)
+    au_head = is_action_unit_space(ds.expression_names)
     if au_head:
         style = np.abs(style)
     off = style[inverse]
