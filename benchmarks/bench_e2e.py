@@ -189,7 +189,7 @@ _EVIDENCE = (
     ("of which scipy binary dilation", "", "_nd_image.binary_erosion"),
     ("per-frame photo compositing (render/scene.py _photo_frame)", "render/scene.py", "(_photo_frame)"),
     ("numpy stack (frame assembly)", "shape_base.py", "(stack)"),
-    ("mp4 encode (video.py _write_mp4)", "video.py", "(_write_mp4)"),
+    ("mp4 encode (video_writer.py _write_mp4)", "video_writer.py", "(_write_mp4)"),
     ("of which imageio-ffmpeg polling sleeps at close", "", "time.sleep"),
     ("transit (generate_anchors)", "anchors.py", "(generate_anchors)"),
     ("encode (photo → parameters)", "encode/encoder.py", "(encode)"),

@@ -237,7 +237,7 @@ class Animation:
                      anchor_labels=list(self.trajectory.labels), **options)
             return p
         if suffix in VIDEO_SUFFIXES:
-            from .video import write_video
+            from .video_writer import write_video
 
             t0 = time.perf_counter()
             progress = options.pop("progress", self.render_options.get("progress", False))
@@ -245,7 +245,7 @@ class Animation:
             self.timings["video"] = time.perf_counter() - t0
             return p
         if suffix == ".png":
-            from .video import contact_sheet
+            from .viz import contact_sheet
 
             if "labels" not in options:
                 options["labels"] = dict(zip(self.anchor_frames, self.trajectory.labels))
@@ -268,7 +268,7 @@ class Animation:
 
     def save_plot(self, path: Union[str, os.PathLike]) -> Path:
         """Write the expression-trajectory plot (PNG): moving AUs/coefficients over time."""
-        from .video import plot_trajectory
+        from .viz import plot_trajectory
 
         p = check_output_path(path, kind="render")
         plot_trajectory(self.trajectory, list(self.head.expression_names), p, fps=self.fps)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError
 from .io_utils import PathLike, atomic_path
-from .video import to_rgb8
+from .video_writer import to_rgb8
 
 __all__ = ["contact_sheet", "plot_trajectory", "pick_frames"]
 

@@ -17,7 +17,7 @@ from .fit import FitOptions, FitResult, fit_landmarks
 from .image_io import load_image
 from .landmarks import FaceLandmarks, detect_all_faces, detect_landmarks, face_box, mirror_landmarks
 from .overlay import draw_fit
-from .video import encode_video
+from .video_encoder import encode_video
 
 __all__ = [
     "encode",

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import InputError
 from ..params import FaceParams
-from ..video import check_fps
+from ..video_writer import check_fps
 
 __all__ = ["ClipInfo", "as_vertices", "as_faces", "check_fps", "compute_vertices", "resolve_clip"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from flame_transit.encode import encode_video
-from flame_transit.encode.video import one_euro_smooth, read_video, savgol_smooth
+from flame_transit.encode.video_encoder import one_euro_smooth, read_video, savgol_smooth
 from flame_transit.errors import InputError, NoFaceError
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from flame_transit.errors import InputError
-from flame_transit.video import MAX_GIF_FPS, to_rgb8, write_video
+from flame_transit.video_writer import MAX_GIF_FPS, to_rgb8, write_video
 
 
 def ramp_frames(t=12, h=48, w=64):
