@@ -265,11 +265,3 @@ def _write_gif(stream: Iterable[np.ndarray], tmp: Path, fps: float) -> None:
         disposal=1,
     )
 
-
-def __getattr__(name: str) -> Any:
-    # contact_sheet / plot_trajectory live in flame_transit.viz; importable from here too
-    if name in ("contact_sheet", "plot_trajectory"):
-        from . import viz
-
-        return getattr(viz, name)
-    raise AttributeError(f"module 'flame_transit.video' has no attribute {name!r}")

@@ -102,8 +102,3 @@ def test_plot_facepararams_with_explicit_anchors_and_caps(traj):
     with pytest.raises(InputError, match="png"):
         plot_trajectory(traj, None, "plot.pdf")
 
-
-def test_plot_importable_from_video_module():
-    from flame_transit import video
-
-    assert video.plot_trajectory is plot_trajectory and video.contact_sheet is contact_sheet
