@@ -269,7 +269,7 @@ def fit_au_basis(
 
     from ..head import load_head
     from ..head.open_head import JAW_RAD_PER_AU26
-    from .synthetic import AU_NAMES, au_to_head_matrix
+    from .au_space import AU_NAMES, au_to_head_matrix
 
     if au_head is None:
         au_head = load_head()

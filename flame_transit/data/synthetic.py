@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..expressions import EXPRESSION_CLASSES, ExpressionClass
+from .au_space import AU_NAMES, au_to_head_matrix, open_head_constants
 from .dataset import BASIC_EMOTIONS, LABEL_NAMES, ExpressionDataset, normalize_label
 
 __all__ = [
@@ -48,16 +49,6 @@ __all__ = [
     "instruction_pairs",
     "au_to_head_matrix",
 ]
-
-
-def _open_head_constants() -> Tuple[Tuple[str, ...], float]:
-    from ..head import open_head as oh
-
-    return tuple(oh.EXPRESSION_NAMES), float(oh.JAW_RAD_PER_AU26)
-
-
-#: the AU space the samples live in: the open head's expression coordinates (AU26 = jaw)
-AU_NAMES: Tuple[str, ...] = _open_head_constants()[0]
 
 
 @dataclass(frozen=True)
@@ -188,23 +179,6 @@ def sample_au_codes(
     return np.clip(aus, 0.0, 1.25), np.clip(au26, 0.0, 1.25), s
 
 
-def au_to_head_matrix(expression_names: Sequence[str]) -> np.ndarray:
-    """``(E, len(AU_NAMES))`` map from the sample AU space to an AU-named expression space.
-
-    AUs the head lacks are dropped, except one-sided AUs (``AU12L``) which fall back to half of
-    the bilateral AU when only that exists.
-    """
-    names = [str(n).upper() for n in expression_names]
-    M = np.zeros((len(names), len(AU_NAMES)), dtype=np.float64)
-    pos = {n: i for i, n in enumerate(names)}
-    for j, au in enumerate(AU_NAMES):
-        if au in pos:
-            M[pos[au], j] = 1.0
-        elif au[-1] in "LR" and au[:-1] in pos:
-            M[pos[au[:-1]], j] = 0.5
-    return M
-
-
 def _resolve_head(head: Any) -> Any:
     from ..head import load_head
 
@@ -266,7 +240,7 @@ def make_synthetic_dataset(
     if not classes:
         raise InputError("no emotions to sample: give emotions or include_neutral=True")
 
-    _, jaw_per_au26 = _open_head_constants()
+    _, jaw_per_au26 = open_head_constants()
     # how AU samples become this head's expression + jaw
     if head.is_au_head:
         to_expr = au_to_head_matrix(head.expression_names)
