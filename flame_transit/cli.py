@@ -316,7 +316,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     if args.perceptual:
-        from .perceptual import perceptual_from_cli
+        from .evaluation.perceptual import perceptual_from_cli
 
         return perceptual_from_cli(args)
     from .transit.train import eval_from_cli

@@ -24,7 +24,7 @@ def test_every_consumer_knows_every_label():
 
     from flame_transit.data import builder, dataset, synthetic
     from flame_transit.head import open_head
-    from flame_transit.perceptual import BASIC_EMOTIONS as judged
+    from flame_transit.evaluation.perceptual import BASIC_EMOTIONS as judged
     from flame_transit.render.gallery import EXPRESSIONS as pictures
     from flame_transit.text import build_cache, templates, vocabulary
 
@@ -112,7 +112,7 @@ sys.meta_path.insert(0, Edited())
 import numpy as np
 from flame_transit.data.dataset import LABEL_NAMES, normalize_label
 from flame_transit.data.synthetic import EMOTION_SPECS, make_synthetic_dataset
-from flame_transit.evaluate import parse_labels
+from flame_transit.evaluation import parse_labels
 from flame_transit.head.open_head import EMOTION_PROTOTYPES, EXPRESSION_NAMES, prototype_params
 from flame_transit.render.gallery import EXPRESSIONS as pictures
 from flame_transit.text.parse import parse_instruction

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from flame_transit.api import animate
-from flame_transit.perceptual import BASIC_EMOTIONS, _end_frames
+from flame_transit.evaluation.perceptual import BASIC_EMOTIONS, _end_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = 160

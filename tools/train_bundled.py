@@ -2,7 +2,7 @@
 
 I2FET (IFED 2/1/1 + vertex loss) and NED for the bundled open head and the default offline text
 encoder (MiniLM), on synthetic FACS data, deterministic (fixed seeds, 2 threads). Then scores it
-with the paper's protocol (:mod:`flame_transit.evaluate`: every ordered pair of the 7 basic
+with the paper's protocol (:mod:`flame_transit.evaluation`: every ordered pair of the 7 basic
 emotions × the paper's 5 templates, plus the held-out templates and held-out synonyms) and
 stores the scores in the checkpoint's metadata.
 
@@ -45,12 +45,12 @@ RECIPE = dict(
 def main(argv=None) -> int:
     import torch
 
-    from flame_transit.evaluate import default_classifier
+    from flame_transit.evaluation import default_classifier
     from flame_transit.head import load_head
     from flame_transit.io_utils import atomic_write_bytes
     from flame_transit.text import get_text_encoder
     from flame_transit.transit.checkpoint import BUNDLED_DIR, BUNDLED_CHECKPOINTS
-    from flame_transit.transit.evaluate import eval_cases, evaluate_model
+    from flame_transit.evaluation import eval_cases, evaluate_model
     from flame_transit.transit.train import TrainConfig, train
 
     default_out = BUNDLED_DIR / BUNDLED_CHECKPOINTS[("open", "minilm-l6-v2")]
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
     payload["meta"]["evaluation"] = {
-        "protocol": "flame_transit.evaluate (paper protocol), seed 0, temperature 1.0",
+        "protocol": "flame_transit.evaluation (paper protocol), seed 0, temperature 1.0",
         "classifier": f"{classifier.kind}, held-out accuracy {classifier.meta.get('heldout_accuracy')}",
         "scores": scores,
     }

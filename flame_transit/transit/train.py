@@ -650,7 +650,7 @@ def main_from_cli(args: argparse.Namespace) -> int:
 
 def eval_from_cli(args: argparse.Namespace) -> int:
     """``flame-transit eval``: the paper's protocol with ablations (see :mod:`.evaluate`)."""
-    from .evaluate import run_paper_protocol
+    from ..evaluation.protocol import run_paper_protocol
 
     run_paper_protocol(out=args.out, quick=bool(getattr(args, "quick", False)), seed=int(getattr(args, "seed", 0)))
     return 0

@@ -141,7 +141,7 @@ def test_synthetic_data_in_flame_space(flame_setup, open_head):
     np.testing.assert_allclose(ds.expression, ref.expression @ basis.expression_matrix.T
                                + (ref.jaw_pose[:, 0] / basis.jaw_per_au26[0])[:, None] * basis.au26_expression[None],
                                rtol=1e-4, atol=1e-4)
-    from flame_transit.evaluate import train_classifier
+    from flame_transit.evaluation import train_classifier
 
     clf = train_classifier(ds)
     test = make_synthetic_dataset(head, samples_per_emotion=40, seed=1, au_basis=basis)

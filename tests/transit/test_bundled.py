@@ -22,7 +22,7 @@ def head():
 
 @pytest.fixture(scope="module")
 def classifier(head):
-    from flame_transit.evaluate import default_classifier
+    from flame_transit.evaluation import default_classifier
 
     return default_classifier(head, samples_per_emotion=120)
 

@@ -119,8 +119,8 @@ def test_default_config_matches_paper_protocol():
 
 
 def test_evaluate_helpers_score_a_model(tiny_checkpoint, tiny_dataset):
-    from flame_transit.evaluate import train_classifier
-    from flame_transit.transit.evaluate import eval_cases, evaluate_model
+    from flame_transit.evaluation import train_classifier
+    from flame_transit.evaluation import eval_cases, evaluate_model
 
     clf = train_classifier(tiny_dataset, seed=0)
     cases = eval_cases("paper")[:20]

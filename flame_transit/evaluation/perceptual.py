@@ -1,6 +1,6 @@
 """Perceptual evaluation: rendered clips judged by an expression classifier nobody here trained.
 
-The paper's Acc1 / Acc2 / G-mean (:mod:`.evaluate`) score anchors with a classifier trained on
+The paper's Acc1 / Acc2 / G-mean (:mod:`.scoring`) score anchors with a classifier trained on
 our own synthetic data, which is circular. Here the *rendered* first and last frames of each
 clip are read by ``facex`` (MIT; a grayscale 200x200 TFLite FER model shipped inside its PyPI
 wheel), run with ``ai-edge-litert``. Install with ``pip install "flame-transit[judge]"`` and
@@ -24,9 +24,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import InputError
-from .expressions import EMOTIONS
-from .evaluate import EvalResult, save_confusion_png, scores_from_predictions
+from ..errors import InputError
+from ..expressions import EMOTIONS
+from .scoring import EvalResult, save_confusion_png, scores_from_predictions
 
 #: facex's output order (from its source) mapped to this project's label names.
 FACEX_LABELS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
@@ -102,10 +102,10 @@ def neutralised_photo(image: Any) -> np.ndarray:
     second subject whose source expression is not a smile. ``(H, W, 3)`` uint8."""
     import torch
 
-    from .encode import encode
-    from .encode.image_io import load_image
-    from .head import load_head
-    from .render import get_renderer
+    from ..encode import encode
+    from ..encode.image_io import load_image
+    from ..head import load_head
+    from ..render import get_renderer
 
     img = np.asarray(load_image(image))
     head = load_head()
@@ -126,7 +126,7 @@ def photo_test_set(image: Any, neutralised: bool = True) -> Dict[str, np.ndarray
     ``{name: (H, W, 3) uint8}``."""
     from PIL import Image, ImageEnhance
 
-    from .encode.image_io import load_image
+    from ..encode.image_io import load_image
 
     img = np.asarray(load_image(image))
     H, W = img.shape[:2]
@@ -169,7 +169,7 @@ class PerceptualResult:
 
 def _end_frames(anim: Any) -> Tuple[np.ndarray, np.ndarray]:
     """First and last frames of a clip, rendering only those two."""
-    from .render import render_frames
+    from ..render import render_frames
 
     f0, f1 = render_frames(anim, frame_indices=[0, -1])
     return f0, f1
@@ -191,8 +191,8 @@ def perceptual_eval(
     read the end frames with the judge. Returns ``{look: PerceptualResult}``."""
     from tqdm.auto import tqdm
 
-    from .api import animate
-    from .render import LOOKS
+    from ..api import animate
+    from ..render import LOOKS
 
     judge = judge or FacexJudge()
     if not isinstance(images, dict):
@@ -249,7 +249,7 @@ def markdown_table(results: Dict[str, PerceptualResult]) -> str:
 
 def save_results(results: Dict[str, PerceptualResult], out: Union[str, Path]) -> Path:
     """Write ``results.json``, ``README.md`` (the table) and one confusion PNG per look."""
-    from .io_utils import atomic_path
+    from ..io_utils import atomic_path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

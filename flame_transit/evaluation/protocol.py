@@ -1,7 +1,7 @@
 """The paper's evaluation protocol applied to transit models (``flame-transit eval``).
 
 Scoring itself (classifier, Acc1 / Acc2 / G-mean, tables, confusion matrices) lives in
-:mod:`flame_transit.evaluate`; this module supplies the generators: trained checkpoints wrapped
+:mod:`flame_transit.evaluation.scoring`; this module supplies the generators: trained checkpoints wrapped
 as ``instructions -> anchors`` functions, and the ablation run that trains I2FET, I2FET without
 IFED, I2FET without the vertex loss and the MotionCLIP-style baseline on the same data.
 """
@@ -30,7 +30,7 @@ ABLATIONS: Dict[str, str] = {
 
 def generator_for(model: Any, *, seed: int = 0, temperature: float = 1.0) -> Callable[[List[str]], List[Any]]:
     """``instructions -> list[Anchors]`` for a checkpoint path or loaded model (batched)."""
-    from .anchors import generate_anchors_batch, resolve_model
+    from ..transit.anchors import generate_anchors_batch, resolve_model
 
     tm = resolve_model(model)
 
@@ -47,7 +47,7 @@ def eval_cases(which: str = "paper", seed: int = 0) -> List[Any]:
     canonical words (210). ``"heldout"``: the held-out templates × the 42 pairs with training
     words (630). ``"heldout_words"``: held-out templates with held-out synonyms (630).
     """
-    from ..evaluate import make_eval_cases
+    from .scoring import make_eval_cases
     from ..text.templates import HELDOUT_TEMPLATES, PAPER_TEMPLATES
 
     if which == "paper":
@@ -60,8 +60,8 @@ def eval_cases(which: str = "paper", seed: int = 0) -> List[Any]:
 
 
 def evaluate_model(model: Any, cases: Sequence[Any], classifier: Any, *, seed: int = 0, name: str = "") -> Any:
-    """:class:`flame_transit.evaluate.EvalResult` of one model on ``cases``."""
-    from ..evaluate import evaluate_generator
+    """:class:`flame_transit.evaluation.scoring.EvalResult` of one model on ``cases``."""
+    from .scoring import evaluate_generator
 
     return evaluate_generator(generator_for(model, seed=seed), cases, classifier, batch_size=256, name=name)
 
@@ -78,11 +78,11 @@ def run_paper_protocol(out: str = "eval_results", *, quick: bool = False, seed: 
     ``quick`` uses few epochs and little data (a smoke run; numbers are not meaningful).
     Returns the markdown of all tables.
     """
-    from ..evaluate import default_classifier, run_ablation_table
+    from .scoring import default_classifier, run_ablation_table
     from ..data.synthetic import make_synthetic_dataset
     from ..head import load_head
     from ..text import get_text_encoder
-    from .train import TrainConfig, train
+    from ..transit.train import TrainConfig, train
 
     head = load_head()
     encoder = get_text_encoder()
@@ -100,7 +100,7 @@ def run_paper_protocol(out: str = "eval_results", *, quick: bool = False, seed: 
             models[name] = generator_for(str(path), seed=seed)
         if include_bundled:
             try:
-                from .checkpoint import default_checkpoint_path
+                from ..transit.checkpoint import default_checkpoint_path
 
                 models["I2FET (bundled checkpoint)"] = generator_for(str(default_checkpoint_path(head)), seed=seed)
             except Exception as exc:  # no bundled model for this head: skip the row

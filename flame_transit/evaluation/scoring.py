@@ -33,11 +33,11 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Opt
 
 import numpy as np
 
-from .data.dataset import BASIC_EMOTIONS, LABEL_NAMES, ExpressionDataset, normalize_label
-from .expressions import label_of
-from .errors import AssetError, CheckpointMismatchError, InputError
-from .io_utils import read_npz, user_path
-from .text.templates import PAPER_TEMPLATES  # the paper's instruction templates (re-exported)
+from ..data.dataset import BASIC_EMOTIONS, LABEL_NAMES, ExpressionDataset, normalize_label
+from ..expressions import label_of
+from ..errors import AssetError, CheckpointMismatchError, InputError
+from ..io_utils import read_npz, user_path
+from ..text.templates import PAPER_TEMPLATES  # the paper's instruction templates (re-exported)
 
 __all__ = [
     "PAPER_TEMPLATES",
@@ -164,7 +164,7 @@ class ExpressionClassifier:
         """Write to ``.npz`` atomically."""
         import io
 
-        from .io_utils import atomic_write_bytes
+        from ..io_utils import atomic_write_bytes
 
         header = {
             "format": _CLS_FORMAT,
@@ -348,7 +348,7 @@ def default_classifier(
 
     ``meta["heldout_accuracy"]`` holds the accuracy on a fresh synthetic draw (``seed + 1``).
     """
-    from .data.synthetic import make_synthetic_dataset
+    from ..data.synthetic import make_synthetic_dataset
 
     train = make_synthetic_dataset(head, samples_per_emotion=samples_per_emotion, seed=seed,
                                    include_neutral=include_neutral, au_basis=au_basis)
@@ -394,7 +394,7 @@ def make_eval_cases(
         >>> len(cases), cases[0]
         (210, EvalCase(instruction='Turn this face from happiness to sadness.', labels=('happiness', 'sadness')))
     """
-    from .data.synthetic import render_template
+    from ..data.synthetic import render_template
 
     templates = tuple(PAPER_TEMPLATES if templates is None else templates)
     if not templates:
@@ -432,7 +432,7 @@ def parse_labels(instruction: str) -> List[str]:
         ['disgust', 'happiness']
     """
     try:
-        from .text.parse import parse_instruction
+        from ..text.parse import parse_instruction
 
         labels = [str(seg.label) for seg in parse_instruction(instruction).segments]
         if labels and all(l in LABEL_NAMES for l in labels):
@@ -716,7 +716,7 @@ def save_confusion_png(result: EvalResult, path: Union[str, Path], *, normalize:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .io_utils import atomic_path
+    from ..io_utils import atomic_path
 
     cm = np.asarray(result.confusion, dtype=np.float64)
     rows = [i for i in range(len(cm)) if cm[i].sum() > 0] or list(range(len(cm)))
@@ -806,7 +806,7 @@ def run_ablation_table(
         + ". Paper rows: the numbers the paper reports on CK+ (not comparable one-to-one).\n"
     )
     if out_dir is not None:
-        from .io_utils import atomic_write_text
+        from ..io_utils import atomic_write_text
 
         out = user_path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

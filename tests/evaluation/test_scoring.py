@@ -10,7 +10,7 @@ import torch
 
 from flame_transit.data import BASIC_EMOTIONS, make_synthetic_dataset
 from flame_transit.errors import AssetError, CheckpointMismatchError, InputError
-from flame_transit.evaluate import (
+from flame_transit.evaluation import (
     PAPER_TEMPLATES,
     EvalCase,
     ExpressionClassifier,

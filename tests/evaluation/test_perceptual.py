@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flame_transit.errors import InputError
-from flame_transit.perceptual import (
+from flame_transit.evaluation.perceptual import (
     BASIC_EMOTIONS,
     FACEX_LABELS,
     FacexJudge,
@@ -19,7 +19,7 @@ from flame_transit.perceptual import (
     save_results,
 )
 
-PHOTO = os.path.join(os.path.dirname(__file__), "..", "examples", "face.jpg")
+PHOTO = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "face.jpg")
 
 
 def _judge_or_skip():
@@ -86,8 +86,8 @@ def test_perceptual_eval_rejects_unknown_look():
 
 
 def test_markdown_table_lists_every_emotion():
-    from flame_transit.evaluate import EvalResult
-    from flame_transit.perceptual import PerceptualResult
+    from flame_transit.evaluation import EvalResult
+    from flame_transit.evaluation.perceptual import PerceptualResult
 
     cm = np.zeros((7, 7), np.int64)
     pc = {e: 0.5 for e in BASIC_EMOTIONS}
