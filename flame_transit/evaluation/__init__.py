@@ -11,26 +11,29 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    # scoring: classifier, cases, scores, reports
-    "PAPER_TEMPLATES": "scoring",
-    "PAPER_RESULTS": "scoring",
-    "EvalCase": "scoring",
+    # the judge
+    "ExpressionClassifier": "classifier",
+    "train_classifier": "classifier",
+    "default_classifier": "classifier",
+    # instructions and the labels they name
+    "PAPER_TEMPLATES": "cases",
+    "EvalCase": "cases",
+    "make_eval_cases": "cases",
+    "eval_cases": "cases",
+    "parse_labels": "cases",
+    # scores
     "EvalResult": "scoring",
-    "ExpressionClassifier": "scoring",
-    "train_classifier": "scoring",
-    "default_classifier": "scoring",
-    "make_eval_cases": "scoring",
-    "parse_labels": "scoring",
     "evaluate_generator": "scoring",
     "oracle_generator": "scoring",
     "scores_from_predictions": "scoring",
-    "markdown_table": "scoring",
-    "save_confusion_png": "scoring",
-    "run_ablation_table": "scoring",
+    # reports
+    "PAPER_RESULTS": "report",
+    "markdown_table": "report",
+    "save_confusion_png": "report",
+    "run_ablation_table": "report",
     # the paper protocol on transit models
     "ABLATIONS": "protocol",
     "generator_for": "protocol",
-    "eval_cases": "protocol",
     "evaluate_model": "protocol",
     "run_paper_protocol": "protocol",
     # rendered clips judged by facex

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..expressions import EMOTIONS
-from .scoring import EvalResult, save_confusion_png, scores_from_predictions
+from .report import save_confusion_png
+from .scoring import EvalResult, scores_from_predictions
 
 #: facex's output order (from its source) mapped to this project's label names.
 FACEX_LABELS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")

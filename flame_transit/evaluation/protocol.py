@@ -1,7 +1,7 @@
 """The paper's evaluation protocol applied to transit models (``flame-transit eval``).
 
-Scoring itself (classifier, Acc1 / Acc2 / G-mean, tables, confusion matrices) lives in
-:mod:`flame_transit.evaluation.scoring`; this module supplies the generators: trained checkpoints wrapped
+Scoring itself (classifier, cases, Acc1 / Acc2 / G-mean, tables, confusion matrices) lives in
+the other modules of :mod:`flame_transit.evaluation`; this module supplies the generators: trained checkpoints wrapped
 as ``instructions -> anchors`` functions, and the ablation run that trains I2FET, I2FET without
 IFED, I2FET without the vertex loss and the MotionCLIP-style baseline on the same data.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 from ..io_utils import user_path
+from .cases import eval_cases
 
-__all__ = ["generator_for", "eval_cases", "evaluate_model", "run_paper_protocol", "ABLATIONS"]
+__all__ = ["generator_for", "evaluate_model", "run_paper_protocol", "ABLATIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +41,6 @@ def generator_for(model: Any, *, seed: int = 0, temperature: float = 1.0) -> Cal
     return generate
 
 
-def eval_cases(which: str = "paper", seed: int = 0) -> List[Any]:
-    """Evaluation instructions.
-
-    ``"paper"``: the paper's 5 templates × the 42 ordered pairs of the 7 basic emotions,
-    canonical words (210). ``"heldout"``: the held-out templates × the 42 pairs with training
-    words (630). ``"heldout_words"``: held-out templates with held-out synonyms (630).
-    """
-    from .scoring import make_eval_cases
-    from ..text.templates import HELDOUT_TEMPLATES, PAPER_TEMPLATES
-
-    if which == "paper":
-        return make_eval_cases(PAPER_TEMPLATES)
-    if which == "heldout":
-        return make_eval_cases(HELDOUT_TEMPLATES, rng=seed, words="train")
-    if which == "heldout_words":
-        return make_eval_cases(HELDOUT_TEMPLATES, rng=seed, words="heldout")
-    raise ValueError(f"unknown case set {which!r}; use 'paper', 'heldout' or 'heldout_words'")
-
-
 def evaluate_model(model: Any, cases: Sequence[Any], classifier: Any, *, seed: int = 0, name: str = "") -> Any:
     """:class:`flame_transit.evaluation.scoring.EvalResult` of one model on ``cases``."""
     from .scoring import evaluate_generator
@@ -78,7 +60,8 @@ def run_paper_protocol(out: str = "eval_results", *, quick: bool = False, seed: 
     ``quick`` uses few epochs and little data (a smoke run; numbers are not meaningful).
     Returns the markdown of all tables.
     """
-    from .scoring import default_classifier, run_ablation_table
+    from .classifier import default_classifier
+    from .report import run_ablation_table
     from ..data.synthetic import make_synthetic_dataset
     from ..head import load_head
     from ..text import get_text_encoder
