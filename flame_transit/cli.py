@@ -308,26 +308,101 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .transit.train import main_from_cli
+def _train_config(args: argparse.Namespace) -> Any:
+    """The :class:`~flame_transit.transit.train.TrainConfig` of ``flame-transit train``: the
+    ``--config`` JSON file, then the options given on the command line."""
+    import dataclasses
+    import json
 
-    return main_from_cli(args)
+    from .transit.train import TrainConfig
+
+    base: Dict[str, Any] = {}
+    if args.config:
+        try:
+            base = json.loads(user_path(args.config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read training config {args.config}: {exc}") from exc
+        if not isinstance(base, dict):
+            raise InputError(f"training config {args.config} must hold a JSON object")
+    cfg = TrainConfig.from_dict(base) if base else TrainConfig()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cfg) if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(cfg, **given)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .transit.train import train
+
+    path = train(_train_config(args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"wrote {path}")
+    return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     if args.perceptual:
-        from .evaluation.perceptual import perceptual_from_cli
+        return _eval_perceptual(args)
+    from .evaluation.protocol import run_paper_protocol
 
-        return perceptual_from_cli(args)
-    from .transit.train import eval_from_cli
+    run_paper_protocol(out=args.out, quick=bool(args.quick), seed=int(args.seed))
+    return 0
 
-    return eval_from_cli(args)
+
+def _eval_perceptual(args: argparse.Namespace) -> int:
+    """``flame-transit eval --perceptual``: rendered clips read by an independent classifier."""
+    from .evaluation.perceptual import DEFAULT_TEMPLATES, FacexJudge, perceptual_eval, photo_test_set, save_results
+
+    # default: the repository's example photo (a source checkout); else the user names photos
+    default = Path(__file__).resolve().parents[1] / "examples" / "face.jpg"
+    images = args.image or ([str(default)] if default.is_file() else [])
+    if not images:
+        raise InputError("eval --perceptual needs at least one photo: pass --image PATH")
+    if not 1 <= args.templates <= len(DEFAULT_TEMPLATES):
+        raise InputError(f"--templates must be 1..{len(DEFAULT_TEMPLATES)}, got {args.templates}")
+    judge = FacexJudge()  # fails at once, before any rendering, when the extra is missing
+    wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+    test_set: Dict[str, Any] = {}
+    for path in images:
+        variants = photo_test_set(path, neutralised=wanted == ["all"] or "neutralised" in wanted)
+        names = list(variants) if wanted == ["all"] else wanted
+        for n in names:
+            if n not in variants:
+                raise InputError(f"unknown variant {n!r}; choose from {', '.join(variants)} or 'all'")
+            test_set[f"{Path(path).stem}/{n}"] = variants[n]
+    out = "docs/eval/perceptual" if args.out == "eval_results" else args.out
+    results = perceptual_eval(test_set, templates=DEFAULT_TEMPLATES[: args.templates], judge=judge,
+                              seed=int(args.seed), progress=True)
+    for r in results.values():
+        print(r)
+    print(f"wrote {save_results(results, out)}")
+    return 0
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from .data.builder import main_from_cli
+    """``flame-transit dataset``: synthetic data, a CK+ tree, or a CSV / folder-per-label."""
+    from .data.builder import build_dataset, read_ckplus, read_csv, read_folders
+    from .head import load_head
 
-    return main_from_cli(args)
+    head = load_head(args.head)
+    out = Path(args.out)
+    if args.ckplus:
+        items = read_ckplus(args.ckplus)
+        ds = build_dataset(items, head=head, workers=args.workers, cache_path=out.with_suffix(".partial.jsonl"),
+                           source=f"CK+ ({args.ckplus}) through the encoder")
+    elif args.csv:
+        src = Path(args.csv)
+        items = read_folders(src) if src.is_dir() else read_csv(src)
+        ds = build_dataset(items, head=head, workers=args.workers, cache_path=out.with_suffix(".partial.jsonl"),
+                           source=f"{src} through the encoder")
+    else:
+        from .data.synthetic import make_synthetic_dataset
+
+        ds = make_synthetic_dataset(head, samples_per_emotion=args.samples_per_emotion, seed=args.seed)
+    ds.save(out)
+    print(f"wrote {out}: {ds!r}")
+    if "build" in ds.meta:
+        b = ds.meta["build"]
+        print(f"encoded {b['encoded']} of {b['total']} images, skipped {b['failed']}")
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

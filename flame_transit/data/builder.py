@@ -48,7 +48,6 @@ __all__ = [
     "read_folders",
     "read_image",
     "build_dataset",
-    "main_from_cli",
 ]
 
 log = logging.getLogger(__name__)
@@ -550,30 +549,3 @@ def build_dataset(
         paths=np.array([it.path for it, _ in rows], dtype=object),
         meta={"build": report.to_dict(), "subjects": list(subjects)},
     )
-
-
-def main_from_cli(args: Any) -> int:
-    """``flame-transit dataset``: synthetic data, a CK+ tree, or a CSV / folder-per-label."""
-    from ..head import load_head
-
-    head = load_head(getattr(args, "head", None))
-    out = Path(args.out)
-    if getattr(args, "ckplus", None):
-        items = read_ckplus(args.ckplus)
-        ds = build_dataset(items, head=head, workers=args.workers, cache_path=out.with_suffix(".partial.jsonl"),
-                           source=f"CK+ ({args.ckplus}) through the encoder")
-    elif getattr(args, "csv", None):
-        src = Path(args.csv)
-        items = read_folders(src) if src.is_dir() else read_csv(src)
-        ds = build_dataset(items, head=head, workers=args.workers, cache_path=out.with_suffix(".partial.jsonl"),
-                           source=f"{src} through the encoder")
-    else:
-        from .synthetic import make_synthetic_dataset
-
-        ds = make_synthetic_dataset(head, samples_per_emotion=args.samples_per_emotion, seed=args.seed)
-    ds.save(out)
-    print(f"wrote {out}: {ds!r}")
-    if "build" in ds.meta:
-        b = ds.meta["build"]
-        print(f"encoded {b['encoded']} of {b['total']} images, skipped {b['failed']}")
-    return 0

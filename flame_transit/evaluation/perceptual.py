@@ -262,31 +262,3 @@ def save_results(results: Dict[str, PerceptualResult], out: Union[str, Path]) ->
     for look, r in results.items():
         save_confusion_png(r.scores, out / f"confusion_{look}.png")
     return out
-
-
-def perceptual_from_cli(args: Any) -> int:
-    """``flame-transit eval --perceptual``."""
-    # default: the repository's example photo (a source checkout); else the user names photos
-    default = Path(__file__).resolve().parents[1] / "examples" / "face.jpg"
-    images = args.image or ([str(default)] if default.is_file() else [])
-    if not images:
-        raise InputError("eval --perceptual needs at least one photo: pass --image PATH")
-    if not 1 <= args.templates <= len(DEFAULT_TEMPLATES):
-        raise InputError(f"--templates must be 1..{len(DEFAULT_TEMPLATES)}, got {args.templates}")
-    judge = FacexJudge()  # fails at once, before any rendering, when the extra is missing
-    wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
-    test_set: Dict[str, Any] = {}
-    for path in images:
-        variants = photo_test_set(path, neutralised=wanted == ["all"] or "neutralised" in wanted)
-        names = list(variants) if wanted == ["all"] else wanted
-        for n in names:
-            if n not in variants:
-                raise InputError(f"unknown variant {n!r}; choose from {', '.join(variants)} or 'all'")
-            test_set[f"{Path(path).stem}/{n}"] = variants[n]
-    out = "docs/eval/perceptual" if args.out == "eval_results" else args.out
-    results = perceptual_eval(test_set, templates=DEFAULT_TEMPLATES[: args.templates], judge=judge,
-                              seed=int(args.seed), progress=True)
-    for r in results.values():
-        print(r)
-    print(f"wrote {save_results(results, out)}")
-    return 0

@@ -20,8 +20,6 @@ the environment, rows are sharded with ``DistributedSampler``, gradients are ave
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import os
@@ -36,7 +34,7 @@ import torch
 from ..errors import InputError
 from ..expressions import is_action_unit_space
 
-__all__ = ["TrainConfig", "train", "build_model", "train_ned", "main_from_cli", "eval_from_cli", "DEFAULT_EPOCHS", "MODEL_KINDS"]
+__all__ = ["TrainConfig", "train", "build_model", "train_ned", "DEFAULT_EPOCHS", "MODEL_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,7 @@ MODEL_KINDS = ("i2fet", "no_ifed", "no_vertex", "baseline")
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs (JSON / argparse friendly: flat, plain types).
+    """Everything a training run needs (JSON friendly: plain types).
 
     Attributes:
         out: checkpoint path to write.
@@ -149,28 +147,6 @@ class TrainConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise InputError(f"unknown training config keys {unknown}; known keys: {sorted(known)}")
-        return cls(**d)
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add ``--<field>`` options for every field (for scripts; the CLI adds its own subset)."""
-        for f in fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default
-            if isinstance(default, bool):
-                parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), default=None)
-            else:
-                typ = type(default) if default is not None else str
-                parser.add_argument(flag, type=typ, default=None)
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, base: Optional["TrainConfig"] = None) -> "TrainConfig":
-        """A config from parsed arguments; options left at None keep ``base``'s values."""
-        d = (base or cls()).to_dict()
-        for f in fields(cls):
-            v = getattr(args, f.name, None)
-            if v is not None:
-                d[f.name] = v
         return cls(**d)
 
 
@@ -621,36 +597,3 @@ def train_ned(splits: Any, cfg: TrainConfig, device: torch.device = torch.device
         rmse_j = float((pred_j - te[3]).pow(2).mean().sqrt())
         base_e = float((te[0] - te[2]).pow(2).mean().sqrt())
     return ned, {"test_rmse_expression": rmse_e, "test_rmse_jaw": rmse_j, "input_rmse_expression": base_e}
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def _config_from_cli(args: argparse.Namespace) -> TrainConfig:
-    base: Dict[str, Any] = {}
-    if getattr(args, "config", None):
-        try:
-            base = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read training config {args.config}: {exc}") from exc
-        if not isinstance(base, dict):
-            raise InputError(f"training config {args.config} must hold a JSON object")
-    cfg = TrainConfig.from_dict(base) if base else TrainConfig()
-    return TrainConfig.from_args(args, cfg)
-
-
-def main_from_cli(args: argparse.Namespace) -> int:
-    """``flame-transit train``: train and print where the checkpoint went."""
-    cfg = _config_from_cli(args)
-    path = train(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"wrote {path}")
-    return 0
-
-
-def eval_from_cli(args: argparse.Namespace) -> int:
-    """``flame-transit eval``: the paper's protocol with ablations (see :mod:`.evaluate`)."""
-    from ..evaluation.protocol import run_paper_protocol
-
-    run_paper_protocol(out=args.out, quick=bool(getattr(args, "quick", False)), seed=int(getattr(args, "seed", 0)))
-    return 0

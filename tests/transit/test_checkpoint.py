@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 
 
 import pytest
@@ -105,10 +105,12 @@ def test_config_validation_and_cli_parsing(tmp_path):
         TrainConfig(epochs=0)
     with pytest.raises(InputError, match="unknown"):
         TrainConfig.from_dict({"epochs": 2, "bogus": 1})
-    parser = argparse.ArgumentParser()
-    TrainConfig.add_arguments(parser)
-    args = parser.parse_args(["--epochs", "7", "--lr", "0.01", "--ned", "false", "--model", "no_ifed"])
-    cfg = TrainConfig.from_args(args)
+    from flame_transit.cli import _train_config, build_parser
+
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"ned": False, "model": "no_ifed", "epochs": 3}))
+    args = build_parser().parse_args(["train", "--config", str(config), "--out", "x.pt", "--epochs", "7", "--lr", "0.01"])
+    cfg = _train_config(args)
     assert (cfg.epochs, cfg.lr, cfg.ned, cfg.model, cfg.batch_size) == (7, 0.01, False, "no_ifed", 128)
 
 
