@@ -20,11 +20,12 @@ the environment, rows are sharded with ``DistributedSampler``, gradients are ave
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -33,12 +34,17 @@ import torch
 
 from ..errors import InputError
 from ..expressions import is_action_unit_space
+from .baseline import BaselineConfig
+from .i2fet import I2FETConfig
+from .ifed import IFEDConfig
 
 __all__ = ["TrainConfig", "train", "build_model", "train_ned", "DEFAULT_EPOCHS", "MODEL_KINDS"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EPOCHS = 60
+#: the text conditioning of trained models (:class:`~flame_transit.transit.i2fet.I2FETConfig` defaults to the paper's)
+DEFAULT_CONDITIONING = "segment"
 #: ``model`` values of :class:`TrainConfig`
 MODEL_KINDS = ("i2fet", "no_ifed", "no_vertex", "baseline")
 
@@ -66,13 +72,17 @@ class TrainConfig:
         kl_weight: β; ``kl_warmup`` = fraction of epochs over which β ramps up linearly.
         expr_weight, pose_weight, vertex_weight: loss weights (vertex 0 = no vertex loss).
         vertex_subset: vertices used by the vertex loss.
-        conditioning: ``"segment+instruction"`` | ``"segment"`` | ``"instruction+position"``.
         segment_text: ``"canonical"`` (the label's canonical word) or ``"raw"`` (the segment's
             own words); see :mod:`flame_transit.transit.conditioning`.
         context_dropout: probability of hiding the full-instruction embedding per row.
         text_pool_size: training instructions generated for text pairing.
-        z_expr, z_pose, hidden, pose_hidden, d_model, n_heads, ff_dim, param_layers,
-        text_layers, caft_layers, cond_dim: model sizes (IFED defaults = the paper's best: 2/1/1).
+        i2fet: the I2FET model (:class:`~flame_transit.transit.i2fet.I2FETConfig`, with its IFED
+            sizes in ``i2fet.ifed``; the paper's best IFED: 2/1/1 layers) and the text
+            conditioning of every model kind (``i2fet.conditioning``: ``"segment"`` (default),
+            ``"segment+instruction"``, ``"instruction+position"``). ``expr_dim``, ``text_dim``
+            and ``use_ifed`` come from the data, the text encoder and ``model``. A dict is
+            accepted (JSON configs: ``{"i2fet": {"z_expr": 8, "ifed": {"d_model": 32}}}``).
+        baseline: the MotionCLIP-style model (:class:`~flame_transit.transit.baseline.BaselineConfig`).
         ned, ned_epochs, ned_style_std: also train the NED (stored in the same checkpoint);
             ``ned_style_std`` = per-subject resting-style offsets added to NED pairs, as a
             fraction of the expression std.
@@ -105,21 +115,11 @@ class TrainConfig:
     pose_weight: float = 1.0
     vertex_weight: float = 10.0
     vertex_subset: int = 512
-    conditioning: str = "segment"
     segment_text: str = "canonical"
     context_dropout: float = 0.3
     text_pool_size: int = 3000
-    z_expr: int = 16
-    z_pose: int = 4
-    hidden: int = 192
-    pose_hidden: int = 64
-    d_model: int = 64
-    n_heads: int = 4
-    ff_dim: int = 128
-    param_layers: int = 2
-    text_layers: int = 1
-    caft_layers: int = 1
-    cond_dim: int = 64
+    i2fet: I2FETConfig = field(default_factory=lambda: I2FETConfig(conditioning=DEFAULT_CONDITIONING))
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     ned: bool = True
     ned_epochs: int = 40
     ned_style_std: float = 0.15
@@ -130,6 +130,10 @@ class TrainConfig:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.i2fet, dict):
+            self.i2fet = _nested_config(I2FETConfig, {"conditioning": DEFAULT_CONDITIONING, **self.i2fet}, "i2fet", _DATA_FIELDS)
+        if isinstance(self.baseline, dict):
+            self.baseline = _nested_config(BaselineConfig, self.baseline, "baseline", _DATA_FIELDS)
         if self.model not in MODEL_KINDS:
             raise InputError(f"TrainConfig.model must be one of {MODEL_KINDS}, got {self.model!r}")
         for name in ("epochs", "batch_size"):
@@ -138,16 +142,57 @@ class TrainConfig:
         if not self.lr > 0:
             raise InputError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
 
+    @property
+    def conditioning(self) -> str:
+        """What text the model sees (``i2fet.conditioning``; the baseline reads it too)."""
+        return self.i2fet.conditioning
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain types (JSON); the nested model configs without the fields training derives."""
+        d = asdict(self)
+        for key in _DATA_FIELDS:
+            d["i2fet"].pop(key, None)
+            d["baseline"].pop(key, None)
+        for key in _SYNCED_IFED_FIELDS:
+            d["i2fet"]["ifed"].pop(key, None)
+        return d
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        """A config from a JSON-style dict; nested model configs may be dicts."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise InputError(f"unknown training config keys {unknown}; known keys: {sorted(known)}")
+            moved = sorted(set(unknown) & (_field_names(I2FETConfig) | _field_names(IFEDConfig)))
+            hint = (f"; model sizes are nested: {{\"i2fet\": {{...}}}} ({', '.join(_field_names(I2FETConfig) - _DATA_FIELDS)}), "
+                    f"IFED sizes in {{\"i2fet\": {{\"ifed\": {{...}}}}}}" if moved else "")
+            raise InputError(f"unknown training config keys {unknown}; known keys: {sorted(known)}{hint}")
         return cls(**d)
+
+
+#: model-config fields set from the data, the text encoder and ``TrainConfig.model``
+_DATA_FIELDS = frozenset({"expr_dim", "text_dim", "use_ifed"})
+#: IFED fields kept in sync with the I2FET config (see ``I2FETConfig.__post_init__``)
+_SYNCED_IFED_FIELDS = frozenset({"text_dim", "z_expr", "z_pose", "max_positions", "use_context"})
+
+
+def _field_names(cls: Any) -> set:
+    return {f.name for f in fields(cls)}
+
+
+def _nested_config(cls: Any, d: Dict[str, Any], where: str, fixed: frozenset) -> Any:
+    """``cls(**d)`` from a dict, refusing unknown keys and keys the training sets itself."""
+    allowed = _field_names(cls) - fixed
+    bad = sorted(set(d) - allowed)
+    if bad:
+        raise InputError(f"training config {where}: unknown or derived keys {bad}; settable: {sorted(allowed)}")
+    d = dict(d)
+    if cls is I2FETConfig and isinstance(d.get("ifed"), dict):
+        d["ifed"] = _nested_config(IFEDConfig, d["ifed"], f"{where}.ifed", _SYNCED_IFED_FIELDS)
+    try:
+        return cls(**d)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"training config {where}: {exc}") from None
 
 
 # -- pieces ----------------------------------------------------------------------------------
@@ -156,21 +201,13 @@ class TrainConfig:
 def build_model(cfg: TrainConfig, expr_dim: int, text_dim: int) -> torch.nn.Module:
     """The (untrained) model a config describes."""
     if cfg.model == "baseline":
-        from .baseline import BaselineConfig, MotionCLIPBaseline
+        from .baseline import MotionCLIPBaseline
 
-        return MotionCLIPBaseline(BaselineConfig(expr_dim=expr_dim, text_dim=text_dim, hidden=cfg.hidden))
-    from .i2fet import I2FET, I2FETConfig
-    from .ifed import IFEDConfig
+        return MotionCLIPBaseline(replace(cfg.baseline, expr_dim=expr_dim, text_dim=text_dim))
+    from .i2fet import I2FET
 
-    ifed = IFEDConfig(
-        d_model=cfg.d_model, n_heads=cfg.n_heads, ff_dim=cfg.ff_dim, param_layers=cfg.param_layers,
-        text_layers=cfg.text_layers, caft_layers=cfg.caft_layers, cond_dim=cfg.cond_dim,
-    )
-    mcfg = I2FETConfig(
-        expr_dim=expr_dim, text_dim=text_dim, z_expr=cfg.z_expr, z_pose=cfg.z_pose, hidden=cfg.hidden,
-        pose_hidden=cfg.pose_hidden, use_ifed=cfg.model != "no_ifed", conditioning=cfg.conditioning, ifed=ifed,
-    )
-    return I2FET(mcfg)
+    # a copy: I2FETConfig syncs its IFED config in place
+    return I2FET(replace(copy.deepcopy(cfg.i2fet), expr_dim=expr_dim, text_dim=text_dim, use_ifed=cfg.model != "no_ifed"))
 
 
 class _Dist:

@@ -12,8 +12,9 @@ def tiny_train_config(out, **kw):
 
     base = dict(
         out=str(out), epochs=3, batch_size=64, lr=3e-3, seed=0, samples_per_emotion=30, text_pool_size=120,
-        z_expr=8, z_pose=2, hidden=32, pose_hidden=16, d_model=16, n_heads=2, ff_dim=32, cond_dim=16,
-        ned_epochs=2, vertex_subset=40, progress=False, num_threads=1,
+        i2fet={"z_expr": 8, "z_pose": 2, "hidden": 32, "pose_hidden": 16,
+               "ifed": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "cond_dim": 16}},
+        baseline={"hidden": 32}, ned_epochs=2, vertex_subset=40, progress=False, num_threads=1,
     )
     base.update(kw)
     return TrainConfig(**base)

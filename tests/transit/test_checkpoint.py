@@ -114,10 +114,25 @@ def test_config_validation_and_cli_parsing(tmp_path):
     assert (cfg.epochs, cfg.lr, cfg.ned, cfg.model, cfg.batch_size) == (7, 0.01, False, "no_ifed", 128)
 
 
+def test_config_nests_the_model_configs():
+    from flame_transit.transit.i2fet import I2FETConfig
+
+    cfg = TrainConfig.from_dict({"epochs": 2, "i2fet": {"z_expr": 8, "ifed": {"d_model": 32}}, "baseline": {"hidden": 64}})
+    assert isinstance(cfg.i2fet, I2FETConfig) and (cfg.i2fet.z_expr, cfg.i2fet.ifed.d_model) == (8, 32)
+    assert cfg.conditioning == cfg.i2fet.conditioning == "segment" and cfg.baseline.hidden == 64
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # JSON round trip
+    with pytest.raises(InputError, match="nested"):
+        TrainConfig.from_dict({"z_expr": 8})  # the old flat key says where it went
+    with pytest.raises(InputError, match="derived"):
+        TrainConfig(i2fet={"expr_dim": 50})  # set from the data
+    with pytest.raises(InputError, match="conditioning"):
+        TrainConfig(i2fet={"conditioning": "telepathy"})
+
+
 def test_default_config_matches_paper_protocol():
     cfg = TrainConfig()
     assert cfg.batch_size == 128 and cfg.test_fraction == 0.1 and cfg.val_fraction == 0.1
-    assert (cfg.param_layers, cfg.text_layers, cfg.caft_layers) == (2, 1, 1)
+    assert (cfg.i2fet.ifed.param_layers, cfg.i2fet.ifed.text_layers, cfg.i2fet.ifed.caft_layers) == (2, 1, 1)
 
 
 def test_evaluate_helpers_score_a_model(tiny_checkpoint, tiny_dataset):
