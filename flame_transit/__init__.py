@@ -18,7 +18,6 @@ _LAZY = {
     "FaceParams": "flame_transit.params",
     "animate": "flame_transit.api",
     "Animation": "flame_transit.api",
-    "encode": "flame_transit.encode",
 }
 
 __all__ = ["__version__", *_LAZY]

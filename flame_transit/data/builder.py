@@ -240,15 +240,12 @@ def read_image(path: PathLike) -> np.ndarray:
 
 def default_encoder_factory(head: Any = None) -> EncodeFn:
     """The library's encoder (``flame_transit.encode.encode``) bound to ``head``."""
-    from .. import encode as enc
-
     import functools
 
-    fn = getattr(enc, "encode", None)
-    if fn is None:
-        raise AssetError("flame_transit.encode.encode is not available in this installation")
+    from ..encode import encode
+
     # the dataset keeps expression / pose / shape only: skip the per-subject vertex offsets
-    return functools.partial(fn, head=head, offsets=False)
+    return functools.partial(encode, head=head, offsets=False)
 
 
 _WORKER_ENCODE: Optional[EncodeFn] = None

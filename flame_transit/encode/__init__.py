@@ -1,4 +1,5 @@
-"""Photo → face parameters.
+"""Photo → face parameters (the package; the photo encoder is the function
+:func:`flame_transit.encode.encode`).
 
 * :func:`encode` (default, offline): MediaPipe Face Mesh landmarks + a deterministic bounded
   least-squares fit of the head (the bundled open head: FACS action-unit expressions).
@@ -39,17 +40,3 @@ __all__ = [
     "draw_fit",
 ]
 
-
-# ``flame_transit.encode`` names both this subpackage and the function: once the subpackage is
-# imported, the package attribute is the module, so the module itself forwards calls to
-# :func:`encode` (``flame_transit.encode(image)`` works either way).
-import sys as _sys
-import types as _types
-
-
-class _CallableModule(_types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return encode(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule

@@ -156,9 +156,11 @@ def test_unreadable_file_names_it(tmp_path, open_head):
 
 def test_default_head_and_package_entry_point(astronaut):
     import flame_transit
+    import flame_transit.encode
 
-    p = flame_transit.encode(astronaut)
+    p = flame_transit.encode.encode(astronaut)
     assert p.head_name.startswith("open-head")
+    assert not callable(flame_transit.encode)  # the package is a package, the encoder a function
 
 
 def test_encode_batch(astronaut, open_head):
