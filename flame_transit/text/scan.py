@@ -1,0 +1,260 @@
+"""Scanning tokens into mentions: expression words, facial actions (verb + face part in either
+order), intensity modifiers and side words, claimed longest match first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ..errors import InstructionError
+from .lexicon import _AU_RE, _lex
+from .vocabulary import AU_NAMES, INTENSITY_RANGE, PART_ACTIONS, SIDED_AUS
+
+
+@dataclass
+
+
+class _Tok:
+    text: str
+    start: int
+    end: int
+    kind: str = ""          # "" (free), sep, part, verb, expr, compound, action, intensity,
+    value: Any = None       # number, side, neg, covered (inside a phrase), paired
+    span: int = 1           # tokens covered by the phrase starting here
+    group: int = -1         # phrase id
+
+
+def _match(toks: List[_Tok], i: int, table: Mapping[Tuple[str, ...], Any], maxlen: int) -> int:
+    """Length of the longest phrase of ``table`` starting at ``i`` over free tokens, or 0."""
+    for n in range(min(maxlen, len(toks) - i), 0, -1):
+        if all(t.kind == "" for t in toks[i:i + n]):
+            if tuple(t.text for t in toks[i:i + n]) in table:
+                return n
+    return 0
+
+
+def _phrase(toks: List[_Tok], i: int, n: int) -> Tuple[str, ...]:
+    return tuple(t.text for t in toks[i:i + n])
+
+
+def _claim(toks: List[_Tok], i: int, n: int, kind: str, value: Any, gid: int) -> None:
+    for k in range(i + 1, i + n):
+        toks[k].kind, toks[k].value, toks[k].group, toks[k].span = "covered", None, gid, 0
+    toks[i].kind, toks[i].value, toks[i].span, toks[i].group = kind, value, n, gid
+
+
+def _release(toks: List[_Tok], i: int) -> None:
+    for k in range(i, i + max(toks[i].span, 1)):
+        toks[k].kind, toks[k].value, toks[k].span, toks[k].group = "", None, 1, -1
+
+
+@dataclass
+
+
+class _Mention:
+    index: int                    # first token
+    start: int                    # character span in the normalised text
+    end: int
+    mix: Dict[str, float]         # label weights (unnormalised); empty for actions
+    aus: Dict[str, float]         # AU targets at intensity 1
+    sided: bool = False
+    intensity: float = 1.0
+    number: Optional[float] = None
+    side: Optional[str] = None
+    guessed: bool = False
+    similarity: Optional[float] = None
+
+
+@dataclass
+
+
+class _Mod:
+    index: int
+    start: int
+    end: int
+    how: str                      # "mul" or "set"
+    value: float
+    word: str
+
+    @property
+    def may_follow(self) -> bool:
+        """Whether this modifier may refer back to the mention before it ("happy, slightly")."""
+        return self.how == "set" or self.word.endswith("ly") or self.word.startswith("a ")
+
+_CONJ = {"and", "&", "plus", ",", "the", "both", "his", "her", "their", "its", "my", "your"}
+
+
+def _classify(toks: List[_Tok]) -> None:
+    """Phase A: separators, then face parts, then action verbs (longest match)."""
+    lx = _lex()
+    gid = 0
+    for kind, table in (("sep", lx.sep), ("part", lx.part), ("verb", lx.verb)):
+        i = 0
+        while i < len(toks):
+            n = _match(toks, i, table, lx.maxlen)
+            if n:
+                rival = max(_match(toks, i, lx.expr, lx.maxlen), _match(toks, i, lx.action, lx.maxlen),
+                            _match(toks, i, lx.compound, lx.maxlen))
+                if kind == "sep":
+                    rival = max(rival, _match(toks, i, lx.intensity, lx.maxlen),
+                                _match(toks, i, lx.side, lx.maxlen))
+                if n >= rival or kind == "verb":
+                    value = table[_phrase(toks, i, n)]
+                    _claim(toks, i, n, kind, list(value) if kind == "verb" else value, gid)
+                    gid += 1
+                    i += n
+                    continue
+            i += 1
+
+
+def _pair_actions(toks: List[_Tok]) -> List[_Mention]:
+    """Pair each face part with an action verb before it (preferred) or after it; "raise the
+    brows and cheeks" reuses the verb. Unpaired verbs and parts are released."""
+    n = len(toks)
+    pairs: Dict[int, Tuple[str, Optional[int]]] = {}   # part index -> (verb class, verb index)
+    used_verbs = set()
+
+    def verb_at(j: int, part: str) -> Optional[str]:
+        t = toks[j]
+        if t.kind == "verb" and j not in used_verbs:
+            return next((c for c in t.value if (c, part) in PART_ACTIONS), None)
+        return None
+
+    for i, t in enumerate(toks):
+        if t.kind != "part":
+            continue
+        part, found = t.value, None
+        j, steps = i - 1, 0
+        while j >= 0 and steps < 5 and found is None:
+            tj = toks[j]
+            if tj.kind == "covered":
+                j -= 1
+                continue
+            if tj.kind == "sep":
+                break
+            if tj.kind == "part":
+                if j in pairs and all(toks[k].text in _CONJ or toks[k].kind == "covered"
+                                      for k in range(j + max(tj.span, 1), i)):
+                    cls = pairs[j][0]
+                    if (cls, part) in PART_ACTIONS:
+                        found = (cls, None)
+                break
+            cls = verb_at(j, part)
+            if cls:
+                found = (cls, j)
+            steps += 1
+            j -= 1
+        j, steps = i + max(t.span, 1), 0
+        while found is None and j < n and steps < 4:
+            tj = toks[j]
+            if tj.kind == "covered":
+                j += 1
+                continue
+            if tj.kind in ("sep", "part"):
+                break
+            cls = verb_at(j, part)
+            if cls:
+                found = (cls, j)
+            steps += 1
+            j += 1
+        if found is not None:
+            pairs[i] = found
+            if found[1] is not None:
+                used_verbs.add(found[1])
+
+    mentions = []
+    for i, (cls, vj) in pairs.items():
+        idx = [i] + ([vj] if vj is not None else [])
+        lo, hi = min(idx), max(idx)
+        side = None
+        lx = _lex()
+        for k in range(max(0, lo - 3), min(n, hi + max(toks[hi].span, 1) + 3)):
+            w = _match(toks, k, lx.side, lx.maxlen)
+            if w:
+                side = lx.side[_phrase(toks, k, w)]
+                _claim(toks, k, w, "side_used", side, -1)
+                break
+        end_tok = hi + max(toks[hi].span, 1) - 1
+        mentions.append(_Mention(lo, toks[lo].start, toks[end_tok].end, {},
+                                 dict(PART_ACTIONS[(cls, toks[i].value)]), sided=True, side=side))
+        for k in idx:
+            toks[k].kind = "paired"
+    for i, t in enumerate(toks):
+        if t.kind in ("verb", "part"):
+            _release(toks, i)
+    return mentions
+
+
+def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
+          sides: List[Tuple[int, str]], negs: List[int]) -> None:
+    """Phase B: expressions, blends, single-word actions, intensity, numbers, sides, negations."""
+    lx = _lex()
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.kind != "":
+            i += 1
+            continue
+        best = None
+        for kind, table in (("action", lx.action), ("compound", lx.compound), ("expr", lx.expr),
+                            ("intensity", lx.intensity), ("side", lx.side), ("neg", lx.neg)):
+            n = _match(toks, i, table, lx.maxlen)
+            if n and (best is None or n > best[1]):
+                best = (kind, n, table)
+        au = _AU_RE.fullmatch(t.text)
+        if best is None and au:
+            name = f"AU{int(au.group(1))}{au.group(2).upper()}"
+            if name not in AU_NAMES:
+                raise InstructionError(f"{name} is not an action unit of the head; available: "
+                                       f"{', '.join(AU_NAMES)} (AU26 = jaw drop).")
+            mentions[i] = _Mention(i, t.start, t.end, {}, {name: 1.0}, sided=name[-1] not in "LR"
+                                   and name in SIDED_AUS)
+            _claim(toks, i, 1, "action", None, -1)
+            i += 1
+            continue
+        if best is None:
+            if re.fullmatch(r"\d+(?:\.\d+)?", t.text):
+                val = float(t.text)
+                prev = toks[i - 1] if i else None
+                if prev is not None and prev.text == "-" and prev.end == t.start and \
+                        (i == 1 or toks[i - 2].end < prev.start):  # " -0.5": a sign, not a separator
+                    raise InstructionError(
+                        f"negative intensity '-{t.text}': intensities run from "
+                        f"{INTENSITY_RANGE[0]:g} to {INTENSITY_RANGE[1]:g}; for the opposite, name the "
+                        "other expression (e.g. 'sad' rather than 'happy at -0.5').")
+                nxt = [x.text for x in toks[i + 1:i + 3]]
+                width = 0
+                if nxt[:1] and nxt[0] in ("%", "percent", "pct"):
+                    width, val = 2, val / 100.0
+                elif nxt[:2] == ["per", "cent"]:
+                    width, val = 3, val / 100.0
+                elif "." in t.text:
+                    width = 1
+                if width:  # any size: values beyond INTENSITY_RANGE are clipped later
+                    end = toks[i + width - 1].end
+                    mods.append(_Mod(i, t.start, end, "set", val, t.text))
+                    _claim(toks, i, width, "number", val, -1)
+                    i += width
+                    continue
+            i += 1
+            continue
+        kind, n, table = best
+        ph = _phrase(toks, i, n)
+        start, end = toks[i].start, toks[i + n - 1].end
+        if kind == "action":
+            mentions[i] = _Mention(i, start, end, {}, dict(table[ph]), sided=True)
+        elif kind == "compound":
+            mentions[i] = _Mention(i, start, end, dict(table[ph]), {})
+        elif kind == "expr":
+            label, extra = table[ph]
+            mentions[i] = _Mention(i, start, end, {label: 1.0}, dict(extra))
+        elif kind == "intensity":
+            mods.append(_Mod(i, start, end, "mul", float(table[ph]), " ".join(ph)))
+        elif kind == "side":
+            sides.append((i, table[ph]))
+        elif kind == "neg":
+            negs.append(i)
+        _claim(toks, i, n, kind, None, -1)
+        i += n
