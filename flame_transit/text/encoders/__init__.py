@@ -42,8 +42,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..errors import AssetError, InputError
-from ..io_utils import user_path
+from ...errors import AssetError, InputError
+from ...io_utils import user_path
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -66,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "minilm-l6-v2"
 DEFAULT_CLIP = "clip:ViT-B-32/laion2b_s34b_b79k"
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 _MINILM_ALIASES = {
     "minilm", "minilm-l6-v2", "minilm-l6", "all-minilm-l6-v2", "all-minilm-l6",
