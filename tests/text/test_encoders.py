@@ -12,6 +12,7 @@ import torch
 
 from flame_transit.errors import AssetError, InputError
 from flame_transit.text import encoders as E
+from flame_transit.text.encoders.base import _as_text_list
 from flame_transit.text.build_cache import cache_texts
 
 HAS_OPEN_CLIP = importlib.util.find_spec("open_clip") is not None
@@ -26,7 +27,7 @@ class CountingEncoder(E.TextEncoder):
         self._inner = E.HashTextEncoder(dim)
 
     def encode(self, texts):
-        texts = E._as_text_list(texts)
+        texts = _as_text_list(texts)
         self.calls.append(list(texts))
         return self._inner.encode(texts)
 
@@ -264,7 +265,7 @@ def test_torch_minilm_matches_sentence_transformers():
     pytest.importorskip("sentence_transformers")
     from sentence_transformers import SentenceTransformer
 
-    from flame_transit.text.encoders import SentenceTransformerEncoder, _minilm_dir, _TorchMiniLM
+    from flame_transit.text.encoders.minilm import SentenceTransformerEncoder, _minilm_dir, _TorchMiniLM
 
     texts = ["grouchy", "Turn this face from disgust to happiness.", "a", "weepy, distraught " * 40, "快乐"]
     enc = SentenceTransformerEncoder()
