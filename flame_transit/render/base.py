@@ -582,11 +582,11 @@ def get_renderer(name: str = "auto", **kwargs: Any) -> Renderer:
         key = "pytorch3d" if _pytorch3d_usable() else "gl"
         log.debug("renderer 'auto' -> %s", key)
     if key in ("gl", "moderngl", "opengl", "egl"):
-        from .gl import GLRenderer
+        from .backends.gl import GLRenderer
 
         return GLRenderer(**kwargs)
     if key in ("pytorch3d", "torch3d"):
-        from .torch3d import PyTorch3DRenderer
+        from .backends.torch3d import PyTorch3DRenderer
 
         return PyTorch3DRenderer(**kwargs)
     raise InputError(f"unknown renderer {name!r}; choose 'auto', 'gl' or 'pytorch3d'")

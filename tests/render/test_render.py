@@ -245,7 +245,7 @@ def test_no_gl_library_raises_renderer_unavailable(monkeypatch):
     def boom(*args, **kwargs):
         raise Exception("libEGL.so: cannot open shared object file")
 
-    import flame_transit.render.gl as gl
+    import flame_transit.render.backends.gl as gl
 
     monkeypatch.setattr(moderngl, "create_standalone_context", boom)
     monkeypatch.setattr(gl, "_CONTEXTS", {})  # a fresh process on a machine without GL

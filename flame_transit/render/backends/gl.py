@@ -13,8 +13,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..errors import RendererUnavailableError
-from .base import AMBIENT, HEADLIGHT, KEY, KEY_DIR, SHININESS, SPECULAR, Frame, Layer, Renderer
+from ...errors import RendererUnavailableError
+from ..base import AMBIENT, HEADLIGHT, KEY, KEY_DIR, SHININESS, SPECULAR, Frame, Layer, Renderer
 
 __all__ = ["GLRenderer", "INSTALL_HINT"]
 

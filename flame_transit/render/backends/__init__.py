@@ -1,0 +1,1 @@
+"""Renderer backends: each rasterises :class:`~flame_transit.render.types.Frame` draw lists."""
