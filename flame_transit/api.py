@@ -294,7 +294,7 @@ def _check_options(fps: float, duration: Optional[float], hold: float, look: str
                    temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
     from .checks import positive_number
-    from .render.base import check_renderer_name
+    from .render.backends import check_renderer_name
     from .trajectory import check_timing
     from .transit.anchors import MAX_TEMPERATURE
 

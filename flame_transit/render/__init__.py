@@ -1,5 +1,11 @@
 """Renderers: meshes -> ``uint8`` frames, two looks (``"shaded"``, ``"photo"``), backends
-``"gl"`` (moderngl/EGL, CPU or GPU) and ``"pytorch3d"`` (optional, CUDA).
+``"gl"`` (moderngl/EGL, CPU or GPU; the default) and ``"pytorch3d"`` (optional, by name).
+
+* :mod:`.types` (the draw list: :class:`Frame`, :class:`Layer`), :mod:`.lights` (the light
+  model), :mod:`.camera`, :mod:`.inputs` (argument checks);
+* :mod:`.scene`, :mod:`.photo`, :mod:`.mouth`: what each look draws, shared by all backends;
+* :mod:`.base` (the :class:`Renderer` interface), :mod:`.backends` (the backends and their
+  registry: :func:`get_renderer`, :func:`register_backend`).
 
 Example:
     >>> import numpy as np
@@ -11,19 +17,11 @@ Example:
     ((32, 32, 3), 'uint8')
 """
 
-from .base import (
-    LOOKS,
-    Frame,
-    Layer,
-    RenderCamera,
-    Renderer,
-    available_renderers,
-    camera_from_params,
-    default_camera,
-    get_renderer,
-    render_frames,
-    shade_lambert,
-)
+from .backends import available_renderers, get_renderer, register_backend
+from .base import Renderer, render_frames
+from .camera import RenderCamera, camera_from_params, default_camera
+from .lights import shade_lambert
+from .types import LOOKS, Frame, Layer
 
 __all__ = [
     "LOOKS",
@@ -35,6 +33,7 @@ __all__ = [
     "camera_from_params",
     "default_camera",
     "get_renderer",
+    "register_backend",
     "render_frames",
     "shade_lambert",
 ]

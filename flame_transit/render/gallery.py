@@ -91,7 +91,7 @@ def make_gallery(out_dir: os.PathLike = "docs", renderer: str = "gl") -> List[Pa
 
     from ..encode import encode
     from ..head import load_head
-    from .base import get_renderer
+    from .backends import get_renderer
     from .photo import resize_image
 
     out = Path(out_dir)

@@ -1,5 +1,5 @@
 """What to draw for each look: mesh analysis (outline, eye and mouth holes), camera, the mouth
-rig, and per-frame :class:`~flame_transit.render.base.Layer` lists shared by all backends.
+rig, and per-frame :class:`~flame_transit.render.types.Layer` lists shared by all backends.
 
 Example:
     >>> faces = np.array([[0, 1, 2], [0, 2, 3]])
@@ -16,16 +16,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import (
-    Frame,
-    Layer,
-    _get,
-    _to_numpy,
-    camera_from_params,
-    check_photo,
-    check_size,
-    shade_lambert,
-)
+from .camera import camera_from_params
+from .inputs import _get, _to_numpy, check_photo, check_size
+from .lights import shade_lambert
+from .types import Frame, Layer
 from .mouth import MP_INNER_LIPS, MP_JAW, MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
 
 __all__ = ["MeshTopology", "boundary_loops", "analyse_mesh", "build_scene", "Scene", "vertex_normals"]

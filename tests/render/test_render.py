@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from flame_transit.errors import InputError, RendererUnavailableError
 from flame_transit.params import FaceParams, crop_to_image_matrix, project_points
 from flame_transit.render import get_renderer, render_frames
-from flame_transit.render.base import check_size, relight, shade_lambert
+from flame_transit.render.inputs import check_size
+from flame_transit.render.lights import relight, shade_lambert
 from flame_transit.render.photo import polygon_mask
 
 from .conftest import aus
@@ -92,7 +93,7 @@ def test_open_mouth_darkens_the_mouth(gl_renderer, open_head, astronaut, astrona
     img, p = astronaut
     frames = gl_renderer.render(astronaut_clip[[1, 2]], open_head.faces, p, look="photo", photo=img, head=open_head)
     ring = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
-    from flame_transit.render.base import RenderCamera
+    from flame_transit.render.camera import RenderCamera
 
     cam = RenderCamera(p.cam.numpy()[None].astype(np.float64), p.crop_to_image.numpy()[None].astype(np.float64), img.shape[:2])
     src = p.vertices_2d.numpy()
@@ -263,10 +264,13 @@ def test_missing_egl_library_raises_renderer_unavailable():
 
 
 def test_auto_is_gl_without_pytorch3d(monkeypatch):
-    import flame_transit.render.base as base
+    import flame_transit.render.backends as backends
 
-    monkeypatch.setattr(base, "_pytorch3d_usable", lambda: False)
+    monkeypatch.setattr(backends, "_found", lambda module: False)
     assert get_renderer("auto").name == "gl"
+    # PyTorch3D is never picked by "auto" (untested on the real library): only by name
+    monkeypatch.setattr(backends, "_found", lambda module: True)
+    assert get_renderer("auto").name == "gl" and "pytorch3d" in backends.available_renderers()
 
 
 # --- shading maths ----------------------------------------------------------------------------------

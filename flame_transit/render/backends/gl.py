@@ -14,7 +14,9 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ...errors import RendererUnavailableError
-from ..base import AMBIENT, HEADLIGHT, KEY, KEY_DIR, SHININESS, SPECULAR, Frame, Layer, Renderer
+from ..base import Renderer
+from ..lights import AMBIENT, HALF_KEY, HEADLIGHT, KEY, KEY_DIR, LUMA, SHININESS, SPECULAR
+from ..types import Frame, Layer
 
 __all__ = ["GLRenderer", "INSTALL_HINT"]
 
@@ -69,7 +71,7 @@ uniform float alpha;
 in vec3 v_normal;
 in vec3 v_color;
 out vec4 f_color;
-const vec3 HALF_KEY = normalize(KEY_DIR + vec3(0.0, 0.0, 1.0));
+const vec3 HALF_KEY = vec3({HALF_KEY[0]:.8f}, {HALF_KEY[1]:.8f}, {HALF_KEY[2]:.8f});
 void main() {{
     vec3 n = towards_viewer(v_normal);
     float s = specular * {SPECULAR:.6f} * (pow(max(n.z, 0.0), {SHININESS:.3f}) + 0.6 * pow(max(dot(n, HALF_KEY), 0.0), {SHININESS:.3f}));
@@ -89,7 +91,7 @@ void main() {
 }
 """
 
-_PHOTO_FS = """#version 330
+_PHOTO_FS = f"""#version 330
 uniform sampler2D tex;
 uniform sampler2D tex2;
 uniform float mix_tex2;
@@ -97,13 +99,13 @@ uniform float alpha;
 in vec2 v_uv;
 in float v_ratio;
 out vec4 f_color;
-void main() {
+void main() {{
     vec3 c = texture(tex, v_uv).rgb;
     if (mix_tex2 > 0.0) c = mix(c, texture(tex2, v_uv).rgb, mix_tex2);
     float r = v_ratio;
-    if (r != 1.0) c = r < 1.0 ? c * r : c + vec3((r - 1.0) * dot(c, vec3(0.299, 0.587, 0.114)));
+    if (r != 1.0) c = r < 1.0 ? c * r : c + vec3((r - 1.0) * dot(c, vec3({LUMA[0]:.6f}, {LUMA[1]:.6f}, {LUMA[2]:.6f})));
     f_color = vec4(clamp(c, 0.0, 1.0), alpha);
-}
+}}
 """
 
 

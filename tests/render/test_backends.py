@@ -1,0 +1,52 @@
+"""The backend registry, and a new backend added as one file plus its registration
+(tests/render/example_backend.py, the example of docs/CONVENTIONS.md)."""
+
+import numpy as np
+import pytest
+import torch
+
+from flame_transit.errors import InputError
+from flame_transit.params import crop_to_image_matrix
+from flame_transit.render import backends, get_renderer, register_backend
+
+TRI = np.array([[-0.05, -0.04, 0.0], [0.06, -0.02, 0.0], [-0.01, 0.07, 0.0]])
+
+
+@pytest.fixture
+def example(monkeypatch):
+    """The example backend registered for one test (the registry is restored afterwards)."""
+    monkeypatch.setattr(backends, "BACKENDS", dict(backends.BACKENDS))
+    register_backend("example", "tests.render.example_backend:ExampleRenderer", aliases=("naive",))
+    return get_renderer("example")
+
+
+def test_registry_names_and_errors(example):
+    assert example.name == "example" and get_renderer("Naive ").name == "example"
+    assert backends.check_renderer_name("naive") == "naive"
+    assert "example" in backends.available_renderers()
+    assert get_renderer("auto").name == "gl"  # registered without auto=True
+    with pytest.raises(InputError, match="example"):  # the error lists what is registered
+        get_renderer("nvdiffrast")
+    with pytest.raises(InputError, match="already taken"):
+        register_backend("other", "x:Y", aliases=("egl",))
+    with pytest.raises(InputError, match="module:Class"):
+        register_backend("broken", "no_colon")
+
+
+def test_new_backend_draws_what_gl_draws(example, open_head, astronaut, astronaut_clip):
+    a = torch.as_tensor(crop_to_image_matrix((20.0, 14.0), 24.0), dtype=torch.float32)
+    params = {"cam": [9.0, 0.01, -0.02], "crop_to_image": a, "image_size": (28, 36)}
+    kw = dict(look="shaded", background=(0, 0, 0), color=(0.5, 0.5, 0.5))
+    ours = example.render(TRI, [[0, 1, 2]], params, **kw)
+    with get_renderer("gl", samples=0) as gl:
+        ref = gl.render(TRI, [[0, 1, 2]], params, **kw)
+        assert ours.shape == ref.shape == (28, 36, 3) and ref.max() > 0
+        assert (np.abs(ours.astype(int) - ref.astype(int)).max(axis=2) > 3).sum() <= 4
+        # both looks of the open head (a changed expression): the shared compositor matches
+        # the GL shaders
+        img, p = astronaut
+        for params, kw in ((p, dict(look="photo", photo=img)), (None, dict(look="shaded"))):
+            ours = example.render(astronaut_clip[2], open_head.faces, params, head=open_head, size=32, **kw)
+            ref = gl.render(astronaut_clip[2], open_head.faces, params, head=open_head, size=32, **kw)
+            diff = np.abs(ours.astype(float) - ref.astype(float))
+            assert diff.mean() < 2.5, (kw["look"], diff.mean())
