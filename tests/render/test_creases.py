@@ -75,11 +75,12 @@ def test_visibility_scales_darkening(rig, open_head):
     np.testing.assert_array_equal(hidden, 1.0)
 
 
-def _scene(open_head, frames, look="shaded", photo=None, params=None):
+def _scene(open_head, frames, look="shaded", photo=None, params=None, rest="first"):
     from flame_transit.render.scene import Scene
 
+    rest = frames[0] if isinstance(rest, str) else rest  # None: the head's neutral for params
     return Scene(frames.astype(np.float32), open_head.faces.astype(np.int32), params, look=look, size=128,
-                 photo=photo, source_vertices=None, head=open_head, rest_vertices=frames[0], background=None,
+                 photo=photo, source_vertices=None, head=open_head, rest_vertices=rest, background=None,
                  color=None, mouth=True, shading_gain=1.0)
 
 
@@ -108,3 +109,27 @@ def test_photo_creases_skip_non_skin(open_head, astronaut):
     pts = np.isin(clean.creases.strip_of_point, furrows)
     assert clean.crease_visibility[pts].mean() > 0.5
     assert fringe.crease_visibility[pts].mean() < 0.1
+
+
+def test_photo_folds_fade_when_the_source_smile_goes(open_head, astronaut):
+    from flame_transit.render.scene import FOLD_LIFT
+
+    img, params = astronaut  # the astronaut smiles: her nasolabial folds are in the photo
+    with torch.no_grad():
+        smiling = open_head(shape=params.shape[None], expression=params.expression[None],
+                            pose=params.pose[None], offsets=params.offsets).vertices[0].numpy()
+        pose = params.pose.clone()[None]
+        pose[:, 6:9] = 0
+        neutral = open_head(shape=params.shape[None], expression=torch.zeros_like(params.expression)[None],
+                            pose=pose, offsets=params.offsets).vertices[0].numpy()
+    scene = _scene(open_head, np.stack([smiling, neutral]).astype(np.float64), look="photo", photo=img,
+                   params=params, rest=None)
+    names0 = [layer.name for layer in scene.frame(0).layers]
+    assert "fold_lift" not in names0 and "creases" not in names0  # the photo's own face: the photo
+    lift = {layer.name: layer for layer in scene.frame(1).layers}["fold_lift"]
+    rig = scene.fold_lift
+    folds = np.isin(rig.strip_of_point, [k for k, n in enumerate(rig.names) if n.startswith("nasolabial")])
+    base = rig.interpolate(scene._face_ratio(neutral, scene._normals(neutral)))
+    gain = lift.ratio / base
+    assert gain[folds].max() > 1.0 + 0.3 * FOLD_LIFT * 0.45
+    assert gain.min() >= 1.0 - 1e-6  # (float32 layers)
