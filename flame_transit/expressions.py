@@ -116,7 +116,9 @@ class ExpressionClass:
 #: down-turned lips (17+15+23) and disgust narrowed eyes and lowered brows (4+7), and sadness a
 #: raised chin and drooping lids (17+43) with a milder inner-brow raise: without them the
 #: independent judge read anger as sadness or joy, disgust and sadness as fear
-#: (docs/eval/perceptual).
+#: (docs/eval/perceptual). Surprise raises the brows about 10 mm at the default gain, not 18 mm
+#: (a brow pushed under the fringe read as fear); fear draws the raised brows together (4) over
+#: a wide, barely opened mouth (20 > 26: with the jaw dropped it read as surprise).
 EXPRESSION_CLASSES: Dict[str, ExpressionClass] = {
     "neutral": ExpressionClass(
         noun=("neutral", "a neutral expression", "neutrality", "calm", "calmness", "no expression",
@@ -213,7 +215,7 @@ EXPRESSION_CLASSES: Dict[str, ExpressionClass] = {
         },
         # 1+2+5+26 (+25). The dropped jaw is what makes surprise read (a raised brow alone
         # reads as interest).
-        prototype={"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
+        prototype={"AU1": 0.55, "AU2": 0.55, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
         variation=Variation(optional={"AU25": (0.9, 0.6)}, jaw=(1.0, 0.8, 1.2)),
     ),
     "fear": ExpressionClass(
@@ -236,8 +238,9 @@ EXPRESSION_CLASSES: Dict[str, ExpressionClass] = {
             "adj": ("petrified", "panicked"),
         },
         # 1+2+4+5+7+20+26 (+25).
-        prototype={"AU1": 1.0, "AU2": 0.6, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 0.6, "AU26": 0.4},
-        variation=Variation(optional={"AU7": (0.5, 0.3), "AU25": (0.75, 0.5)}, jaw=(0.8, 0.4, 0.8)),
+        prototype={"AU1": 1.0, "AU2": 0.4, "AU4": 1.0, "AU5": 1.0, "AU7": 0.3, "AU20": 1.3, "AU25": 0.6, "AU26": 0.2},
+        # a stretched, barely opened mouth (a dropped jaw reads as surprise)
+        variation=Variation(optional={"AU7": (0.5, 0.3), "AU25": (0.75, 0.5)}, jaw=(0.8, 0.15, 0.35)),
     ),
     "anger": ExpressionClass(
         noun=("anger", "rage", "fury", "wrath", "irritation", "annoyance", "frustration",

@@ -50,7 +50,10 @@ Design
   follow identity): global ~ head centre, neck below and behind it, jaw ~ behind the jaw angle
   below the ears, eyes at the eyeball centres (12 mm behind the iris centres 468/473). Skinning:
   lower lip, chin and the face below the mouth corners -> jaw, smoothly blended at the cheeks
-  and the mouth corners; iris points -> eye joints; the rest -> neck. No pose correctives.
+  and the mouth corners; iris points -> eye joints; the rest -> neck.
+* **Pose correctives** (``posedirs``, FLAME layout): only the jaw's. As the jaw opens the relaxed
+  lip corners move towards the midline (:data:`JAW_LIP_NARROWING` x the AU20 field per unit of
+  AU26, on the ``sin`` entry of the jaw rotation), so an open mouth is an oval, not a wide slot.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ __all__ = [
     "EXPRESSION_NAMES",
     "SHAPE_NAMES",
     "JAW_RAD_PER_AU26",
+    "JAW_LIP_NARROWING",
     "FACE_WIDTH_M",
     "NUM_LANDMARKS",
     "REGIONS",
@@ -92,6 +96,9 @@ SHAPE_NAMES: Tuple[str, ...] = (
 
 #: Face width W (landmarks 234-454) of the neutral template, metres.
 FACE_WIDTH_M = 0.14
+#: Pose corrective of the jaw: per unit of AU26, the lip corners move medially by this many
+#: lip-stretcher (AU20) fields, so a dropped jaw opens an oval mouth, not a wide slot.
+JAW_LIP_NARROWING = 1.0
 #: MediaPipe landmarks (with iris) = the first vertices of the open head.
 NUM_LANDMARKS = 478
 #: Jaw X rotation (radians, pose index 6) for AU26 = 1; positive opens the mouth.
