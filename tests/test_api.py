@@ -195,7 +195,7 @@ def test_render_output_check():
 def test_renderer_that_cannot_start(monkeypatch, tmp_path):
     import moderngl
 
-    from flame_transit.render import gl as gl_mod
+    from flame_transit.render.backends import gl as gl_mod
 
     def broken(*a, **k):
         raise Exception("EGL: libEGL.so.1 not found")
