@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
+from .checks import MAX_SIZE, MIN_SIZE
 from .errors import FlameTransitError, InputError
 from .io_utils import Terminated, install_signal_handlers, user_path
 
@@ -41,8 +42,8 @@ def _size(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer pixel size, got {text!r}") from None
-    if not 16 <= value <= 4096:
-        raise argparse.ArgumentTypeError(f"size must be between 16 and 4096 pixels, got {value}")
+    if not MIN_SIZE <= value <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {value}")
     return value
 
 

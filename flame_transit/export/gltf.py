@@ -1,27 +1,36 @@
-"""``.glb`` export: the clip as one mesh with per-frame morph targets and a weights animation.
+"""``.glb`` export: the head with named expression shapes as morph targets, and their animation.
 
 What the file holds (glTF 2.0, binary):
 
-* one mesh (one triangle primitive) whose base ``POSITION`` (and ``NORMAL``) is **frame 0**;
-* **T morph targets**, target ``i`` = frame ``i`` minus frame 0 (``POSITION`` deltas, plus
-  ``NORMAL`` deltas when ``include_normals``); target 0 is all zeros so that target index ==
-  frame index; their names (``frame_0000``, ... with the keyframe label appended on keyframes) are
-  in ``mesh.extras.targetNames``, which Blender uses as shape-key names;
-* one animation ``"expression_transition"`` with one channel on the mesh node's ``weights``:
-  T keyframes at ``t_i = i / fps`` seconds, weights at keyframe ``i`` = one-hot ``e_i``, LINEAR
-  interpolation (so between two frames the mesh blends linearly, exactly like playing the frames);
-* scene ``extras`` with ``fps``, ``frames``, ``anchor_frames``, ``anchor_labels``, ``head_name``.
+* one mesh (one triangle primitive, the whole head: skin, eyes, mouth interior) whose base
+  ``POSITION`` (and ``NORMAL``) is the subject at rest: identity, per-subject offsets and the
+  clip's head/neck/eye pose, expression zero, jaw closed;
+* **named morph targets** (at most :data:`MAX_MORPH_TARGETS`), names in
+  ``mesh.extras.targetNames`` (Blender's shape-key names), ``POSITION`` (and ``NORMAL``) deltas:
 
-Why per-frame targets rather than the expression basis as targets: the jaw (and eyes) are
-*rotations* applied by skinning, which morph targets cannot express, so per-frame targets are
-the general exact choice. The cost is ``T x V`` vertex deltas plus a ``T x T`` weight table, so
-the exporter refuses clips over :data:`MAX_GLB_FRAMES` frames (export every n-th frame).
+  - ``targets="au"`` (default when the clip has an AU trajectory, :mod:`flame_transit.arkit`):
+    one target per action unit, ``"AU1"`` ... ``"AU43"``, plus ``"AU26"`` = the jaw opening as a
+    shape; each target is the head at that AU = :data:`~flame_transit.arkit.ARKIT_FULL_AU` (the
+    calibrated full strength), so weight 1 = AU 2.0 and the weights are ``AU / 2``. On the open
+    head the targets are its AU fields; on another head with an AU trajectory (FLAME) the
+    expression's AU basis is fitted to the clip by least squares;
+  - ``targets="keyframes"`` (the fallback for clips without AUs): one target per keyframe of the
+    trajectory (``"disgust"``, ``"neutral"``, ``"happiness"``), weights = the trajectory's
+    blend between consecutive keyframes;
+* one animation ``"expression_transition"`` with **one channel** on the mesh node's ``weights``:
+  T keyframes at ``t_i = i / fps`` seconds, LINEAR interpolation;
+* scene ``extras``: ``fps``, ``frames``, ``anchor_frames``, ``anchor_labels``, ``head_name``,
+  ``targets``, ``target_unit`` and ``max_vertex_error_m`` -- the largest distance over the clip
+  between the file's morphed mesh and the head's exact mesh (the jaw is a rotation that a
+  shape follows only along a chord, and skinning rotates the expression of the lower face with
+  the jaw; both show here, typically under a millimetre).
 
 Coordinates: glTF is metres, +Y up, +Z towards the viewer, the same as flame_transit's head frame.
 
 The file is built with trimesh's glTF exporter (mesh, node, scene) and its
 ``buffer_postprocessor`` hook, which appends the morph-target and animation data to the glTF
-JSON and binary buffer before the GLB is assembled.
+JSON and binary buffer before the GLB is assembled (:func:`write_morph_glb`, shared with the
+ARKit avatar of ``tools/build_arkit_avatar.py``).
 """
 
 from __future__ import annotations
@@ -29,21 +38,25 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from ..io_utils import PathLike, atomic_write_bytes
-from .common import resolve_clip
+from .common import as_faces, as_vertices, compute_vertices, resolve_fps
 
-__all__ = ["save_glb", "MAX_GLB_FRAMES", "ANIMATION_NAME"]
+__all__ = ["save_glb", "write_morph_glb", "morph_targets", "MAX_MORPH_TARGETS", "ANIMATION_NAME", "TARGET_KINDS"]
 
-#: longest clip written as a .glb (the weight table grows as frames squared)
-MAX_GLB_FRAMES = 2000
+#: most morph targets written (the issue's budget; glTF viewers commonly handle 64 and more)
+MAX_MORPH_TARGETS = 64
 ANIMATION_NAME = "expression_transition"
+#: what the morph targets can be (see the module docstring)
+TARGET_KINDS = ("auto", "au", "keyframes")
 
 _FLOAT = 5126  # glTF componentType FLOAT
+_JAW = slice(6, 9)
 
 
 def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -63,97 +76,146 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return out
 
 
-def save_glb(
-    path: PathLike,
-    vertices: Any = None,
-    faces: Any = None,
-    *,
-    params: Any = None,
-    head: Any = None,
-    fps: Optional[float] = None,
-    include_normals: bool = True,
-    anchor_frames: Optional[Sequence[int]] = None,
-    anchor_labels: Optional[Sequence[str]] = None,
-    metadata: Optional[Mapping[str, Any]] = None,
-    name: str = "head",
-) -> Path:
-    """Write the clip as an animated ``.glb`` (morph targets + weights animation), atomically.
+def _unique(names: Sequence[str]) -> List[str]:
+    seen: Dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+    return out
 
-    Args:
-        path: target file, ``.glb``.
-        vertices: ``(T, V, 3)`` meshes in metres; computed with ``head`` when omitted.
-        faces: ``(F, 3)``; default ``head.faces``.
-        params: optional :class:`~flame_transit.trajectory.Trajectory` / :class:`FaceParams`
-            (fps, anchors and head name; meshes via ``head``).
-        head: a :class:`~flame_transit.head.Head`.
-        fps: frames per second of the animation (default the trajectory's, else 30).
-        include_normals: store vertex normals (base and per-target deltas) for smooth shading;
-            without them viewers shade flat.
-        anchor_frames, anchor_labels: keyframe markers (scene extras and target names).
-        metadata: extra JSON-serialisable values for the scene extras.
-        name: mesh and node name.
+
+def _pose_rows(pose0: torch.Tensor, jaw_x: Sequence[float]) -> torch.Tensor:
+    rows = pose0.reshape(1, 15).repeat(len(jaw_x), 1).clone()
+    rows[:, _JAW] = 0.0
+    rows[:, 6] = torch.as_tensor(list(jaw_x), dtype=rows.dtype)
+    return rows
+
+
+def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np.ndarray, np.ndarray, List[str], np.ndarray, str, float]:
+    """The named shapes of a clip and their weights over time.
 
     Returns:
-        The absolute path written.
+        ``(base (V, 3), deltas (N, V, 3), names [N], weights (T, N), kind, unit)``: frame ``t``
+        is approximately ``base + weights[t] @ deltas``; ``kind`` is ``"au"`` or
+        ``"keyframes"``, ``unit`` the AU value a target weight of 1 stands for (AU targets).
+    """
+    from ..arkit import ARKIT_FULL_AU, au_trajectory
+    from ..head.open_head import JAW_RAD_PER_AU26
+
+    if targets not in TARGET_KINDS:
+        raise InputError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
+    fp = trajectory.params
+    expr = fp.expression.detach().reshape(-1, fp.expression.shape[-1]).to(torch.float64)
+    pose = fp.pose.detach().reshape(-1, 15)
+    e = expr.shape[1]
+    still = fp.replace(expression=torch.zeros(1, e, dtype=fp.expression.dtype), pose=_pose_rows(pose[0], [0.0]))
+    au = names = None
+    if targets in ("auto", "au"):
+        try:
+            au, names = au_trajectory(trajectory, head)
+        except InputError:
+            if targets == "au":
+                raise
+    if au is not None and names is not None and "AU26" in names:
+        a_expr = [i for i, n in enumerate(names) if n != "AU26"]
+        jaw_col = names.index("AU26")
+        head_names = [str(n) for n in getattr(head, "expression_names", ())]
+        if [names[i] for i in a_expr] == head_names[: len(a_expr)] and len(a_expr) == e:
+            basis = torch.eye(e, dtype=torch.float64)  # the head's expression coordinates are these AUs
+            offset = torch.zeros(e, dtype=torch.float64)
+        else:  # fit expression = offset + au @ basis on the clip (exact for a linear AU -> head map)
+            a = torch.as_tensor(au[:, a_expr], dtype=torch.float64)
+            design = torch.cat([torch.ones(len(a), 1, dtype=torch.float64), a], 1)
+            sol = torch.linalg.lstsq(design, expr, driver="gelsd").solution
+            offset, basis = sol[0], sol[1:]
+        full = ARKIT_FULL_AU
+        exprs = torch.cat([offset[None], offset[None] + full * basis, offset[None]], 0)
+        jaws = [0.0] * (1 + len(a_expr)) + [full * JAW_RAD_PER_AU26]
+        shapes = fp.replace(expression=exprs.to(fp.expression.dtype), pose=_pose_rows(pose[0], jaws))
+        v = compute_vertices(head, shapes)
+        base, deltas = v[0], v[1:] - v[:1]
+        target_names = [names[i] for i in a_expr] + ["AU26"]
+        weights = np.asarray(au, dtype=np.float64)[:, a_expr + [jaw_col]] / full
+        return base, deltas, target_names, weights.astype(np.float32), "au", full
+    # keyframes: frame t = (1 - w) K[s - 1] + w K[s] (the trajectory's own blend)
+    segment = getattr(trajectory, "segment", None)
+    if segment is None:
+        raise InputError("a .glb of a clip without action units needs its Trajectory (keyframes and blends)")
+    kf = [int(i) for i in trajectory.anchor_frames]
+    base = compute_vertices(head, still)[0]
+    v = compute_vertices(head, fp.replace(expression=fp.expression.reshape(-1, e)[kf], pose=pose[kf]))
+    t = expr.shape[0]
+    w = np.zeros((t, len(kf)), np.float64)
+    seg = np.asarray(segment, dtype=np.int64)
+    blend = np.asarray(trajectory.blend, dtype=np.float64)
+    rows = np.arange(t)
+    w[rows, seg] += blend
+    w[rows, np.maximum(seg - 1, 0)] += 1.0 - blend
+    return base, v - base[None], _unique(list(trajectory.labels)), w.astype(np.float32), "keyframes", 1.0
+
+
+def write_morph_glb(
+    path: PathLike,
+    base: np.ndarray,
+    faces: np.ndarray,
+    deltas: np.ndarray,
+    target_names: Sequence[str],
+    *,
+    weights: Optional[np.ndarray] = None,
+    fps: float = 30.0,
+    include_normals: bool = True,
+    extras: Optional[Mapping[str, Any]] = None,
+    name: str = "head",
+) -> Path:
+    """Write one mesh with named morph targets and (optionally) one ``weights`` animation.
+
+    Args:
+        path: target ``.glb``.
+        base: ``(V, 3)`` base positions, metres.
+        faces: ``(F, 3)`` triangles.
+        deltas: ``(N, V, 3)`` morph-target position deltas, ``N <= MAX_MORPH_TARGETS``.
+        target_names: N names (``mesh.extras.targetNames``).
+        weights: ``(T, N)`` weights over time (an animation at ``fps``), or None (no animation).
+        fps: frames per second of the animation.
+        include_normals: store vertex normals (base and per-target deltas).
+        extras: JSON-serialisable scene extras.
+        name: mesh and node name.
     """
     import trimesh
     from trimesh.exchange.gltf import export_glb
 
     if Path(os.fspath(path)).suffix.lower() != ".glb":
-        raise InputError(f"save_glb writes binary glTF (.glb) files, got {os.fspath(path)!r}")
-    face_params, v, f, info = resolve_clip(
-        params, vertices=vertices, faces=faces, head=head, fps=fps,
-        anchor_frames=anchor_frames, anchor_labels=anchor_labels,
-    )
-    t, nv = v.shape[:2]
-    if t > MAX_GLB_FRAMES:
-        raise InputError(
-            f"the clip has {t} frames; .glb export keeps one morph target per frame and handles up "
-            f"to {MAX_GLB_FRAMES}; export every n-th frame (vertices[::n], fps / n)"
-        )
-    width = max(4, len(str(t - 1)))
-    label_at = dict(zip(info.anchor_frames, info.anchor_labels))
-    target_names = [f"frame_{i:0{width}d}" + (f"_{label_at[i]}" if i in label_at else "") for i in range(t)]
-    normals = _vertex_normals(v, f) if include_normals else None
-    deltas = v - v[:1]
-
-    extras: Dict[str, Any] = {
-        "generator": "flame_transit",
-        "fps": info.fps,
-        "frames": t,
-        "head_name": info.head_name,
-        "anchor_frames": info.anchor_frames,
-        "anchor_labels": info.anchor_labels,
-        "morph_targets": "one per frame, relative to frame 0 (the base mesh)",
-        "animation": ANIMATION_NAME,
-    }
-    if metadata:
-        user = dict(metadata)
-        clash = sorted(set(user) & set(extras))
-        if clash:
-            raise InputError(f"metadata keys {clash} are reserved")
-        extras.update(user)
-
-    mesh = trimesh.Trimesh(vertices=v[0], faces=f, process=False, validate=False)
-    scene = trimesh.Scene()
-    scene.add_geometry(mesh, geom_name=name, node_name=name)
+        raise InputError(f"writes binary glTF (.glb) files, got {os.fspath(path)!r}")
+    base = as_vertices(base, "base")[0]
+    f = as_faces(faces, base.shape[0])
+    deltas = np.asarray(deltas, dtype=np.float32).reshape(-1, base.shape[0], 3)
+    n = len(deltas)
+    if not 1 <= n <= MAX_MORPH_TARGETS or len(target_names) != n:
+        raise InputError(f"a .glb holds 1..{MAX_MORPH_TARGETS} named morph targets, got {n} targets and {len(target_names)} names")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32).reshape(-1, n)
+        if not np.isfinite(weights).all():
+            raise InputError("morph-target weights contain NaN or infinite values")
+    normals = _vertex_normals(np.concatenate([base[None], base[None] + deltas]), f) if include_normals else None
+    scene_extras = dict(extras or {})
     try:
-        json.dumps(extras)
+        json.dumps(scene_extras)
     except (TypeError, ValueError) as exc:
         raise InputError(f"metadata must be JSON-serialisable: {exc}") from exc
-    scene.metadata.update(extras)
+
+    mesh = trimesh.Trimesh(vertices=base, faces=f, process=False, validate=False)
+    scene = trimesh.Scene()
+    scene.add_geometry(mesh, geom_name=name, node_name=name)
+    scene.metadata.update(scene_extras)
 
     def add_accessor(buffer_items: Any, tree: Dict[str, Any], data: np.ndarray, kind: str, bounds: bool) -> int:
         data = np.ascontiguousarray(data, dtype=np.float32)
         buf_key = f"flame_transit_buffer_{len(buffer_items)}"
         buffer_items[buf_key] = data.tobytes()  # float32: always a multiple of 4 bytes
         rows = data.reshape(-1, 3) if kind == "VEC3" else data.reshape(-1, 1)
-        blob: Dict[str, Any] = {
-            "bufferView": len(buffer_items) - 1,
-            "componentType": _FLOAT,
-            "count": int(rows.shape[0]),
-            "type": kind,
-        }
+        blob: Dict[str, Any] = {"bufferView": len(buffer_items) - 1, "componentType": _FLOAT,
+                                "count": int(rows.shape[0]), "type": kind}
         if bounds:
             blob["min"] = rows.min(axis=0).tolist()
             blob["max"] = rows.max(axis=0).tolist()
@@ -161,7 +223,7 @@ def save_glb(
         accessors[f"flame_transit_accessor_{len(accessors)}"] = blob
         return len(accessors) - 1
 
-    def add_animation(buffer_items: Any, tree: Dict[str, Any]) -> None:
+    def add_targets(buffer_items: Any, tree: Dict[str, Any]) -> None:
         meshes = tree.get("meshes", [])
         if len(meshes) != 1 or len(meshes[0]["primitives"]) != 1:
             raise InputError("internal: expected one mesh with one primitive in the glTF tree")
@@ -170,27 +232,27 @@ def save_glb(
         if normals is not None:
             prim["attributes"]["NORMAL"] = add_accessor(buffer_items, tree, normals[0], "VEC3", False)
         targets: List[Dict[str, int]] = []
-        for i in range(t):
+        for i in range(n):
             target = {"POSITION": add_accessor(buffer_items, tree, deltas[i], "VEC3", True)}
             if normals is not None:
-                target["NORMAL"] = add_accessor(buffer_items, tree, normals[i] - normals[0], "VEC3", False)
+                target["NORMAL"] = add_accessor(buffer_items, tree, normals[i + 1] - normals[0], "VEC3", False)
             targets.append(target)
         prim["targets"] = targets
-        gmesh["weights"] = [0.0] * t
-        gmesh.setdefault("extras", {})["targetNames"] = target_names
-        node = next((k for k, n in enumerate(tree.get("nodes", [])) if n.get("mesh") == 0), None)
+        gmesh["weights"] = [0.0] * n
+        gmesh.setdefault("extras", {})["targetNames"] = list(target_names)
+        if weights is None:
+            return
+        node = next((k for k, nd in enumerate(tree.get("nodes", [])) if nd.get("mesh") == 0), None)
         if node is None:
             raise InputError("internal: the glTF tree has no node for the mesh")
-        times = np.arange(t, dtype=np.float32) / np.float32(info.fps)
-        weights = np.eye(t, dtype=np.float32).reshape(-1)
+        times = np.arange(len(weights), dtype=np.float32) / np.float32(fps)
         sampler = {
             "input": add_accessor(buffer_items, tree, times, "SCALAR", True),
-            "output": add_accessor(buffer_items, tree, weights, "SCALAR", False),
+            "output": add_accessor(buffer_items, tree, weights.reshape(-1), "SCALAR", False),
             "interpolation": "LINEAR",
         }
-        tree["animations"] = [
-            {"name": ANIMATION_NAME, "channels": [{"sampler": 0, "target": {"node": node, "path": "weights"}}], "samplers": [sampler]}
-        ]
+        tree["animations"] = [{"name": ANIMATION_NAME, "samplers": [sampler],
+                               "channels": [{"sampler": 0, "target": {"node": node, "path": "weights"}}]}]
 
     def mark_buffer_view_targets(tree: Dict[str, Any]) -> None:
         # vertex data -> ARRAY_BUFFER, indices -> ELEMENT_ARRAY_BUFFER (a hint for loaders)
@@ -208,6 +270,77 @@ def save_glb(
                     if view is not None and view not in shared:
                         views[view]["target"] = target
 
-    data = export_glb(scene, include_normals=False, buffer_postprocessor=add_animation,
+    data = export_glb(scene, include_normals=False, buffer_postprocessor=add_targets,
                       tree_postprocessor=mark_buffer_view_targets)
     return atomic_write_bytes(path, data)
+
+
+def save_glb(
+    path: PathLike,
+    params: Any = None,
+    *,
+    head: Any = None,
+    fps: Optional[float] = None,
+    targets: str = "auto",
+    faces: Any = None,
+    include_normals: bool = True,
+    metadata: Optional[Mapping[str, Any]] = None,
+    name: str = "head",
+    **_: Any,
+) -> Path:
+    """Write the clip as a ``.glb``: named expression morph targets + one weights animation.
+
+    Args:
+        path: target file, ``.glb``.
+        params: the clip's :class:`~flame_transit.trajectory.Trajectory`.
+        head: its :class:`~flame_transit.head.Head` (the targets are computed with it).
+        fps: frames per second of the animation (default the trajectory's).
+        targets: ``"auto"`` (AUs when the clip has them, else keyframes), ``"au"`` or
+            ``"keyframes"`` (module docstring).
+        faces: ``(F, 3)`` triangles (default the whole head, ``head.mesh_faces``).
+        include_normals: store vertex normals (base and per-target deltas) for smooth shading.
+        metadata: extra JSON-serialisable values for the scene extras.
+        name: mesh and node name.
+
+    Returns:
+        The absolute path written.
+
+    Raises:
+        InputError: no trajectory or head, a wrong suffix, more than 64 targets, reserved or
+            non-JSON metadata.
+    """
+    from ..trajectory import Trajectory
+
+    if Path(os.fspath(path)).suffix.lower() != ".glb":
+        raise InputError(f"save_glb writes binary glTF (.glb) files, got {os.fspath(path)!r}")
+    if not isinstance(params, Trajectory) or head is None:
+        raise InputError("save_glb needs the clip's Trajectory (params=) and its head (head=) to build the "
+                         "expression shapes")
+    rate = resolve_fps(params, fps)
+    base, deltas, names, weights, kind, unit = morph_targets(params, head, targets)
+    if len(names) > MAX_MORPH_TARGETS:
+        raise InputError(f"the clip has {len(names)} keyframes; a .glb holds at most {MAX_MORPH_TARGETS} "
+                         "morph targets: split the clip")
+    f = head.mesh_faces if faces is None else faces
+    exact = compute_vertices(head, params.params)
+    error = float(np.linalg.norm(base[None] + np.einsum("tn,nvc->tvc", weights, deltas) - exact, axis=2).max())
+    extras: Dict[str, Any] = {
+        "generator": "flame_transit",
+        "fps": rate,
+        "frames": int(len(weights)),
+        "head_name": str(params.params.head_name or getattr(head, "name", "")),
+        "anchor_frames": [int(x) for x in params.anchor_frames],
+        "anchor_labels": [str(x) for x in params.labels],
+        "targets": kind,
+        "target_unit": unit,
+        "max_vertex_error_m": round(error, 7),
+        "animation": ANIMATION_NAME,
+    }
+    if metadata:
+        user = dict(metadata)
+        clash = sorted(set(user) & set(extras))
+        if clash:
+            raise InputError(f"metadata keys {clash} are reserved")
+        extras.update(user)
+    return write_morph_glb(path, base, f, deltas, names, weights=weights, fps=rate,
+                           include_normals=include_normals, extras=extras, name=name)
