@@ -56,7 +56,6 @@ ANIMATION_NAME = "expression_transition"
 TARGET_KINDS = ("auto", "au", "keyframes")
 
 _FLOAT = 5126  # glTF componentType FLOAT
-_JAW = slice(6, 9)
 
 
 def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -85,9 +84,11 @@ def _unique(names: Sequence[str]) -> List[str]:
     return out
 
 
-def _pose_rows(pose0: torch.Tensor, jaw_x: Sequence[float]) -> torch.Tensor:
-    rows = pose0.reshape(1, 15).repeat(len(jaw_x), 1).clone()
-    rows[:, _JAW] = 0.0
+def _pose_rows(pose: torch.Tensor, jaw_x: Sequence[float]) -> torch.Tensor:
+    """Frame 0's pose with the jaw opened by ``jaw_x`` (rad about +X) and turned about Y and Z
+    by the clip's mean (the generated jaws carry a little sideways rotation that no AU names)."""
+    rows = pose[0].reshape(1, 15).repeat(len(jaw_x), 1).clone()
+    rows[:, 7:9] = pose[:, 7:9].mean(0)
     rows[:, 6] = torch.as_tensor(list(jaw_x), dtype=rows.dtype)
     return rows
 
@@ -109,7 +110,7 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
     expr = fp.expression.detach().reshape(-1, fp.expression.shape[-1]).to(torch.float64)
     pose = fp.pose.detach().reshape(-1, 15)
     e = expr.shape[1]
-    still = fp.replace(expression=torch.zeros(1, e, dtype=fp.expression.dtype), pose=_pose_rows(pose[0], [0.0]))
+    still = fp.replace(expression=torch.zeros(1, e, dtype=fp.expression.dtype), pose=_pose_rows(pose, [0.0]))
     au = names = None
     if targets in ("auto", "au"):
         try:
@@ -132,7 +133,7 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
         full = ARKIT_FULL_AU
         exprs = torch.cat([offset[None], offset[None] + full * basis, offset[None]], 0)
         jaws = [0.0] * (1 + len(a_expr)) + [full * JAW_RAD_PER_AU26]
-        shapes = fp.replace(expression=exprs.to(fp.expression.dtype), pose=_pose_rows(pose[0], jaws))
+        shapes = fp.replace(expression=exprs.to(fp.expression.dtype), pose=_pose_rows(pose, jaws))
         v = compute_vertices(head, shapes)
         base, deltas = v[0], v[1:] - v[:1]
         target_names = [names[i] for i in a_expr] + ["AU26"]
