@@ -10,8 +10,10 @@ What the file holds (glTF 2.0, binary):
 
   - ``targets="au"`` (default when the clip has an AU trajectory, :mod:`flame_transit.arkit`):
     one target per action unit, ``"AU1"`` ... ``"AU43"``, plus ``"AU26"`` = the jaw opening as a
-    shape; each target is the head at that AU = :data:`~flame_transit.arkit.ARKIT_FULL_AU` (the
-    calibrated full strength), so weight 1 = AU 2.0 and the weights are ``AU / 2``. On the open
+    shape; each target is the head at that AU = its ``target_units`` entry (the top of the AU
+    range, 3.0, or the clip's largest AU when above; for AU26 the clip's widest jaw opening, so
+    the jaw is exact there), and the weights ``AU / unit`` stay in ``[0, 1]`` (Blender clamps
+    shape keys there). On the open
     head the targets are its AU fields; on another head with an AU trajectory (FLAME) the
     expression's AU basis is fitted to the clip by least squares;
   - ``targets="keyframes"`` (the fallback for clips without AUs): one target per keyframe of the
@@ -20,10 +22,11 @@ What the file holds (glTF 2.0, binary):
 * one animation ``"expression_transition"`` with **one channel** on the mesh node's ``weights``:
   T keyframes at ``t_i = i / fps`` seconds, LINEAR interpolation;
 * scene ``extras``: ``fps``, ``frames``, ``anchor_frames``, ``anchor_labels``, ``head_name``,
-  ``targets``, ``target_unit`` and ``max_vertex_error_m`` -- the largest distance over the clip
+  ``targets``, ``target_units`` and ``max_vertex_error_m`` -- the largest distance over the clip
   between the file's morphed mesh and the head's exact mesh (the jaw is a rotation that a
-  shape follows only along a chord, and skinning rotates the expression of the lower face with
-  the jaw; both show here, typically under a millimetre).
+  shape follows only along a chord, skinning turns the lower face's expression with the jaw,
+  and the generated jaws carry a little sideways turn: on open-head clips 1-2.5 mm at the lower
+  lip when the jaw opens, 0.1-0.3 mm averaged over vertices and frames).
 
 Coordinates: glTF is metres, +Y up, +Z towards the viewer, the same as flame_transit's head frame.
 
@@ -93,16 +96,17 @@ def _pose_rows(pose: torch.Tensor, jaw_x: Sequence[float]) -> torch.Tensor:
     return rows
 
 
-def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np.ndarray, np.ndarray, List[str], np.ndarray, str, float]:
+def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np.ndarray, np.ndarray, List[str], np.ndarray, str, List[float]]:
     """The named shapes of a clip and their weights over time.
 
     Returns:
-        ``(base (V, 3), deltas (N, V, 3), names [N], weights (T, N), kind, unit)``: frame ``t``
+        ``(base (V, 3), deltas (N, V, 3), names [N], weights (T, N), kind, units [N])``: frame ``t``
         is approximately ``base + weights[t] @ deltas``; ``kind`` is ``"au"`` or
-        ``"keyframes"``, ``unit`` the AU value a target weight of 1 stands for (AU targets).
+        ``"keyframes"``, ``units`` the AU value each target's weight 1 stands for (AU targets).
     """
-    from ..arkit import ARKIT_FULL_AU, au_trajectory
+    from ..arkit import au_trajectory
     from ..head.open_head import JAW_RAD_PER_AU26
+    from ..transit.anchors import AU_RANGE
 
     if targets not in TARGET_KINDS:
         raise InputError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
@@ -130,15 +134,19 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
             design = torch.cat([torch.ones(len(a), 1, dtype=torch.float64), a], 1)
             sol = torch.linalg.lstsq(design, expr, driver="gelsd").solution
             offset, basis = sol[0], sol[1:]
-        full = ARKIT_FULL_AU
+        # weight 1 = the top of the AU range (viewers such as Blender clamp shape keys to [0, 1]);
+        # the jaw shape is the clip's widest opening: a chord of the rotation, exact there
+        full = max(float(AU_RANGE[1]), float(np.ceil(np.max(au[:, a_expr], initial=0.0) * 10) / 10))
+        jaw_unit = max(float(np.max(au[:, jaw_col])), 0.1)
         exprs = torch.cat([offset[None], offset[None] + full * basis, offset[None]], 0)
-        jaws = [0.0] * (1 + len(a_expr)) + [full * JAW_RAD_PER_AU26]
+        jaws = [0.0] * (1 + len(a_expr)) + [jaw_unit * JAW_RAD_PER_AU26]
         shapes = fp.replace(expression=exprs.to(fp.expression.dtype), pose=_pose_rows(pose, jaws))
         v = compute_vertices(head, shapes)
         base, deltas = v[0], v[1:] - v[:1]
         target_names = [names[i] for i in a_expr] + ["AU26"]
-        weights = np.asarray(au, dtype=np.float64)[:, a_expr + [jaw_col]] / full
-        return base, deltas, target_names, weights.astype(np.float32), "au", full
+        units = np.array([full] * len(a_expr) + [jaw_unit])
+        weights = np.clip(np.asarray(au, dtype=np.float64)[:, a_expr + [jaw_col]] / units, 0.0, None)
+        return base, deltas, target_names, weights.astype(np.float32), "au", units.tolist()
     # keyframes: frame t = (1 - w) K[s - 1] + w K[s] (the trajectory's own blend)
     segment = getattr(trajectory, "segment", None)
     if segment is None:
@@ -153,7 +161,7 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
     rows = np.arange(t)
     w[rows, seg] += blend
     w[rows, np.maximum(seg - 1, 0)] += 1.0 - blend
-    return base, v - base[None], _unique(list(trajectory.labels)), w.astype(np.float32), "keyframes", 1.0
+    return base, v - base[None], _unique(list(trajectory.labels)), w.astype(np.float32), "keyframes", [1.0] * len(kf)
 
 
 def write_morph_glb(
@@ -318,7 +326,7 @@ def save_glb(
         raise InputError("save_glb needs the clip's Trajectory (params=) and its head (head=) to build the "
                          "expression shapes")
     rate = resolve_fps(params, fps)
-    base, deltas, names, weights, kind, unit = morph_targets(params, head, targets)
+    base, deltas, names, weights, kind, units = morph_targets(params, head, targets)
     if len(names) > MAX_MORPH_TARGETS:
         raise InputError(f"the clip has {len(names)} keyframes; a .glb holds at most {MAX_MORPH_TARGETS} "
                          "morph targets: split the clip")
@@ -333,7 +341,7 @@ def save_glb(
         "anchor_frames": [int(x) for x in params.anchor_frames],
         "anchor_labels": [str(x) for x in params.labels],
         "targets": kind,
-        "target_unit": unit,
+        "target_units": units,
         "max_vertex_error_m": round(error, 7),
         "animation": ANIMATION_NAME,
     }
