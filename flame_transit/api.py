@@ -178,8 +178,9 @@ class Animation:
             if fmt.name in ("npz", "obj"):  # the meshes this object already holds
                 options.setdefault("vertices", self.vertices)
                 options.setdefault("faces", self.mesh_faces)
-            return export(p, self.trajectory, head=self.head, fps=self.fps, instruction=self.text, seed=self.seed,
-                          **options)
+            for key, value in (("head", self.head), ("fps", self.fps), ("instruction", self.text), ("seed", self.seed)):
+                options.setdefault(key, value)
+            return export(p, self.trajectory, **options)
         if fmt.name in ("mp4", "gif"):
             from .video import write_video
 

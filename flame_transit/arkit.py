@@ -34,12 +34,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import InputError
-from .head.open_head import EXPRESSION_GAIN, EXPRESSION_NAMES, JAW_RAD_PER_AU26
+from .head.open_head import EXPRESSION_GAIN, EXPRESSION_NAMES, FACE_WIDTH_M, JAW_RAD_PER_AU26
 
 __all__ = [
     "ARKIT_NAMES",
@@ -53,7 +54,14 @@ __all__ = [
     "au_to_arkit",
     "au_trajectory",
     "head_eye_rotations",
+    "ARKIT_JOINT_SHAPES",
+    "ARKIT_AVATAR_PATH",
+    "arkit_recipes",
+    "arkit_shapes",
 ]
+
+#: the open head rigged with ARKit's 52 shapes (built by ``tools/build_arkit_avatar.py``)
+ARKIT_AVATAR_PATH = Path(__file__).resolve().parent / "head" / "data" / "open_head_arkit.glb"
 
 #: Apple ARKit's 52 blendshapes (``ARFaceAnchor.BlendShapeLocation``), in Apple's order: left
 #: eye, right eye, mouth and jaw, eyebrows, cheeks, nose, tongue.
@@ -238,3 +246,87 @@ def head_eye_rotations(pose: Any) -> np.ndarray:
     head = Rotation.from_rotvec(p[:, 0:3]) * Rotation.from_rotvec(p[:, 3:6])
     parts = [head, Rotation.from_rotvec(p[:, 9:12]), Rotation.from_rotvec(p[:, 12:15])]
     return np.concatenate([r.as_euler("YXZ") for r in parts], 1).astype(np.float32)
+
+
+_EYE_RAD = 0.35  # eyeLook* at 1.0: 20 degrees
+_JAW_SIDE_RAD = 0.12  # jawLeft/Right at 1.0: 7 degrees
+#: ARKit shapes the avatar makes from joint rotations (no AU): pose slice start, axis-angle.
+#: Eyes: a positive turn about +Y looks to the subject's left, about +X down.
+ARKIT_JOINT_SHAPES: Dict[str, Tuple[int, Tuple[float, float, float]]] = {
+    "eyeLookOutLeft": (9, (0.0, _EYE_RAD, 0.0)), "eyeLookInLeft": (9, (0.0, -_EYE_RAD, 0.0)),
+    "eyeLookUpLeft": (9, (-_EYE_RAD, 0.0, 0.0)), "eyeLookDownLeft": (9, (_EYE_RAD, 0.0, 0.0)),
+    "eyeLookOutRight": (12, (0.0, -_EYE_RAD, 0.0)), "eyeLookInRight": (12, (0.0, _EYE_RAD, 0.0)),
+    "eyeLookUpRight": (12, (-_EYE_RAD, 0.0, 0.0)), "eyeLookDownRight": (12, (_EYE_RAD, 0.0, 0.0)),
+    "jawLeft": (6, (0.0, _JAW_SIDE_RAD, 0.0)), "jawRight": (6, (0.0, -_JAW_SIDE_RAD, 0.0)),
+}  # fmt: skip
+
+
+def arkit_recipes() -> Dict[str, Tuple[str, float, Optional[str]]]:
+    """How the avatar builds each AU-driven ARKit shape: ``shape -> (AU, intensity, side)``.
+
+    Each AU lends its geometry to its *primary* shapes (its largest weights in
+    :data:`AU_TO_ARKIT`); a shape takes the AU with the largest weight among those (a one-sided
+    AU first), at the intensity whose curve value is 1.0 (``ARKIT_FULL_AU / weight``), cut to one
+    side (``"Left"``/``"Right"``: a smooth mask at the midline) when a two-sided AU feeds a sided
+    shape. Driving the avatar with :func:`au_to_arkit`'s curves then rebuilds each AU's geometry
+    once (a secondary feed such as AU17 -> mouthShrugUpper adds none).
+
+    Example:
+        >>> r = arkit_recipes()
+        >>> r["browDownLeft"], r["mouthSmileRight"], "mouthShrugUpper" in r
+        (('AU4', 2.0, 'Left'), ('AU12R', 2.0, None), False)
+    """
+    best: Dict[str, Tuple[float, int, str]] = {}
+    for au, pairs in AU_TO_ARKIT.items():
+        top = max(w for _, w in pairs)
+        for shape, w in pairs:
+            if w == top:
+                key = (w, int(au.endswith(("L", "R"))), au)
+                best[shape] = max(best.get(shape, key), key)
+    out = {}
+    for shape, (w, sided, au) in best.items():
+        side = next((s for s in _B if shape.endswith(s)), None) if not sided else None
+        out[shape] = (au, ARKIT_FULL_AU / w, side)
+    return out
+
+
+def arkit_shapes(head: Any, *, shape: Any = None, offsets: Any = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The 52 ARKit shapes on an AU head (the open head): ``(base (V, 3), deltas (52, V, 3))``
+    float32 metres, in :data:`ARKIT_NAMES` order, shape ``k`` at curve value 1.0.
+
+    AU-driven shapes follow :func:`arkit_recipes`; gaze and sideways jaw are joint rotations
+    (:data:`ARKIT_JOINT_SHAPES`); jawOpen is the jaw at AU26 = :data:`ARKIT_FULL_AU`; the shapes
+    of :data:`ARKIT_WITHOUT_AU` that no joint makes stay empty (all zeros).
+
+    Raises:
+        InputError: the head's expression coordinates are not AUs.
+    """
+    import torch
+
+    if not _is_au_head(head):
+        raise InputError(f"ARKit shapes are built from AU expression coordinates; head {getattr(head, 'name', '?')!r} has none")
+    names = list(head.expression_names)
+    e = len(names)
+    recipes = arkit_recipes()
+    rows = [(np.zeros(e), np.zeros(15))]  # the base
+    for k in ARKIT_NAMES:
+        expr, pose = np.zeros(e), np.zeros(15)
+        if k in recipes and recipes[k][0] == "AU26":
+            pose[6] = recipes[k][1] * JAW_RAD_PER_AU26
+        elif k in recipes:
+            expr[names.index(recipes[k][0])] = recipes[k][1]
+        elif k in ARKIT_JOINT_SHAPES:
+            start, rotvec = ARKIT_JOINT_SHAPES[k]
+            pose[start:start + 3] = rotvec
+        rows.append((expr, pose))
+    with torch.no_grad():
+        out = head(shape=shape, expression=torch.as_tensor(np.stack([r[0] for r in rows]), dtype=torch.float32),
+                   pose=torch.as_tensor(np.stack([r[1] for r in rows]), dtype=torch.float32), offsets=offsets)
+    v = out.vertices.detach().cpu().numpy().astype(np.float64)
+    base, deltas = v[0], v[1:] - v[:1]
+    left = 0.5 * (1.0 + np.tanh(base[:, 0] / (0.05 * FACE_WIDTH_M)))  # +X = the subject's left; AU12L's mask
+    for k, name in enumerate(ARKIT_NAMES):
+        side = recipes.get(name, (None, None, None))[2]
+        if side is not None:
+            deltas[k] *= (left if side == "Left" else 1.0 - left)[:, None]
+    return base.astype(np.float32), deltas.astype(np.float32)

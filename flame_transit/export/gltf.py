@@ -176,6 +176,7 @@ def write_morph_glb(
     include_normals: bool = True,
     extras: Optional[Mapping[str, Any]] = None,
     name: str = "head",
+    sparse_tolerance: float = 1e-7,
 ) -> Path:
     """Write one mesh with named morph targets and (optionally) one ``weights`` animation.
 
@@ -190,6 +191,8 @@ def write_morph_glb(
         include_normals: store vertex normals (base and per-target deltas).
         extras: JSON-serialisable scene extras.
         name: mesh and node name.
+        sparse_tolerance: a target's vertices that move less than this (metres, per axis) are
+            left out: targets that move few vertices are stored as sparse accessors.
     """
     import trimesh
     from trimesh.exchange.gltf import export_glb
@@ -232,6 +235,25 @@ def write_morph_glb(
         accessors[f"flame_transit_accessor_{len(accessors)}"] = blob
         return len(accessors) - 1
 
+    def add_sparse_vec3(buffer_items: Any, tree: Dict[str, Any], data: np.ndarray) -> int:
+        """A morph-target POSITION accessor: sparse when most vertices do not move (an AU moves
+        one region), no data at all when none does."""
+        moving = np.nonzero(np.abs(data).max(axis=1) > sparse_tolerance)[0]
+        if len(moving) > 0.6 * len(data):
+            return add_accessor(buffer_items, tree, data, "VEC3", True)
+        data = np.where(np.abs(data).max(axis=1, keepdims=True) > sparse_tolerance, data, 0.0)
+        blob: Dict[str, Any] = {"componentType": _FLOAT, "count": int(len(data)), "type": "VEC3",
+                                "min": data.min(axis=0).tolist(), "max": data.max(axis=0).tolist()}
+        if len(moving):
+            buffer_items[f"flame_transit_buffer_{len(buffer_items)}"] = moving.astype(np.uint32).tobytes()
+            indices = len(buffer_items) - 1
+            buffer_items[f"flame_transit_buffer_{len(buffer_items)}"] = np.ascontiguousarray(data[moving], np.float32).tobytes()
+            blob["sparse"] = {"count": int(len(moving)), "indices": {"bufferView": indices, "componentType": 5125},
+                              "values": {"bufferView": len(buffer_items) - 1}}
+        accessors = tree["accessors"]
+        accessors[f"flame_transit_accessor_{len(accessors)}"] = blob
+        return len(accessors) - 1
+
     def add_targets(buffer_items: Any, tree: Dict[str, Any]) -> None:
         meshes = tree.get("meshes", [])
         if len(meshes) != 1 or len(meshes[0]["primitives"]) != 1:
@@ -242,7 +264,7 @@ def write_morph_glb(
             prim["attributes"]["NORMAL"] = add_accessor(buffer_items, tree, normals[0], "VEC3", False)
         targets: List[Dict[str, int]] = []
         for i in range(n):
-            target = {"POSITION": add_accessor(buffer_items, tree, deltas[i], "VEC3", True)}
+            target = {"POSITION": add_sparse_vec3(buffer_items, tree, deltas[i])}
             if normals is not None:
                 target["NORMAL"] = add_accessor(buffer_items, tree, normals[i + 1] - normals[0], "VEC3", False)
             targets.append(target)

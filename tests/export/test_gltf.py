@@ -36,11 +36,25 @@ def read_glb(path):
     return tree, raw[28 + json_len:28 + json_len + bin_len]
 
 
+def _view(tree, blob, view_index, dtype, n):
+    view = tree["bufferViews"][view_index]
+    assert view["byteOffset"] % 4 == 0 and view["byteOffset"] + n * 4 <= view["byteOffset"] + view["byteLength"] <= len(blob)
+    return np.frombuffer(blob, dtype=dtype, count=n, offset=view["byteOffset"])
+
+
 def accessor(tree, blob, index):
     acc = tree["accessors"][index]
+    width = _COMPONENTS[acc["type"]]
+    if "bufferView" not in acc:  # zeros, then the sparse entries
+        data = np.zeros((acc["count"], width), np.float32)
+        sp = acc.get("sparse")
+        if sp:
+            idx = _view(tree, blob, sp["indices"]["bufferView"], np.uint32, sp["count"])
+            assert sp["indices"]["componentType"] == 5125 and (np.diff(idx.astype(np.int64)) > 0).all()
+            data[idx] = _view(tree, blob, sp["values"]["bufferView"], np.float32, sp["count"] * width).reshape(-1, width)
+        return data if width > 1 else data[:, 0]
     view = tree["bufferViews"][acc["bufferView"]]
     dtype = {5126: np.float32, 5125: np.uint32}[acc["componentType"]]
-    width = _COMPONENTS[acc["type"]]
     start = view["byteOffset"] + acc.get("byteOffset", 0)
     n = acc["count"] * width
     assert start % 4 == 0 and start + n * 4 <= view["byteOffset"] + view["byteLength"] <= len(blob)
