@@ -12,7 +12,7 @@ import torch
 import trimesh
 
 from flame_transit import animate
-from flame_transit.arkit import AU_NAMES
+from flame_transit.arkit import ARKIT_AVATAR_PATH, ARKIT_NAMES, AU_NAMES, arkit_shapes
 from flame_transit.errors import InputError
 from flame_transit.export import MAX_MORPH_TARGETS, export, save_glb
 from flame_transit.export.common import compute_vertices
@@ -196,13 +196,14 @@ def test_khronos_validator_reports_nothing(tmp_path, surprise, clip, small_head)
     if found is None:
         pytest.skip("node + npm gltf-validator not installed (tools/test.sh installs them into .node/)")
     node, env = found
-    files = [surprise.save(tmp_path / "au.glb"), export(tmp_path / "kf.glb", clip[0], head=small_head)]
+    files = [surprise.save(tmp_path / "au.glb"), ARKIT_AVATAR_PATH, export(tmp_path / "kf.glb", clip[0], head=small_head)]
     res = subprocess.run([node, str(ROOT / "tools" / "validate_gltf.js"), *map(str, files)], env=env,
                          capture_output=True, text=True, timeout=120)
     reports = [json.loads(line) for line in res.stdout.splitlines()]
-    assert len(reports) == 2 and res.returncode == 0, res.stdout + res.stderr
-    au, kf = reports
-    assert (au["errors"], au["warnings"], au["infos"], au["hints"]) == (0, 0, 0, 0), au
+    assert len(reports) == 3 and res.returncode == 0, res.stdout + res.stderr
+    *ours, kf = reports
+    for r in ours:
+        assert (r["errors"], r["warnings"], r["infos"], r["hints"]) == (0, 0, 0, 0), r
     # the random test head has degenerate triangles (an info), nothing else
     assert (kf["errors"], kf["warnings"]) == (0, 0), kf
     assert {m["code"] for m in kf["messages"]} <= {"ACCESSOR_INDEX_TRIANGLE_DEGENERATE"}, kf
@@ -224,9 +225,25 @@ def test_blender_imports_named_shape_keys_and_an_action_at_the_files_fps(tmp_pat
     if python is None:
         pytest.skip("Blender as a module (pip install bpy) is not importable; set FLAME_TRANSIT_BPY_PYTHON")
     path = surprise.save(tmp_path / "au.glb")
-    res = subprocess.run([python, str(ROOT / "tools" / "check_glb_in_blender.py"), str(path)],
+    res = subprocess.run([python, str(ROOT / "tools" / "check_glb_in_blender.py"), str(path), str(ARKIT_AVATAR_PATH)],
                          capture_output=True, text=True, timeout=300)
-    report = json.loads(res.stdout.strip().splitlines()[-1])
-    assert res.returncode == 0 and report["ok"], report
-    assert report["shape_keys"] == 23 and report["fcurves"] == 23 and report["fps_scene"] == surprise.fps
-    assert report["last_key"] - report["first_key"] == surprise.num_frames - 1
+    clip_report, avatar_report = [json.loads(x) for x in res.stdout.splitlines() if x.startswith('{"file"')]
+    assert res.returncode == 0 and clip_report["ok"] and avatar_report["ok"], (clip_report, avatar_report)
+    assert clip_report["shape_keys"] == 23 and clip_report["fcurves"] == 23 and clip_report["fps_scene"] == surprise.fps
+    assert clip_report["last_key"] - clip_report["first_key"] == surprise.num_frames - 1
+    assert avatar_report["shape_keys"] == 52
+
+
+def test_bundled_arkit_avatar_is_what_the_tool_builds():
+    from flame_transit.head import load_head
+
+    tree, blob = read_glb(ARKIT_AVATAR_PATH)
+    (gmesh,) = tree["meshes"]
+    assert gmesh["extras"]["targetNames"] == list(ARKIT_NAMES) and "animations" not in tree
+    prim = gmesh["primitives"][0]
+    head = load_head()
+    base, deltas = arkit_shapes(head)
+    np.testing.assert_allclose(accessor(tree, blob, prim["attributes"]["POSITION"]), base, atol=1e-6)
+    got = np.stack([accessor(tree, blob, t["POSITION"]) for t in prim["targets"]])
+    np.testing.assert_allclose(got, deltas, atol=2e-7)  # sparse: moves under 0.1 um are left out
+    assert ARKIT_AVATAR_PATH.stat().st_size < 200_000
