@@ -1,6 +1,6 @@
 """The ``flame-transit`` command line.
 
-Subcommands: ``render`` (clip/contact sheet), ``export`` (.npz / .obj folder / .glb), ``train``,
+Subcommands: ``render`` (clip/contact sheet), ``export`` (.npz / .obj folder / .glb / ARKit .csv, .json), ``train``,
 ``eval``, ``dataset``, ``info``, ``bench``. Heavy modules are imported inside each command so
 ``flame-transit --help`` and ``info`` start fast. User errors print one line and exit with 2.
 """
@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="also write the expression-trajectory plot")
     p.add_argument("--sheet", metavar="PNG", help="also write a contact sheet")
 
-    p = sub.add_parser("export", help="export parameters/meshes: .npz, a folder of .obj, or .glb")
-    _add_job_args(p, out_help="output .npz, .glb, or a folder (for an .obj sequence)")
+    p = sub.add_parser("export", help="export parameters/meshes/curves: .npz, .glb, ARKit .csv/.json, a folder of .obj")
+    _add_job_args(p, out_help="output .npz, .glb, .csv / .json (ARKit curves), or a folder (for an .obj sequence)")
 
     p = sub.add_parser("train", help="train an I2FET model")
     p.add_argument("--config", help="JSON config file (keys of TrainConfig)")

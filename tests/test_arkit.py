@@ -173,3 +173,15 @@ def test_any_instruction_saves_52_unit_columns(tmp_path, a, b, adverb, template)
     assert curves.weights.shape == (anim.num_frames, 52)
     assert (curves.weights >= 0).all() and (curves.weights <= 1).all()
     np.testing.assert_allclose(curves.weights, anim.arkit, atol=1e-6)
+
+
+def test_docs_table_is_the_code_table():
+    """docs/ARKIT.md's mapping table lists exactly AU_TO_ARKIT."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "ARKIT.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (AU\w+) \| [^|]+ \| ([^|]+) \|$", text, flags=re.M))
+    assert set(rows) == set(AU_TO_ARKIT)
+    for au, cell in rows.items():
+        documented = [(s, float(w)) for s, w in re.findall(r"(\w+) × ([\d.]+)", cell)]
+        assert documented == list(AU_TO_ARKIT[au]), au
