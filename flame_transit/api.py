@@ -25,16 +25,13 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .outputs import check_output_path, output_format, suffixes
+from .outputs import check_output_path, output_format
 from .params import FaceParams
 
-__all__ = ["animate", "Animation", "check_output_path", "VIDEO_SUFFIXES", "EXPORT_SUFFIXES"]
+__all__ = ["animate", "Animation", "check_output_path"]
 
 log = logging.getLogger(__name__)
 
-#: what ``Animation.save`` renders / exports (the table is :data:`flame_transit.outputs.OUTPUT_FORMATS`)
-VIDEO_SUFFIXES = (".mp4", ".gif")
-EXPORT_SUFFIXES = suffixes("export")
 _LOOKS = ("photo", "shaded")
 
 

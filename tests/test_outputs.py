@@ -1,6 +1,5 @@
 """One output-format layer: one suffix table, one path check, one set of numeric limits."""
 
-import argparse
 
 import numpy as np
 import pytest

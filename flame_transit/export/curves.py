@@ -89,8 +89,7 @@ def _timecode(i: int, nominal: int) -> str:
     return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}.000"
 
 
-def save_arkit_csv(path: PathLike, params: Any = None, *, head: Any = None, fps: Optional[float] = None,
-                   **_: Any) -> Path:
+def save_arkit_csv(path: PathLike, params: Any = None, *, head: Any = None, fps: Optional[float] = None) -> Path:
     """Write the clip's ARKit curves in Live Link Face's CSV layout (module docstring), atomically.
 
     Args:
@@ -122,7 +121,7 @@ def save_arkit_csv(path: PathLike, params: Any = None, *, head: Any = None, fps:
 
 def save_arkit_json(path: PathLike, params: Any = None, *, head: Any = None, fps: Optional[float] = None,
                     instruction: str = "", seed: Optional[int] = None,
-                    metadata: Optional[Mapping[str, Any]] = None, **_: Any) -> Path:
+                    metadata: Optional[Mapping[str, Any]] = None) -> Path:
     """Write the clip's ARKit curves, AU trajectory and mapping table as JSON, atomically.
 
     Arguments as :func:`save_arkit_csv`, plus provenance (``instruction``, ``seed``) and

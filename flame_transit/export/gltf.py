@@ -317,7 +317,7 @@ def save_glb(
     include_normals: bool = True,
     metadata: Optional[Mapping[str, Any]] = None,
     name: str = "head",
-    **_: Any,
+    vertices: Any = None,
 ) -> Path:
     """Write the clip as a ``.glb``: named expression morph targets + one weights animation.
 
@@ -332,6 +332,8 @@ def save_glb(
         include_normals: store vertex normals (base and per-target deltas) for smooth shading.
         metadata: extra JSON-serialisable values for the scene extras.
         name: mesh and node name.
+        vertices: not used (the shapes are computed with ``head``); accepted so that every
+            exporter takes the same clip arguments.
 
     Returns:
         The absolute path written.
