@@ -252,10 +252,9 @@ class Animation:
 def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any,
                    temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
-    from .checks import check_fps, check_frame_size, positive_number
+    from .checks import MAX_TEMPERATURE, check_fps, check_frame_size, positive_number
     from .render.base import check_renderer_name
     from .trajectory import check_timing
-    from .transit.anchors import MAX_TEMPERATURE
 
     check_fps(fps)
     positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)

@@ -14,7 +14,10 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["positive_number", "check_fps", "check_frame_size", "MIN_FPS", "MAX_FPS", "MIN_SIZE", "MAX_SIZE"]
+__all__ = [
+    "positive_number", "check_fps", "check_frame_size", "MIN_FPS", "MAX_FPS", "MAX_GIF_FPS", "MIN_SIZE",
+    "MAX_SIZE", "MAX_FRAMES", "MAX_VERTEX_POSITIONS", "MAX_MORPH_TARGETS", "MAX_TEMPERATURE",
+]
 
 #: slowest frame rate accepted anywhere (a transition of a few seconds needs frames to show it)
 MIN_FPS = 1.0
@@ -25,6 +28,17 @@ MIN_SIZE = 16
 #: largest frame side, pixels, for outputs and renderers (GL guarantees 8192 for renderbuffers;
 #: the photo look supersamples the mouth, so outputs stop at half of that)
 MAX_SIZE = 4096
+#: fastest GIF: its delays are centiseconds, and browsers treat delays under 2 cs as 10 cs
+MAX_GIF_FPS = 50.0
+#: longest clip a trajectory builds, in frames
+MAX_FRAMES = 10_000
+#: largest mesh sequence an exporter accepts, in vertex positions (frames x vertices)
+MAX_VERTEX_POSITIONS = 60_000_000
+#: most named morph targets in a .glb
+MAX_MORPH_TARGETS = 64
+#: largest latent temperature: the CVAE's latent is N(0, I); ten standard deviations out the
+#: decoder only extrapolates (and far beyond, overflows to NaN)
+MAX_TEMPERATURE = 10.0
 
 
 def positive_number(name: str, value: object, *, allow_zero: bool = False, maximum: Optional[float] = None,

@@ -43,7 +43,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .checks import MAX_FPS, check_fps, positive_number
+from .checks import MAX_FPS, MAX_FRAMES, check_fps, positive_number
 from .errors import InputError
 from .params import FaceParams
 
@@ -61,8 +61,6 @@ __all__ = [
 
 #: seconds per transition when ``duration`` is not given
 DEFAULT_DURATION = 2.0
-#: longest clip :func:`build_trajectory` will build
-MAX_FRAMES = 10_000
 
 _ArrayLike = Union[torch.Tensor, np.ndarray, Sequence]
 

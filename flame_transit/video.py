@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from .checks import check_fps
+from .checks import MAX_GIF_FPS, check_fps
 from .errors import InputError
 from .io_utils import PathLike, atomic_path, signals_deferred, user_path
 from .outputs import suffixes
@@ -42,8 +42,6 @@ __all__ = ["write_video", "to_rgb8", "VIDEO_SUFFIXES", "MAX_GIF_FPS"]
 
 #: what :func:`write_video` writes (the rendered formats of :mod:`flame_transit.outputs` but the sheet)
 VIDEO_SUFFIXES = tuple(s for s in suffixes("render") if s != ".png")
-#: GIF delays are centiseconds; browsers treat delays under 2 cs as 10 cs
-MAX_GIF_FPS = 50.0
 
 
 def to_rgb8(frame: Any) -> np.ndarray:

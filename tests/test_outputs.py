@@ -95,3 +95,15 @@ def test_size_limits_are_the_same_everywhere():
         with pytest.raises(SystemExit):
             build_parser().parse_args(["render", "--size", str(bad)])
     assert build_parser().parse_args(["render", "--size", str(MAX_SIZE)]).size == MAX_SIZE
+
+
+def test_output_limits_are_defined_only_in_checks():
+    """No MAX_/MIN_ constant of its own in the modules that make outputs: they import checks'."""
+    import re
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parent.parent / "flame_transit"
+    files = [pkg / n for n in ("api.py", "cli.py", "outputs.py", "trajectory.py", "video.py")]
+    files += sorted((pkg / "export").glob("*.py")) + sorted((pkg / "render").glob("*.py"))
+    own = [(f.name, m) for f in files for m in re.findall(r"^((?:MAX|MIN)_\w+)\s*(?::[^=\n]*)?=", f.read_text(), re.M)]
+    assert own == []

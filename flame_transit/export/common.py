@@ -10,12 +10,10 @@ import torch
 
 from ..errors import InputError
 from ..params import FaceParams
-from ..checks import check_fps
+from ..checks import MAX_VERTEX_POSITIONS, check_fps
 
 __all__ = ["ClipInfo", "as_vertices", "as_faces", "check_fps", "compute_vertices", "resolve_clip", "resolve_fps"]
 
-#: largest mesh sequence an exporter accepts, in vertex positions (frames x vertices)
-MAX_VERTEX_POSITIONS = 60_000_000
 
 
 def as_vertices(vertices: Any, name: str = "vertices") -> np.ndarray:

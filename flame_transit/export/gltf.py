@@ -46,14 +46,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..checks import MAX_MORPH_TARGETS
 from ..errors import InputError
 from ..io_utils import PathLike, atomic_write_bytes
 from .common import as_faces, as_vertices, compute_vertices, resolve_fps
 
 __all__ = ["save_glb", "write_morph_glb", "morph_targets", "MAX_MORPH_TARGETS", "ANIMATION_NAME", "TARGET_KINDS"]
 
-#: most morph targets written (the issue's budget; glTF viewers commonly handle 64 and more)
-MAX_MORPH_TARGETS = 64
 ANIMATION_NAME = "expression_transition"
 #: what the morph targets can be (see the module docstring)
 TARGET_KINDS = ("auto", "au", "keyframes")
