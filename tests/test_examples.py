@@ -93,6 +93,15 @@ def test_flame_user_demo(demo):
         assert list(npz["anchor_labels"]) == ["neutral", "disgust", "happiness"]
         assert np.abs(npz["expression"][-1]).max() > 0  # the prototype became FLAME coefficients
     assert (out / "flame_anim.glb").stat().st_size > 10_000 and (out / "flame_obj" / "sequence.json").is_file()
+    # the FLAME clip kept its AU codes: ARKit curves, and one .glb shape per AU
+    from flame_transit.arkit import ARKIT_NAMES, AU_NAMES
+    from flame_transit.export import load_arkit_curves
+
+    curves = load_arkit_curves(out / "flame_curves.csv")
+    assert curves.weights[-1, ARKIT_NAMES.index("mouthSmileLeft")] > 0.3 and curves.weights[0].max() == 0
+    glb = (out / "flame_anim.glb").read_bytes()
+    tree = json.loads(glb[20:20 + int.from_bytes(glb[12:16], "little")])
+    assert tree["meshes"][0]["extras"]["targetNames"] == list(AU_NAMES)
     from flame_transit.data.flame_space import FlameAUBasis
 
     assert FlameAUBasis.load(out / "au_basis.npz").expression_matrix.shape == (100, 22)

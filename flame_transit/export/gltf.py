@@ -86,15 +86,6 @@ def _unique(names: Sequence[str]) -> List[str]:
     return out
 
 
-def _pose_rows(pose: torch.Tensor, jaw_x: Sequence[float]) -> torch.Tensor:
-    """Frame 0's pose with the jaw opened by ``jaw_x`` (rad about +X) and turned about Y and Z
-    by the clip's mean (the generated jaws carry a little sideways rotation that no AU names)."""
-    rows = pose[0].reshape(1, 15).repeat(len(jaw_x), 1).clone()
-    rows[:, 7:9] = pose[:, 7:9].mean(0)
-    rows[:, 6] = torch.as_tensor(list(jaw_x), dtype=rows.dtype)
-    return rows
-
-
 def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np.ndarray, np.ndarray, List[str], np.ndarray, str, List[float]]:
     """The named shapes of a clip and their weights over time.
 
@@ -113,7 +104,6 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
     expr = fp.expression.detach().reshape(-1, fp.expression.shape[-1]).to(torch.float64)
     pose = fp.pose.detach().reshape(-1, 15)
     e = expr.shape[1]
-    still = fp.replace(expression=torch.zeros(1, e, dtype=fp.expression.dtype), pose=_pose_rows(pose, [0.0]))
     au = names = None
     if targets in ("auto", "au"):
         try:
@@ -121,37 +111,41 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
         except InputError:
             if targets == "au":
                 raise
-    if au is not None and names is not None and "AU26" in names:
-        a_expr = [i for i, n in enumerate(names) if n != "AU26"]
-        jaw_col = names.index("AU26")
+    if au is not None and names is not None:
+        a = torch.as_tensor(au, dtype=torch.float64)
+        jaw = pose[:, 6:9].to(torch.float64)
         head_names = [str(n) for n in getattr(head, "expression_names", ())]
-        if [names[i] for i in a_expr] == head_names[: len(a_expr)] and len(a_expr) == e:
-            basis = torch.eye(e, dtype=torch.float64)  # the head's expression coordinates are these AUs
+        if list(names) == head_names + ["AU26"]:  # the head's expression coordinates are these AUs
+            basis = torch.cat([torch.eye(e, dtype=torch.float64), torch.zeros(1, e, dtype=torch.float64)])
+            jaw_basis = torch.zeros(len(names), 3, dtype=torch.float64)
+            jaw_basis[-1, 0] = JAW_RAD_PER_AU26
             offset = torch.zeros(e, dtype=torch.float64)
-        else:  # fit expression = offset + au @ basis on the clip (exact for a linear AU -> head map)
-            a = torch.as_tensor(au[:, a_expr], dtype=torch.float64)
+            jaw_offset = torch.cat([torch.zeros(1, dtype=torch.float64), jaw[:, 1:].mean(0)])  # the little sideways turn
+        else:  # fit expression and jaw = offset + au @ basis on the clip (exact for a linear AU map)
             design = torch.cat([torch.ones(len(a), 1, dtype=torch.float64), a], 1)
-            sol = torch.linalg.lstsq(design, expr, driver="gelsd").solution
-            offset, basis = sol[0], sol[1:]
+            sol = torch.linalg.lstsq(design, torch.cat([expr, jaw], 1), driver="gelsd").solution
+            offset, basis, jaw_offset, jaw_basis = sol[0, :e], sol[1:, :e], sol[0, e:], sol[1:, e:]
         # weight 1 = the top of the AU range (viewers such as Blender clamp shape keys to [0, 1]);
-        # the jaw shape is the clip's widest opening: a chord of the rotation, exact there
-        full = max(float(AU_RANGE[1]), float(np.ceil(np.max(au[:, a_expr], initial=0.0) * 10) / 10))
-        jaw_unit = max(float(np.max(au[:, jaw_col])), 0.1)
-        exprs = torch.cat([offset[None], offset[None] + full * basis, offset[None]], 0)
-        jaws = [0.0] * (1 + len(a_expr)) + [jaw_unit * JAW_RAD_PER_AU26]
-        shapes = fp.replace(expression=exprs.to(fp.expression.dtype), pose=_pose_rows(pose, jaws))
-        v = compute_vertices(head, shapes)
-        base, deltas = v[0], v[1:] - v[:1]
-        target_names = [names[i] for i in a_expr] + ["AU26"]
-        units = np.array([full] * len(a_expr) + [jaw_unit])
-        weights = np.clip(np.asarray(au, dtype=np.float64)[:, a_expr + [jaw_col]] / units, 0.0, None)
-        return base, deltas, target_names, weights.astype(np.float32), "au", units.tolist()
+        # an AU that turns the jaw is a shape at the clip's widest turn: a chord of the rotation, exact there
+        turns = jaw_basis.abs().amax(1) > 1e-9
+        peak = a.clamp_min(0).amax(0)
+        full = max(float(AU_RANGE[1]), float(np.ceil(float(peak.max()) * 10) / 10))
+        units = torch.where(turns, peak.clamp_min(0.1), torch.full_like(peak, full))
+        exprs = torch.cat([offset[None], offset[None] + units[:, None] * basis], 0)
+        jaws = torch.cat([jaw_offset[None], jaw_offset[None] + units[:, None] * jaw_basis], 0)
+        rows = pose[:1].repeat(len(exprs), 1).clone()
+        rows[:, 6:9] = jaws.to(rows.dtype)
+        v = compute_vertices(head, fp.replace(expression=exprs.to(fp.expression.dtype), pose=rows))
+        weights = (a / units).clamp_min(0.0).numpy()
+        return v[0], v[1:] - v[:1], list(names), weights.astype(np.float32), "au", units.tolist()
     # keyframes: frame t = (1 - w) K[s - 1] + w K[s] (the trajectory's own blend)
     segment = getattr(trajectory, "segment", None)
     if segment is None:
         raise InputError("a .glb of a clip without action units needs its Trajectory (keyframes and blends)")
     kf = [int(i) for i in trajectory.anchor_frames]
-    base = compute_vertices(head, still)[0]
+    still = pose[:1].clone()
+    still[:, 6:9] = 0.0  # the base: frame 0's head, neck and eyes, no expression, jaw closed
+    base = compute_vertices(head, fp.replace(expression=torch.zeros(1, e, dtype=fp.expression.dtype), pose=still))[0]
     v = compute_vertices(head, fp.replace(expression=fp.expression.reshape(-1, e)[kf], pose=pose[kf]))
     t = expr.shape[0]
     w = np.zeros((t, len(kf)), np.float64)

@@ -133,10 +133,10 @@ def test_flame_like_clip_with_aus_gets_au_targets(tmp_path, small_head):
     space): the targets are the AUs, fitted from the clip, and reproduce it."""
     g = torch.Generator().manual_seed(1)
     e = small_head.num_expression
-    basis = 0.5 * torch.randn(len(AU_NAMES) - 1, e, generator=g)
+    basis = 0.5 * torch.randn(len(AU_NAMES), e, generator=g)  # AU26 moves FLAME's expression too
     au = torch.zeros(3, len(AU_NAMES))
-    au[0, :5], au[1, 5:10], au[2, 10:16] = 1.0, 2.0, 1.5
-    anchors = Anchors(expression=au[:, :-1] @ basis, jaw_pose=torch.zeros(3, 3), labels=["a", "b", "c"],
+    au[0, :5], au[1, 5:10], au[2, 10:16], au[2, -1] = 1.0, 2.0, 1.5, 0.5
+    anchors = Anchors(expression=au @ basis, jaw_pose=torch.zeros(3, 3), labels=["a", "b", "c"],
                       au=au, au_names=AU_NAMES)
     subject = FaceParams(shape=torch.zeros(8), expression=torch.zeros(e), pose=torch.zeros(15))
     traj = build_trajectory(subject, anchors, fps=10, duration=0.4)
