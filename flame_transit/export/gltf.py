@@ -11,11 +11,11 @@ What the file holds (glTF 2.0, binary):
   - ``targets="au"`` (default when the clip has an AU trajectory, :mod:`flame_transit.arkit`):
     one target per action unit, ``"AU1"`` ... ``"AU43"``, plus ``"AU26"`` = the jaw opening as a
     shape; each target is the head at that AU = its ``target_units`` entry (the top of the AU
-    range, 3.0, or the clip's largest AU when above; for AU26 the clip's widest jaw opening, so
-    the jaw is exact there), and the weights ``AU / unit`` stay in ``[0, 1]`` (Blender clamps
-    shape keys there). On the open
-    head the targets are its AU fields; on another head with an AU trajectory (FLAME) the
-    expression's AU basis is fitted to the clip by least squares;
+    range, 3.0, or the clip's largest AU when above; an AU that turns the jaw, AU26, at the
+    clip's widest turn, so the jaw is exact there), and the weights ``AU / unit`` stay in
+    ``[0, 1]`` (Blender clamps shape keys there). On the open head the targets are its AU fields
+    and jaw; on another head with an AU trajectory (FLAME) the AU -> expression and AU -> jaw
+    maps are fitted to the clip by least squares (exact for a linear map);
   - ``targets="keyframes"`` (the fallback for clips without AUs): one target per keyframe of the
     trajectory (``"disgust"``, ``"neutral"``, ``"happiness"``), weights = the trajectory's
     blend between consecutive keyframes;
@@ -25,8 +25,8 @@ What the file holds (glTF 2.0, binary):
   ``targets``, ``target_units`` and ``max_vertex_error_m`` -- the largest distance over the clip
   between the file's morphed mesh and the head's exact mesh (the jaw is a rotation that a
   shape follows only along a chord, skinning turns the lower face's expression with the jaw,
-  and the generated jaws carry a little sideways turn: on open-head clips 1-2.5 mm at the lower
-  lip when the jaw opens, 0.1-0.3 mm averaged over vertices and frames).
+  and the generated jaws carry a little sideways turn: over 34 open-head clips at most 2.2 mm, at
+  the lower lip of an opening jaw, and 0.12 mm averaged over vertices and frames; docs/ARKIT.md).
 
 Coordinates: glTF is metres, +Y up, +Z towards the viewer, the same as flame_transit's head frame.
 
