@@ -25,8 +25,9 @@ What the file holds (glTF 2.0, binary):
   ``targets``, ``target_units`` and ``max_vertex_error_m`` -- the largest distance over the clip
   between the file's morphed mesh and the head's exact mesh (the jaw is a rotation that a
   shape follows only along a chord, skinning turns the lower face's expression with the jaw,
-  and the generated jaws carry a little sideways turn: over 34 open-head clips at most 2.2 mm, at
-  the lower lip of an opening jaw, and 0.12 mm averaged over vertices and frames; docs/ARKIT.md).
+  the generated jaws carry a little sideways turn, and the jaw's pose correctives are nonlinear
+  in its angle: over 34 open-head clips at most 2.8 mm, at the lower lip of an opening jaw, and
+  0.20 mm averaged over vertices and frames; docs/ARKIT.md).
 
 Coordinates: glTF is metres, +Y up, +Z towards the viewer, the same as flame_transit's head frame.
 

@@ -103,7 +103,7 @@ def test_open_head_clip_has_named_au_targets_and_one_weights_channel(tmp_path, s
     np.testing.assert_allclose(w, anim.au[:, [AU_NAMES.index(n) for n in names]] / units, atol=1e-6)
     # the file's mesh follows the head's own meshes; the jaw is a shape (a chord of its rotation)
     err = np.linalg.norm(shown - anim.vertices, axis=2)
-    assert err.max() == pytest.approx(extras["max_vertex_error_m"], abs=1e-6) and err.max() < 0.003
+    assert err.max() == pytest.approx(extras["max_vertex_error_m"], abs=1e-6) and err.max() < 0.004
     assert err.mean() < 0.0005
     assert w[-1, names.index("AU26")] == pytest.approx(1.0)  # the jaw opens to its widest at the end
     assert extras["fps"] == anim.fps and extras["frames"] == anim.num_frames and extras["targets"] == "au"
