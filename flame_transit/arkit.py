@@ -290,13 +290,15 @@ def arkit_recipes() -> Dict[str, Tuple[str, float, Optional[str]]]:
     return out
 
 
-def arkit_shapes(head: Any, *, shape: Any = None, offsets: Any = None) -> Tuple[np.ndarray, np.ndarray]:
+def arkit_shapes(head: Any, *, shape: Any = None, offsets: Any = None, pose: Any = None) -> Tuple[np.ndarray, np.ndarray]:
     """The 52 ARKit shapes on an AU head (the open head): ``(base (V, 3), deltas (52, V, 3))``
     float32 metres, in :data:`ARKIT_NAMES` order, shape ``k`` at curve value 1.0.
 
     AU-driven shapes follow :func:`arkit_recipes`; gaze and sideways jaw are joint rotations
     (:data:`ARKIT_JOINT_SHAPES`); jawOpen is the jaw at AU26 = :data:`ARKIT_FULL_AU`; the shapes
-    of :data:`ARKIT_WITHOUT_AU` that no joint makes stay empty (all zeros).
+    of :data:`ARKIT_WITHOUT_AU` that no joint makes stay empty (all zeros). ``shape``,
+    ``offsets`` and the rest ``pose`` ``(15,)`` (head, neck, eyes; its jaw is ignored) are the
+    subject's (default: the template at rest).
 
     Raises:
         InputError: the head's expression coordinates are not AUs.
@@ -308,17 +310,20 @@ def arkit_shapes(head: Any, *, shape: Any = None, offsets: Any = None) -> Tuple[
     names = list(head.expression_names)
     e = len(names)
     recipes = arkit_recipes()
-    rows = [(np.zeros(e), np.zeros(15))]  # the base
+    rest = np.zeros(15) if pose is None else np.asarray(pose.detach().cpu() if hasattr(pose, "detach") else pose,
+                                                         dtype=np.float64).reshape(15).copy()
+    rest[6:9] = 0.0
+    rows = [(np.zeros(e), rest)]  # the base
     for k in ARKIT_NAMES:
-        expr, pose = np.zeros(e), np.zeros(15)
+        expr, p = np.zeros(e), rest.copy()
         if k in recipes and recipes[k][0] == "AU26":
-            pose[6] = recipes[k][1] * JAW_RAD_PER_AU26
+            p[6] = recipes[k][1] * JAW_RAD_PER_AU26
         elif k in recipes:
             expr[names.index(recipes[k][0])] = recipes[k][1]
         elif k in ARKIT_JOINT_SHAPES:
             start, rotvec = ARKIT_JOINT_SHAPES[k]
-            pose[start:start + 3] = rotvec
-        rows.append((expr, pose))
+            p[start:start + 3] = rotvec
+        rows.append((expr, p))
     with torch.no_grad():
         out = head(shape=shape, expression=torch.as_tensor(np.stack([r[0] for r in rows]), dtype=torch.float32),
                    pose=torch.as_tensor(np.stack([r[1] for r in rows]), dtype=torch.float32), offsets=offsets)

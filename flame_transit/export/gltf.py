@@ -16,6 +16,10 @@ What the file holds (glTF 2.0, binary):
     ``[0, 1]`` (Blender clamps shape keys there). On the open head the targets are its AU fields
     and jaw; on another head with an AU trajectory (FLAME) the AU -> expression and AU -> jaw
     maps are fitted to the clip by least squares (exact for a linear map);
+  - ``targets="arkit"`` (AU heads: the open head): ARKit's 52 shapes, named in Apple's order and
+    made as for the bundled ARKit head (:func:`flame_transit.arkit.arkit_shapes`) on the
+    subject, weights = the clip's ARKit curves; the curves cover the AUs only approximately (a
+    few millimetres, recorded in ``max_vertex_error_m``);
   - ``targets="keyframes"`` (the fallback for clips without AUs): one target per keyframe of the
     trajectory (``"disgust"``, ``"neutral"``, ``"happiness"``), weights = the trajectory's
     blend between consecutive keyframes;
@@ -56,7 +60,7 @@ __all__ = ["save_glb", "write_morph_glb", "morph_targets", "MAX_MORPH_TARGETS", 
 
 ANIMATION_NAME = "expression_transition"
 #: what the morph targets can be (see the module docstring)
-TARGET_KINDS = ("auto", "au", "keyframes")
+TARGET_KINDS = ("auto", "au", "arkit", "keyframes")
 
 _FLOAT = 5126  # glTF componentType FLOAT
 
@@ -92,8 +96,8 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
 
     Returns:
         ``(base (V, 3), deltas (N, V, 3), names [N], weights (T, N), kind, units [N])``: frame ``t``
-        is approximately ``base + weights[t] @ deltas``; ``kind`` is ``"au"`` or
-        ``"keyframes"``, ``units`` the AU value each target's weight 1 stands for (AU targets).
+        is approximately ``base + weights[t] @ deltas``; ``kind`` is ``"au"``,
+        ``"arkit"`` or ``"keyframes"``, ``units`` the AU value each target's weight 1 stands for (AU targets).
     """
     from ..arkit import au_trajectory
     from ..head.open_head import JAW_RAD_PER_AU26
@@ -106,6 +110,12 @@ def morph_targets(trajectory: Any, head: Any, targets: str = "auto") -> Tuple[np
     pose = fp.pose.detach().reshape(-1, 15)
     e = expr.shape[1]
     au = names = None
+    if targets == "arkit":
+        from ..arkit import ARKIT_NAMES, au_to_arkit, arkit_shapes
+
+        base, deltas = arkit_shapes(head, shape=fp.shape, offsets=fp.offsets, pose=pose[0])
+        weights = au_to_arkit(*au_trajectory(trajectory, head))
+        return base, deltas, list(ARKIT_NAMES), weights, "arkit", [1.0] * len(ARKIT_NAMES)
     if targets in ("auto", "au"):
         try:
             au, names = au_trajectory(trajectory, head)
@@ -320,8 +330,8 @@ def save_glb(
         params: the clip's :class:`~flame_transit.trajectory.Trajectory`.
         head: its :class:`~flame_transit.head.Head` (the targets are computed with it).
         fps: frames per second of the animation (default the trajectory's).
-        targets: ``"auto"`` (AUs when the clip has them, else keyframes), ``"au"`` or
-            ``"keyframes"`` (module docstring).
+        targets: ``"auto"`` (AUs when the clip has them, else keyframes), ``"au"``, ``"arkit"``
+            or ``"keyframes"`` (module docstring).
         faces: ``(F, 3)`` triangles (default the whole head, ``head.mesh_faces``).
         include_normals: store vertex normals (base and per-target deltas) for smooth shading.
         metadata: extra JSON-serialisable values for the scene extras.

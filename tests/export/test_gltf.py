@@ -112,6 +112,16 @@ def test_open_head_clip_has_named_au_targets_and_one_weights_channel(tmp_path, s
     assert len(mesh.vertices) == anim.head.num_vertices and len(mesh.faces) == len(anim.mesh_faces)
 
 
+def test_arkit_targets_carry_the_clips_curves(tmp_path, surprise):
+    tree, blob = read_glb(surprise.save(tmp_path / "arkit.glb", targets="arkit"))
+    assert tree["meshes"][0]["extras"]["targetNames"] == list(ARKIT_NAMES)
+    shown, w = morphed(tree, blob)
+    np.testing.assert_allclose(w, surprise.arkit, atol=1e-6)
+    err = np.linalg.norm(shown - surprise.vertices, axis=2)  # the curves say the AUs approximately
+    assert err.max() == pytest.approx(tree["scenes"][0]["extras"]["max_vertex_error_m"], abs=1e-6)
+    assert err.max() < 0.006 and err.mean() < 0.0008
+
+
 def test_clip_without_aus_gets_keyframe_targets(tmp_path, clip, small_head):
     traj, verts = clip
     path = export(tmp_path / "clip.glb", traj, head=small_head, include_normals=False, fps=24)
@@ -164,6 +174,7 @@ def _too_many_keyframes(small_head):
         ("clip.glb", dict(head=None), "head"),
         ("clip.glb", dict(targets="arkit-ish"), "targets"),
         ("clip.glb", dict(targets="au"), "no action-unit trajectory"),
+        ("clip.glb", dict(targets="arkit"), "AU expression coordinates"),
         ("clip.glb", dict(params="many"), "at most 64"),
     ],
 )
