@@ -28,7 +28,7 @@ import os
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..errors import InputError
-from .worker import limit_threads
+from .worker import THREAD_VARS, limit_threads
 
 __all__ = ["ENGINES", "Engine", "LocalEngine", "DaskEngine", "RayEngine", "check_engine", "open_engine"]
 
@@ -118,10 +118,11 @@ class DaskEngine(Engine):
             self._client = Client(address, timeout="30s")
         else:
             n = workers or 2
+            threads = str(_threads_per_worker(n))  # n processes share this machine's cores
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None)
+                                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                         env={v: threads for v in THREAD_VARS})
             self._client = Client(self._cluster)
-            self._client.run(limit_threads, _threads_per_worker(n))  # n processes share this machine
         self.workers = max(1, sum(self._client.nthreads().values()))
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

@@ -24,6 +24,8 @@ from typing import Any, Callable, Dict, Hashable
 
 __all__ = ["worker_cache", "load_counts", "worker_id", "limit_threads"]
 
+#: environment variables that cap BLAS/OpenMP threads
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _CACHE: Dict[Hashable, Any] = {}
 _LOADS: Dict[str, int] = {}
 _LOCK = threading.RLock()
@@ -59,7 +61,7 @@ def worker_id() -> str:
 def limit_threads(threads: int) -> None:
     """Use at most ``threads`` BLAS/torch threads in this process (one row per core on a
     worker that runs several rows side by side)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in THREAD_VARS:
         os.environ[var] = str(threads)
     try:
         import torch
