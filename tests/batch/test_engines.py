@@ -115,6 +115,25 @@ def test_dask_cli_with_address(dask_cluster, tmp_path, capsys):
 
 
 @needs_dask
+def test_dask_dataset_cli_with_the_real_encoder(dask_cluster, tmp_path, capsys):
+    from PIL import Image
+
+    from flame_transit.data.dataset import ExpressionDataset
+
+    cluster, _ = dask_cluster
+    Image.open(PHOTO).save(tmp_path / "a.jpg")
+    Image.open(PHOTO).transpose(Image.FLIP_LEFT_RIGHT).save(tmp_path / "b.jpg")
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "flat.jpg")
+    (tmp_path / "labels.csv").write_text("path,label\na.jpg,happy\nb.jpg,happy\nflat.jpg,sad\n")
+    out = tmp_path / "ds.npz"
+    assert main(["dataset", "--csv", str(tmp_path / "labels.csv"), "--out", str(out), "--engine", "dask",
+                 "--address", cluster.scheduler_address]) == 0
+    assert "encoded 2 of 3 images, skipped 1" in capsys.readouterr().out
+    ds = ExpressionDataset.load(out)
+    assert len(ds) == 2 and ds.meta["build"]["failures"][0][0].endswith("flat.jpg")
+
+
+@needs_dask
 def test_dask_engine_starts_and_stops_its_own_loopback_cluster():
     from flame_transit.batch import open_engine
 

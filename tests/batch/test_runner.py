@@ -158,3 +158,12 @@ def test_report_round_trip_ignores_unreadable_reports(tmp_path):
                              "seconds": 0.1, "worker": "h:1", "image": None}])
     rep.write(tmp_path / "r.json")
     assert read_report_frames(tmp_path / "r.json") == {str(tmp_path / "a.mp4"): 7}
+
+
+def test_local_process_pool_reports_each_worker_and_loads_once_per_process(tmp_path):
+    jobs = _jobs(tmp_path, ["a", "b", "c", "d", "e"])
+    result = run_batch(jobs, write_clip, workers=2, progress=False)
+    assert result.count("ok") == 5 and result.workers == 2
+    workers = {r["worker"] for r in result.rows}
+    assert 1 <= len(workers) <= 2 and f":{os.getpid()}" not in "".join(workers)
+    assert all(r["loads"]["fake-model"] == 1 for r in result.rows)
