@@ -328,6 +328,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_dataset(args: argparse.Namespace) -> int:
     from .data.builder import main_from_cli
 
+    if (args.engine != "local" or args.address) and not (args.ckplus or args.csv):
+        raise InputError("--engine and --address apply to --ckplus / --csv (encoding photos); "
+                         "synthetic data is made in this process")
+
     return main_from_cli(args)
 
 

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: engine names accepted by ``--engine``
 ENGINES = ("local", "dask", "ray")
+#: how long to try reaching a Dask scheduler given by ``address``
+CONNECT_TIMEOUT = "30s"
 _EXTRA = {"dask": ("distributed", "dask"), "ray": ("ray", "ray")}  # engine -> (module, extra)
 
 
@@ -65,14 +67,23 @@ def check_engine(name: str, address: Optional[str] = None, workers: Optional[int
     return key
 
 
+Lost = Callable[[Any, BaseException], Any]
+
+
 class Engine:
-    """Runs ``fn(item)`` for each item in worker processes, yielding results as they finish."""
+    """Runs ``fn(item)`` for each item in worker processes, yielding results as they finish.
+
+    ``map_unordered(fn, items, lost=None)``: when the process running an item dies (killed for
+    memory, a crash in native code) and the engine gives up on it, ``lost(item, error)`` is
+    yielded in its place; without ``lost`` the error is raised. Exceptions raised *by* ``fn``
+    are always raised.
+    """
 
     name = "engine"
     #: how many rows run side by side (for progress and benchmarks)
     workers = 1
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any], lost: Optional[Lost] = None) -> Iterator[Any]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -91,8 +102,8 @@ class LocalEngine(Engine):
     def __init__(self, workers: Optional[int] = None) -> None:
         self.workers = 1 if workers is None else int(workers)
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        items = list(items)
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any], lost: Optional[Lost] = None) -> Iterator[Any]:
+        items = list(items)  # (a pool process that dies is replaced by multiprocessing; not reported)
         if self.workers <= 1 or len(items) <= 1:
             for item in items:
                 yield fn(item)
@@ -115,7 +126,11 @@ class DaskEngine(Engine):
 
         self._cluster = None
         if address:
-            self._client = Client(address, timeout="30s")
+            try:
+                self._client = Client(address, timeout=CONNECT_TIMEOUT)
+            except (OSError, ValueError) as exc:  # refused, timed out, malformed
+                raise InputError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}: {exc}); "
+                                 "start it with `dask scheduler` or check --address") from None
         else:
             n = workers or 2
             threads = str(_threads_per_worker(n))  # n processes share this machine's cores
@@ -125,16 +140,22 @@ class DaskEngine(Engine):
             self._client = Client(self._cluster)
         self.workers = max(1, sum(self._client.nthreads().values()))
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        from dask.distributed import as_completed
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any], lost: Optional[Lost] = None) -> Iterator[Any]:
+        from dask.distributed import KilledWorker, as_completed
 
         items = list(items)
         if not items:
             return
         futures = self._client.map(fn, items, pure=False)
+        item_of = {f.key: item for f, item in zip(futures, items)}
         try:
             for future in as_completed(futures):
-                yield future.result()
+                try:
+                    yield future.result()
+                except KilledWorker as exc:  # the scheduler gave up after workers died running it
+                    if lost is None:
+                        raise
+                    yield lost(item_of[future.key], exc)
         finally:  # interrupted or failed: stop what has not run yet
             self._client.cancel([f for f in futures if not f.done()])
 
@@ -161,21 +182,34 @@ class RayEngine(Engine):
         self._started = not ray.is_initialized()
         if self._started:
             if address:
-                ray.init(address=address, log_to_driver=False)
+                try:
+                    ray.init(address=address, log_to_driver=False)
+                except (ConnectionError, OSError, ValueError) as exc:
+                    raise InputError(f"cannot reach the Ray cluster at {address!r} ({type(exc).__name__}: {exc}); "
+                                     "start it with `ray start --head` or check --address") from None
             else:
                 ray.init(num_cpus=workers or 2, include_dashboard=False, log_to_driver=False,
                          _node_ip_address="127.0.0.1")
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any], lost: Optional[Lost] = None) -> Iterator[Any]:
         ray = self._ray
+        from ray.exceptions import NodeDiedError, OutOfMemoryError, WorkerCrashedError
+
         fn_ref = ray.put(fn)
+        items = list(items)
         pending: List[Any] = [self._remote.remote(fn_ref, item) for item in items]
+        item_of = {ref: item for ref, item in zip(pending, items)}
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(done[0])
+                try:
+                    yield ray.get(done[0])
+                except (WorkerCrashedError, NodeDiedError, OutOfMemoryError) as exc:
+                    if lost is None:
+                        raise
+                    yield lost(item_of[done[0]], exc)
         finally:
             for ref in pending:
                 ray.cancel(ref)

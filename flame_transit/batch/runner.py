@@ -39,12 +39,16 @@ log = logging.getLogger(__name__)
 #: columns of the per-row report
 REPORT_FIELDS = ("row", "out", "status", "error", "seconds", "worker", "frames", "image")
 _STATUSES = ("ok", "skipped", "failed")
+#: what a JSON report adds per row: why an existing output was redone, the clip, the worker's model loads
+_JSON_EXTRAS = ("redone", "describe", "loads")
 
 
 def check_report_path(path: Any) -> Optional[Path]:
     """The report path (``.csv`` or ``.json``), checked before any work; ``None`` passes."""
     if path is None:
         return None
+    if "\x00" in os.fspath(path):
+        raise InputError("the batch report name contains a NUL character; give a plain file name such as report.csv")
     p = user_path(os.fspath(path))
     if p.suffix.lower() not in (".csv", ".json"):
         raise InputError(f"the batch report is a .csv or .json file, got {str(path)!r}")
@@ -80,6 +84,8 @@ class BatchReport:
         assert p is not None
         rows = sorted(self.rows, key=lambda r: (r["row"] is None, r["row"] or 0))
         if p.suffix.lower() == ".json":
+            keep = REPORT_FIELDS + _JSON_EXTRAS
+            rows = [{k: r[k] for k in keep if k in r} for r in rows]
             text = json.dumps({"summary": self.summary(), "rows": rows}, indent=1, default=str)
         else:
             buf = io.StringIO()
@@ -140,6 +146,13 @@ def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any
     return result
 
 
+def _lost_row(job: Dict[str, Any], error: BaseException) -> Dict[str, Any]:
+    """Report entry of a row whose worker process died (the engine gave up retrying it)."""
+    return {"row": job.get("row"), "out": str(job["out"]), "image": job.get("image"), "status": "failed",
+            "error": f"the worker running this row died ({type(error).__name__}: {error})",
+            "frames": None, "worker": "", "seconds": None, "loads": {}}
+
+
 def run_batch(
     jobs: Sequence[Dict[str, Any]],
     task: Callable[[Dict[str, Any]], Dict[str, Any]],
@@ -189,7 +202,7 @@ def run_batch(
     try:
         with open_engine(engine, address=address, workers=workers) as eng:
             result.workers = eng.workers
-            for entry in eng.map_unordered(functools.partial(run_row, task), todo):
+            for entry in eng.map_unordered(functools.partial(run_row, task), todo, lost=_lost_row):
                 result.rows.append(entry)
                 if bar is not None:
                     bar.update(1)

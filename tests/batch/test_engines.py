@@ -145,6 +145,41 @@ def test_dask_engine_starts_and_stops_its_own_loopback_cluster():
     assert client.status == "closed"
 
 
+@needs_dask
+def test_dask_a_row_whose_worker_dies_fails_alone(tmp_path):
+    import dask
+    from dask.distributed import LocalCluster
+
+    from flame_transit.batch import run_batch
+    from tests.batch.test_runner import write_clip
+
+    # give up on a task at its first worker death; send the worker one task at a time (so only
+    # the crashing row is on it when it dies)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address="127.0.0.1:0") as cluster:
+            jobs = [{"row": i + 2, "out": str(tmp_path / f"c{i}.npz"), "image": None, "instruction": t}
+                    for i, t in enumerate(["a", "crash", "c"])]
+            result = run_batch(jobs, write_clip, engine="dask", address=cluster.scheduler_address, progress=False,
+                               report=tmp_path / "r.json")
+    by_row = {r["row"]: r for r in result.rows}
+    assert by_row[2]["status"] == by_row[4]["status"] == "ok"
+    assert by_row[3]["status"] == "failed" and "worker running this row died" in by_row[3]["error"]
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["failed"] == 1
+
+
+@needs_dask
+def test_dask_unreachable_scheduler_is_one_clear_error(monkeypatch, tmp_path):
+    from flame_transit.batch import engines, run_batch
+    from flame_transit.errors import InputError
+    from tests.batch.test_runner import write_clip
+
+    monkeypatch.setattr(engines, "CONNECT_TIMEOUT", "2s")
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        run_batch([{"row": 2, "out": str(tmp_path / "a.npz"), "instruction": "a"}], write_clip, engine="dask",
+                  address="tcp://127.0.0.1:9", progress=False)
+
+
 @needs_ray
 def test_ray_render_batch_reuses_models(tmp_path):
     import ray

@@ -76,3 +76,9 @@ def test_cli_batch_flags_are_checked_before_work(tmp_path, capsys):
     assert main(["render", "--batch", str(jobs), "--out", str(tmp_path), "--workers", "0"]) == 2
     assert "positive whole number" in capsys.readouterr().err
     assert not any(p.suffix == ".mp4" for p in tmp_path.iterdir())
+
+
+def test_cli_dataset_engine_needs_photos(tmp_path, capsys):
+    assert main(["dataset", "--out", str(tmp_path / "ds.npz"), "--engine", "dask"]) == 2
+    assert "--ckplus / --csv" in capsys.readouterr().err
+    assert not (tmp_path / "ds.npz").exists()

@@ -10,10 +10,14 @@ import socket
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flame_transit.batch import (
+    ENGINES,
     BatchReport,
     check_engine,
+    check_report_path,
     load_counts,
     open_engine,
     read_report_frames,
@@ -37,6 +41,8 @@ def write_clip(job, frames=4):
         raise InputError("no expression in 'bad'")
     if job["instruction"] == "bug":
         raise RuntimeError("a bug, not a bad row")
+    if job["instruction"] == "crash":  # the worker process dies (as if killed for memory)
+        os._exit(3)
     model = worker_cache(("fake-model",), _model)
     with atomic_path(job["out"]) as tmp:
         with open(tmp, "wb") as fh:
@@ -167,3 +173,27 @@ def test_local_process_pool_reports_each_worker_and_loads_once_per_process(tmp_p
     workers = {r["worker"] for r in result.rows}
     assert 1 <= len(workers) <= 2 and f":{os.getpid()}" not in "".join(workers)
     assert all(r["loads"]["fake-model"] == 1 for r in result.rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(max_size=12), address=st.one_of(st.none(), st.text(max_size=20)),
+       workers=st.one_of(st.none(), st.integers(-3, 64)))
+def test_fuzz_engine_choice_is_accepted_or_refused_clearly(name, address, workers):
+    try:
+        key = check_engine(name, address, workers)
+    except InputError as exc:
+        assert str(exc)
+    else:
+        assert key in ENGINES and (workers is None or workers >= 1)
+        assert key != "local" or not address
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(max_size=30))
+def test_fuzz_report_names(name):
+    try:
+        p = check_report_path(name)
+    except InputError as exc:  # the suffix, a folder, or a ~user that does not exist
+        assert "report" in str(exc) or "expand" in str(exc)
+    else:
+        assert p.suffix.lower() in (".csv", ".json")
