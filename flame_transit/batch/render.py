@@ -86,19 +86,17 @@ def render_job(job: Dict[str, Any], options: Dict[str, Any], extras: Optional[Di
     return {"frames": anim.num_frames, "describe": anim.describe(), "models": ids}
 
 
-def run_render_batch(
-    jobs: Sequence[Dict[str, Any]],
-    options: Dict[str, Any],
-    *,
-    extras: Optional[Dict[str, str]] = None,
-    engine: str = "local",
-    address: Optional[str] = None,
-    workers: Optional[int] = None,
-    resume: bool = False,
-    report: Any = None,
-    progress: bool = True,
-) -> BatchReport:
-    """Run a render/export batch, print one line per row and the failures (the CLI's output)."""
+def run_render_batch(jobs: Sequence[Dict[str, Any]], options: Dict[str, Any], *,
+                     extras: Optional[Dict[str, str]] = None, **batch_options: Any) -> BatchReport:
+    """Run a render/export batch, print one line per row and the failures (the CLI's output).
+
+    Args:
+        jobs: ``row``, ``image``, ``instruction``, ``out`` per row.
+        options: keyword arguments of :func:`~flame_transit.api.animate` (see :func:`render_job`).
+        extras: ``{"sheet": png, "plot": png}`` written after each clip.
+        **batch_options: ``engine``, ``address``, ``workers``, ``resume``, ``report``,
+            ``progress`` of :func:`~flame_transit.batch.runner.run_batch`.
+    """
 
     def show(entry: Dict[str, Any]) -> None:
         if entry["status"] == "skipped":
@@ -110,8 +108,7 @@ def run_render_batch(
             print(f"wrote {entry['out']}  ({entry['frames']} frames, {entry['describe']}){redone}")
 
     task = functools.partial(render_job, options=dict(options, progress=False), extras=extras)
-    result = run_batch(jobs, task, engine=engine, address=address, workers=workers, resume=resume,
-                       report=report, progress=progress, on_result=show)
+    result = run_batch(jobs, task, on_result=show, **batch_options)
     failed: List[Dict[str, Any]] = sorted(result.failed, key=lambda r: r["row"])
     if failed:
         print(f"\n{len(failed)} of {len(result.rows)} rows failed:", file=sys.stderr)

@@ -122,11 +122,19 @@ def read_report_frames(path: Any) -> Dict[str, int]:
     return frames
 
 
+def _entry(job: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
+    """A report entry for ``job`` (the columns of :data:`REPORT_FIELDS`), updated by ``fields``."""
+    entry: Dict[str, Any] = {"row": job.get("row"), "out": str(job["out"]), "image": job.get("image"),
+                             "status": "failed", "error": "", "frames": None, "worker": "", "seconds": None,
+                             "loads": {}}
+    entry.update(fields)
+    return entry
+
+
 def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any]) -> Dict[str, Any]:
     """Run one row on this worker and describe it (a report entry); see the module docstring."""
     t0 = time.perf_counter()
-    result: Dict[str, Any] = {"row": job.get("row"), "out": str(job["out"]), "image": job.get("image"),
-                              "status": "ok", "error": "", "frames": None, "worker": worker_id()}
+    result = _entry(job, status="ok", worker=worker_id())
     redo = None
     if job.get("resume"):
         frames, problem = check_output(job["out"], job.get("expected_frames"))
@@ -148,9 +156,7 @@ def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any
 
 def _lost_row(job: Dict[str, Any], error: BaseException) -> Dict[str, Any]:
     """Report entry of a row whose worker process died (the engine gave up retrying it)."""
-    return {"row": job.get("row"), "out": str(job["out"]), "image": job.get("image"), "status": "failed",
-            "error": f"the worker running this row died ({type(error).__name__}: {error})",
-            "frames": None, "worker": "", "seconds": None, "loads": {}}
+    return _entry(job, status="failed", error=f"the worker running this row died ({type(error).__name__}: {error})")
 
 
 def run_batch(
