@@ -4,7 +4,8 @@
 head, transit model and text encoder this worker loaded for the first row
 (:func:`worker_models`, kept by :func:`~flame_transit.batch.worker.worker_cache`), then
 ``Animation.save`` (atomic: a temporary file beside the target, then ``os.replace``).
-MediaPipe's Face Mesh graph is built once per worker too, on the first row with a photo.
+MediaPipe's Face Mesh graph is built once per process by the encoder itself (on the first row
+with a photo) and reused; each row reports the ids of the objects it used.
 :func:`run_render_batch` is the whole ``render --batch`` / ``export --batch`` command body.
 """
 
@@ -50,10 +51,11 @@ def worker_models(head: Optional[str] = None, text_encoder: Optional[str] = None
     return worker_cache(("models", head, text_encoder, model), functools.partial(_load_models, head, text_encoder, model))
 
 
-def _face_mesh() -> Any:
+def _face_mesh_in_use() -> Any:
+    """MediaPipe's Face Mesh graph that encode() built and keeps in this process (or None)."""
     from ..encode import landmarks
 
-    return landmarks._face_mesh(landmarks.DEFAULT_MAX_FACES)  # the graph encode() uses
+    return landmarks._MESHES.get(landmarks.DEFAULT_MAX_FACES)
 
 
 def render_job(job: Dict[str, Any], options: Dict[str, Any], extras: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
@@ -73,10 +75,10 @@ def render_job(job: Dict[str, Any], options: Dict[str, Any], extras: Optional[Di
 
     opts = dict(options)
     models = worker_models(opts.pop("head", None), opts.pop("text_encoder", None), opts.pop("model", None))
-    mesh = worker_cache(("mediapipe",), _face_mesh) if job.get("image") is not None else None
     anim = animate(job.get("image"), job.get("instruction") or "", head=models.head,
                    text_encoder=models.text_encoder, model=models.transit, **opts)
     anim.save(job["out"])
+    mesh = _face_mesh_in_use() if job.get("image") is not None else None
     for kind, target in (extras or {}).items():
         if target and kind == "sheet":
             anim.save(target)

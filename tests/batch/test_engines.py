@@ -44,6 +44,12 @@ def _check_models_loaded_once_per_worker(rows, max_workers=2):
     return by_worker
 
 
+def _face_mesh_graphs() -> int:
+    from flame_transit.encode import landmarks
+
+    return len(landmarks._MESHES)
+
+
 @pytest.fixture(scope="module")
 def dask_cluster():
     if importlib.util.find_spec("distributed") is None:
@@ -66,10 +72,9 @@ def test_dask_render_batch_reuses_models_and_resumes(dask_cluster, tmp_path):
                               report=tmp_path / "report.json", progress=False)
     assert result.engine == "dask" and result.workers == 2
     _check_models_loaded_once_per_worker(result.rows)
-    photo_workers = {r["worker"] for r in result.rows if r["image"]}
     for worker, counts in client.run(load_counts).items():  # asked of the workers themselves
         assert counts.get("models") == 1
-    assert all(r["loads"].get("mediapipe") == 1 for r in result.rows if r["worker"] in photo_workers and r["image"])
+    assert sorted(client.run(_face_mesh_graphs).values()) in ([0, 1], [1, 1])  # one graph on a photo worker
     # resume on the cluster: a torn output is redone, the rest are skipped
     torn = tmp_path / "clip_3.mp4"
     torn.write_bytes(torn.read_bytes()[:200])
