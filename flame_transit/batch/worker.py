@@ -2,8 +2,8 @@
 
 A worker is a long-lived process (this process for the ``local`` engine, a Dask worker, a Ray
 worker process); rows it runs share what :func:`worker_cache` built the first time, so a head,
-a text encoder, a transit model and MediaPipe's graph are loaded once per worker, not once per
-row. :func:`load_counts` says how often each entry was built in this process (a batch report
+a text encoder and a transit model are loaded once per worker, not once per row (MediaPipe's
+Face Mesh graph is kept per process by the encoder itself). :func:`load_counts` says how often each entry was built in this process (a batch report
 carries it so that reuse can be checked from the driver).
 
 Example:
