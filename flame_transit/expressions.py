@@ -216,7 +216,8 @@ EXPRESSION_CLASSES: Dict[str, ExpressionClass] = {
         # 1+2+5+26 (+25). The dropped jaw is what makes surprise read (a raised brow alone
         # reads as interest).
         prototype={"AU1": 0.55, "AU2": 0.55, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
-        variation=Variation(optional={"AU25": (0.9, 0.6)}, jaw=(1.0, 0.8, 1.2)),
+        # with the dropped jaw the lips always part (25)
+        variation=Variation(jaw=(1.0, 0.8, 1.2)),
     ),
     "fear": ExpressionClass(
         noun=("fear", "fright", "terror", "horror", "panic", "dread", "anxiety", "alarm",
@@ -239,8 +240,8 @@ EXPRESSION_CLASSES: Dict[str, ExpressionClass] = {
         },
         # 1+2+4+5+7+20+26 (+25).
         prototype={"AU1": 1.0, "AU2": 0.4, "AU4": 1.0, "AU5": 1.0, "AU7": 0.3, "AU20": 1.3, "AU25": 0.6, "AU26": 0.2},
-        # a stretched, barely opened mouth (a dropped jaw reads as surprise)
-        variation=Variation(optional={"AU7": (0.5, 0.3), "AU25": (0.75, 0.5)}, jaw=(0.8, 0.15, 0.35)),
+        # the stretched lips part (25); a barely opened mouth (a dropped jaw reads as surprise)
+        variation=Variation(optional={"AU7": (0.5, 0.3)}, jaw=(0.8, 0.15, 0.35)),
     ),
     "anger": ExpressionClass(
         noun=("anger", "rage", "fury", "wrath", "irritation", "annoyance", "frustration",

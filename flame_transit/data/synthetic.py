@@ -76,7 +76,7 @@ def emotion_spec(cls: ExpressionClass) -> EmotionSpec:
         >>> from flame_transit.expressions import EXPRESSION_CLASSES
         >>> spec = emotion_spec(EXPRESSION_CLASSES["surprise"])
         >>> dict(spec.core), dict(spec.optional), spec.jaw
-        ({'AU1': 0.55, 'AU2': 0.55, 'AU5': 0.9}, {'AU25': (0.9, 0.6)}, (1.0, 0.8, 1.2))
+        ({'AU1': 0.55, 'AU2': 0.55, 'AU5': 0.9, 'AU25': 0.5}, {}, (1.0, 0.8, 1.2))
     """
     var = cls.variation
     if var is None:

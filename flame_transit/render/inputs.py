@@ -8,14 +8,10 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from ..checks import MAX_SIZE
 from ..errors import InputError
 
 __all__ = ["MAX_SIZE", "check_vertices", "check_faces", "check_size", "check_photo"]
-
-#: largest frame side we accept (GL implementations guarantee at least 8192 for renderbuffers
-#: on desktop drivers; llvmpipe allows 16384)
-MAX_SIZE = 8192
-
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
     if hasattr(value, "detach"):  # torch tensor
