@@ -38,7 +38,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -100,6 +100,10 @@ class Anchors:
             eyes.
         head_name: id of the head model the codes belong to (checked against the subject's when
             both are set).
+        au: optional ``(K, A)`` FACS action-unit intensities the codes were made from (a FLAME
+            head's anchors come from AU anchors through its AU -> FLAME map); carried into
+            :attr:`Trajectory.au`.
+        au_names: the ``A`` action-unit names of ``au``.
 
     Example:
         >>> a = Anchors(expression=[[0.0, 1.0]], jaw_pose=[[0.1, 0.0, 0.0]], labels=["surprise"])
@@ -112,8 +116,15 @@ class Anchors:
     labels: List[str] = field(default_factory=list)
     eye_pose: Optional[torch.Tensor] = None
     head_name: str = ""
+    au: Optional[np.ndarray] = None
+    au_names: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.au is not None:
+            self.au = np.atleast_2d(np.asarray(self.au, dtype=np.float64))
+            self.au_names = tuple(str(n) for n in self.au_names)
+            if self.au.shape != (np.shape(self.expression)[0] if np.ndim(self.expression) > 1 else 1, len(self.au_names)):
+                raise InputError(f"Anchors.au must be (K, {len(self.au_names)}) with one name per column, got {self.au.shape}")
         self.expression = _float_tensor("Anchors.expression", self.expression)
         self.jaw_pose = _float_tensor("Anchors.jaw_pose", self.jaw_pose)
         if self.expression.ndim == 1:
@@ -155,6 +166,8 @@ class Anchors:
             labels=self.labels[sel],
             eye_pose=None if self.eye_pose is None else self.eye_pose[sel],
             head_name=self.head_name,
+            au=None if self.au is None else self.au[sel],
+            au_names=self.au_names,
         )
 
     @classmethod
@@ -189,6 +202,10 @@ class Trajectory:
             keyframe and its hold).
         blend: ``(T,)`` blend weight within the segment after timing (0 → previous keyframe,
             1 → ``segment``'s keyframe).
+        au: ``(T, A)`` FACS action-unit intensities per frame when the anchors carried them
+            (FLAME clips made from the AU instruction model), interpolated like the expression;
+            None otherwise (on an AU head the expression itself is AU intensities).
+        au_names: the ``A`` names of ``au``.
     """
 
     params: FaceParams
@@ -198,6 +215,8 @@ class Trajectory:
     kinds: List[str]
     segment: np.ndarray
     blend: np.ndarray
+    au: Optional[np.ndarray] = None
+    au_names: Tuple[str, ...] = ()
 
     @property
     def num_frames(self) -> int:
@@ -259,6 +278,7 @@ class _Keyframe:
     eyes: np.ndarray  # (6,)
     label: str
     kind: str
+    au: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (A,) action units, if known
 
 
 def _slerp_rotvecs(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -354,12 +374,16 @@ def build_trajectory(
     subject_eyes = pose0[_EYES]
 
     # ---- keyframes ----------------------------------------------------------------------------
+    au_names = tuple(anchors.au_names) if anchors.au is not None else ()
+    no_au = np.zeros(len(au_names))
+
     def anchor_keyframes(a: Anchors, kind: str) -> List[_Keyframe]:
         ex = a.expression.to(torch.float64).numpy()
         jaw = a.jaw_pose.to(torch.float64).numpy()
         eyes = None if a.eye_pose is None else a.eye_pose.to(torch.float64).numpy()
+        au = a.au if a.au is not None and tuple(a.au_names) == au_names else np.zeros((len(a), len(au_names)))
         return [
-            _Keyframe(ex[i], jaw[i], subject_eyes if eyes is None else eyes[i], a.labels[i], kind)
+            _Keyframe(ex[i], jaw[i], subject_eyes if eyes is None else eyes[i], a.labels[i], kind, au[i])
             for i in range(len(a))
         ]
 
@@ -368,7 +392,7 @@ def build_trajectory(
     if through_neutral and len(anchor_kfs) > 1:
         gaps = len(anchor_kfs) - 1
         if neutral is None:
-            neutral_kfs = [_Keyframe(np.zeros(e), np.zeros(3), subject_eyes, "neutral", "neutral")] * gaps
+            neutral_kfs = [_Keyframe(np.zeros(e), np.zeros(3), subject_eyes, "neutral", "neutral", no_au)] * gaps
         else:
             if not isinstance(neutral, Anchors):
                 raise InputError(f"neutral must be an Anchors object (use Anchors.from_params), got {type(neutral).__name__}")
@@ -380,7 +404,9 @@ def build_trajectory(
             neutral_kfs = kfs * gaps if len(kfs) == 1 else kfs
     keyframes: List[_Keyframe] = []
     if start == "photo":
-        keyframes.append(_Keyframe(s_expr[0].to(torch.float64).numpy(), pose0[_JAW], subject_eyes, "photo", "photo"))
+        photo_au = np.asarray(subject.extras.get("au", no_au), dtype=np.float64).reshape(-1)
+        keyframes.append(_Keyframe(s_expr[0].to(torch.float64).numpy(), pose0[_JAW], subject_eyes, "photo", "photo",
+                                   photo_au if photo_au.shape == no_au.shape else no_au))
     for i, kf in enumerate(anchor_kfs):
         if i > 0 and neutral_kfs:
             keyframes.append(neutral_kfs[i - 1])
@@ -417,6 +443,7 @@ def build_trajectory(
 
     # ---- interpolate --------------------------------------------------------------------------
     expr = np.empty((total, e))
+    au = np.empty((total, len(au_names)))
     jaw = np.empty((total, 3))
     eyes = np.empty((total, 6))
     for k, kf in enumerate(keyframes):
@@ -426,11 +453,12 @@ def build_trajectory(
         prev = keyframes[k - 1] if k > 0 else kf
         w = blend[idx]
         expr[idx] = (1.0 - w)[:, None] * prev.expression + w[:, None] * kf.expression  # eq. 16
+        au[idx] = (1.0 - w)[:, None] * prev.au + w[:, None] * kf.au
         jaw[idx] = _slerp_rotvecs(prev.jaw, kf.jaw, w)
         eyes[idx] = np.concatenate([_slerp_rotvecs(prev.eyes[:3], kf.eyes[:3], w), _slerp_rotvecs(prev.eyes[3:], kf.eyes[3:], w)], 1)
         done = idx[w >= 1.0]  # keyframe frames: exact values, no round-off
-        expr[done], jaw[done], eyes[done] = kf.expression, kf.jaw, kf.eyes
-    expr[0], jaw[0], eyes[0] = keyframes[0].expression, keyframes[0].jaw, keyframes[0].eyes
+        expr[done], jaw[done], eyes[done], au[done] = kf.expression, kf.jaw, kf.eyes, kf.au
+    expr[0], jaw[0], eyes[0], au[0] = keyframes[0].expression, keyframes[0].jaw, keyframes[0].eyes, keyframes[0].au
 
     pose = np.broadcast_to(pose0, (total, 15)).copy()
     pose[:, _JAW] = jaw
@@ -456,4 +484,6 @@ def build_trajectory(
         kinds=[kf.kind for kf in keyframes],
         segment=segment,
         blend=blend,
+        au=au if au_names else None,
+        au_names=au_names,
     )

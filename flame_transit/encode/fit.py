@@ -22,7 +22,7 @@ Algorithm (deterministic, no random init, ~10-30 ms for the open head):
 3. repeat (a fixed number of iterations, or until the step is tiny);
 4. weak-perspective camera ``(s, tx, ty)`` re-solved in closed form on the 2D points in the
    DECA-style crop (see :mod:`flame_transit.params`);
-5. per-subject vertex offsets: the remaining residual (x, y from the camera, z from MediaPipe's
+5. per-subject vertex offsets (heads whose landmarks are vertices: the open head): the remaining residual (x, y from the camera, z from MediaPipe's
    depth) taken back to the rest frame and spread over the mesh with a Laplacian-smoothed
    least-squares solve (factorised once per head), then corrected twice through the real
    forward so the mesh reprojects onto the landmarks.
@@ -129,6 +129,10 @@ class HeadFitData:
     """Arrays of a head needed by the fit, restricted to the vertices the landmarks touch."""
 
     def __init__(self, head, options: FitOptions) -> None:
+        if head.landmark_indices is None and head.landmark_tri is None and head.kind != "open":
+            from ..head.correspondence import ensure_mediapipe_landmarks
+
+            ensure_mediapipe_landmarks(head)  # found on the model itself once, then cached
         a = head.assets
         if tuple(int(p) for p in np.asarray(a.parents)) != _FLAME_PARENTS:
             raise InputError(
@@ -158,7 +162,7 @@ class HeadFitData:
             tri = lmk_vertices[:, None]
             bary = np.ones((len(lmk_vertices), 1))
         elif a.landmark_faces is not None and a.landmark_bary is not None:
-            tri = np.asarray(a.faces, dtype=np.int64)[np.asarray(a.landmark_faces, dtype=np.int64)]
+            tri = np.asarray(a.embedding_faces, dtype=np.int64)[np.asarray(a.landmark_faces, dtype=np.int64)]
             bary = np.asarray(a.landmark_bary, dtype=np.float64)
             mp_index = a.meta.get("embedding_landmark_indices")
             if mp_index is None:
@@ -612,6 +616,9 @@ def _fit_landmarks(
     rms_model = float(np.sqrt(np.mean(np.sum((lmk_px - uv) ** 2, axis=1)))) / width_px
 
     do_off = opt.offsets if compute_offsets is None else bool(compute_offsets)
+    # per-vertex offsets need landmarks that are vertices (the open head); a barycentric
+    # embedding on a denser mesh (FLAME) leaves them under-determined: folds, not detail
+    do_off = do_off and fd.lmk_tri.shape[1] == 1
     off_total = fixed_offsets
     if do_off and fixed_offsets is None:
         lu, P = fd.offset_solver(opt.offset_smoothness, opt.offset_shrink)

@@ -64,6 +64,9 @@ class HeadAssets:
     landmark_bary: Optional[np.ndarray] = None
     #: extra named triangle sets used by renderers (e.g. "mouth_interior")
     face_parts: Dict[str, np.ndarray] = field(default_factory=dict)
+    #: the model file's own triangles in file order (FLAME's ``f``, eyeballs included), when
+    #: ``faces`` holds only the skin: exports write these, landmark embeddings index them
+    file_faces: Optional[np.ndarray] = None
     #: free-form metadata (source file, licence, builder version, regions, ...)
     meta: Dict[str, object] = field(default_factory=dict)
 
@@ -100,6 +103,11 @@ class HeadAssets:
     @property
     def num_vertices(self) -> int:
         return int(self.v_template.shape[0])
+
+    @property
+    def embedding_faces(self) -> np.ndarray:
+        """``(F, 3)`` the triangles a barycentric landmark embedding indexes (FLAME's ``f``)."""
+        return self.faces if self.file_faces is None else self.file_faces
 
     @property
     def num_shape(self) -> int:
@@ -183,12 +191,34 @@ class Head(torch.nn.Module):
             self.register_buffer("landmark_indices", torch.as_tensor(assets.landmark_indices, dtype=torch.long), persistent=False)
         else:
             self.landmark_indices = None
+        self.landmark_tri: Optional[torch.Tensor] = None
         if assets.landmark_faces is not None and assets.landmark_bary is not None:
-            tri = self.faces[np.asarray(assets.landmark_faces, dtype=np.int64)]
-            self.register_buffer("landmark_tri", torch.as_tensor(tri), persistent=False)
-            buf("landmark_bary", assets.landmark_bary)
+            self.attach_landmark_embedding(assets.landmark_faces, assets.landmark_bary)
+
+    def attach_landmark_embedding(self, face_index: np.ndarray, bary: np.ndarray,
+                                  mediapipe_index: Optional[np.ndarray] = None) -> None:
+        """Use a barycentric landmark embedding: triangle ``face_index (L,)`` of
+        :attr:`HeadAssets.embedding_faces` with weights ``bary (L, 3)``; ``mediapipe_index
+        (L,)`` says which MediaPipe Face Mesh point each landmark is (default: 0..L-1)."""
+        faces = np.asarray(self.assets.embedding_faces, dtype=np.int64)
+        face_index = np.asarray(face_index, dtype=np.int64).reshape(-1)
+        bary = np.asarray(bary, dtype=np.float64).reshape(-1, 3)
+        if len(face_index) != len(bary) or face_index.min(initial=0) < 0 or face_index.max(initial=0) >= len(faces):
+            raise InputError(f"head {self.name!r}: a landmark embedding needs (L,) triangle indices in "
+                             f"0..{len(faces) - 1} and (L, 3) barycentric weights")
+        self.assets.landmark_faces, self.assets.landmark_bary = face_index, bary
+        if mediapipe_index is not None:
+            self.assets.meta["embedding_landmark_indices"] = np.asarray(mediapipe_index, dtype=np.int64)
+        tri = torch.as_tensor(faces[face_index], device=self.v_template.device)
+        if "landmark_tri" in self._buffers:
+            self._buffers["landmark_tri"] = tri
+            self._buffers["landmark_bary"] = torch.as_tensor(bary, dtype=self.dtype, device=self.device)
         else:
-            self.landmark_tri = None
+            if hasattr(self, "landmark_tri"):
+                del self.landmark_tri
+            self.register_buffer("landmark_tri", tri, persistent=False)
+            self.register_buffer("landmark_bary", torch.as_tensor(bary, dtype=self.dtype, device=self.device),
+                                 persistent=False)
 
     # -- attributes -------------------------------------------------------------------------
     @property
@@ -213,6 +243,8 @@ class Head(torch.nn.Module):
         geometry in ``assets.face_parts`` (eyes, irises, mouth interior); parts that only
         re-label skin triangles (lips, brows) add nothing. Without it eyes and mouth show
         through in Blender."""
+        if self.assets.file_faces is not None:  # a FLAME file: its own triangles, in its order
+            return np.asarray(self.assets.file_faces, dtype=np.int64)
         skin = np.asarray(self.faces, dtype=np.int64)
         seen = {tuple(sorted(t)) for t in skin.tolist()}
         extra = []

@@ -155,9 +155,46 @@ def _au_index(tm: Any) -> Dict[str, int]:
     return idx
 
 
-def _is_au_head(tm: Any) -> bool:
-    names = tm.expression_names
+def _names_are_aus(names: Sequence[str]) -> bool:
     return bool(names) and all(str(n).upper().startswith("AU") for n in names)
+
+
+def _is_au_head(tm: Any) -> bool:
+    return _names_are_aus(tm.expression_names)
+
+
+def _through_au_basis(instructions: Sequence[Any], head: Any, **options: Any) -> Union[List[Any], List[List[Any]]]:
+    """Anchors for a head whose expression space is not action units (FLAME) from the bundled
+    AU model: AU anchors on the open head, mapped by the head's AU -> FLAME basis
+    (:func:`~flame_transit.data.flame_space.au_basis_for`, fitted once per model and cached).
+    Each anchor keeps its AU intensities (``Anchors.au``)."""
+    from ..data.flame_space import au_basis_for
+    from ..trajectory import Anchors
+    from .checkpoint import load_default_model
+
+    basis = au_basis_for(head)
+    names = [str(n) for n in load_default_model().expression_names]
+    results = generate_anchors_batch(instructions, subject=None, model=None, head=None, personalize=False, **options)
+    nested = results if options.get("num_samples", 1) > 1 else [[r] for r in results]
+    out: List[List[Any]] = []
+    for samples in nested:
+        mapped = []
+        for a in samples:
+            aus = a.expression.double().numpy()
+            try:
+                cols = [names.index(n) for n in basis.au_names]
+            except ValueError:
+                raise CheckpointMismatchError(f"the AU basis of head {head.name!r} names AUs {basis.au_names} that the "
+                                              f"AU model lacks ({names}); refit it (delete the cached basis)") from None
+            jaw = a.jaw_pose.double().numpy()
+            au26 = jaw[:, 0] / basis.jaw_per_au26[0]
+            expr, jaw_m = basis.apply(aus[:, cols], au26)
+            jaw_m[:, 1:] += jaw[:, 1:]  # side/roll components of the generated jaw pass through
+            mapped.append(Anchors(expression=expr, jaw_pose=jaw_m, labels=list(a.labels), head_name=head.name,
+                                  au=np.concatenate([aus, np.maximum(au26, 0.0)[:, None]], axis=1),
+                                  au_names=tuple(names) + ("AU26",)))
+        out.append(mapped)
+    return out if options.get("num_samples", 1) > 1 else [m[0] for m in out]
 
 
 def generate_anchors_batch(
@@ -193,6 +230,9 @@ def generate_anchors_batch(
         raise InputError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}] (1 = the model's own "
                          f"spread, 0 = its typical expression), got {temperature}")
 
+    if model is None and head is not None and not _names_are_aus(getattr(head, "expression_names", ())):
+        return _through_au_basis(instructions, head, text_encoder=text_encoder, seed=seed,
+                                 num_samples=num_samples, temperature=temperature)
     tm = resolve_model(model, head=head, text_encoder=text_encoder if not isinstance(text_encoder, str) else None)
     label_names = tuple(tm.meta.get("label_names", ()))
     mode = str(tm.meta.get("segment_text", "canonical"))
