@@ -78,6 +78,10 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     opt.add_argument("--head", default=None, help="FLAME model file (.pkl/.npz); default: the bundled open head")
     opt.add_argument("--text-encoder", default=None, help="'minilm' (default, offline) or 'clip[:MODEL/TAG]'")
     opt.add_argument("--model", default=None, help="I2FET checkpoint (default: the bundled one)")
+    opt.add_argument("--encoder", choices=["mediapipe", "deca"], default="mediapipe",
+                     help="photo encoder: MediaPipe landmark fit (default) or DECA (needs --head FLAME.pkl, "
+                          "--deca-model or $FLAME_TRANSIT_DECA_MODEL, and torchvision)")
+    opt.add_argument("--deca-model", default=None, metavar="TAR", help="DECA's deca_model.tar for --encoder deca")
     opt.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -100,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export parameters/meshes: .npz, a folder of .obj, or .glb")
     _add_job_args(p, out_help="output .npz, .glb, or a folder (for an .obj sequence)")
+    p.add_argument("--layout", choices=["full", "deca"], default="full",
+                   help=".npz: all parameters and meshes (default) or DECA's arrays (shape 100, exp 50, "
+                        "pose 6, cam 3) of a FLAME clip")
 
     p = sub.add_parser("train", help="train an I2FET model")
     p.add_argument("--config", help="JSON config file (keys of TrainConfig)")
@@ -160,6 +167,8 @@ def _job_options(args: argparse.Namespace) -> Dict[str, Any]:
         head=args.head,
         text_encoder=args.text_encoder,
         model=args.model,
+        encoder=args.encoder,
+        deca_model=args.deca_model,
         progress=not args.quiet,
         face=getattr(args, "face", None),
     )
@@ -209,8 +218,15 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     from .api import animate, check_output_path
 
     jobs = _jobs(args)
+    save_options = {}
+    if export_only and getattr(args, "layout", "full") == "deca":
+        if args.head is None:
+            raise InputError("--layout deca writes FLAME coefficients: give --head FLAME.pkl")
+        save_options["layout"] = "deca"
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
+        if save_options and not str(job["out"]).lower().endswith(".npz"):
+            raise InputError(f"--layout deca writes an .npz file, got {job['out']!r}")
     for extra in ("sheet", "plot"):
         target = getattr(args, extra, None)
         if target and not str(target).lower().endswith(".png"):
@@ -227,7 +243,7 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
             opts.update(size=args.size, look=args.look, renderer=args.renderer)
         try:
             anim = animate(job["image"], job["instruction"], **opts)
-            anim.save(job["out"])
+            anim.save(job["out"], **save_options)
         except (FlameTransitError, OSError) as exc:
             if job["row"] is None:
                 raise

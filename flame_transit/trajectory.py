@@ -364,6 +364,9 @@ def build_trajectory(
             f"{subject.head_name!r}; use a transit model trained for the subject's head"
         )
     e = anchors.num_expression
+    if 0 < s_expr.shape[1] < e:
+        # fewer coefficients are the leading ones (a FLAME photo fit: DECA's 50 of FLAME's 100)
+        s_expr = torch.nn.functional.pad(s_expr, (0, e - s_expr.shape[1]))
     if start == "photo" and s_expr.shape[1] != e:
         raise InputError(
             f"the photo has {s_expr.shape[1]} expression coefficients but the anchors have {e}; "
