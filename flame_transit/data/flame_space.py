@@ -36,6 +36,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import AssetError, CheckpointMismatchError, InputError
+from ..geometry import similarity_transform
 from ..io_utils import read_npz, user_path
 
 __all__ = ["FlameAUBasis", "fit_au_basis", "au_basis_for", "umeyama", "embedding_mediapipe_indices"]
@@ -43,40 +44,8 @@ __all__ = ["FlameAUBasis", "fit_au_basis", "au_basis_for", "umeyama", "embedding
 _FORMAT = "flame_transit.flame_au_basis"
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-    """Similarity transform ``dst ≈ s * R @ src + t`` (least squares, proper rotation).
-
-    Args:
-        src: ``(N, 3)`` points.
-        dst: ``(N, 3)`` points.
-
-    Returns:
-        ``(s, R (3, 3), t (3,))``.
-
-    Example:
-        >>> p = np.random.default_rng(0).normal(size=(10, 3))
-        >>> s, R, t = umeyama(p, 2.0 * p + 1.0)
-        >>> round(s, 6), np.allclose(R, np.eye(3)), np.allclose(t, 1.0)
-        (2.0, True, True)
-    """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or len(src) < 3:
-        raise InputError(f"umeyama needs two (N>=3, 3) point sets, got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    var_s = (xs**2).sum() / len(src)
-    if var_s <= 0:
-        raise InputError("umeyama: source points are all identical")
-    cov = xd.T @ xs / len(src)
-    U, S, Vt = np.linalg.svd(cov)
-    D = np.eye(3)
-    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
-        D[2, 2] = -1.0
-    R = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / var_s)
-    t = mu_d - s * R @ mu_s
-    return s, R, t
+#: the similarity fit (:func:`flame_transit.geometry.similarity_transform`) under its usual name
+umeyama = similarity_transform
 
 
 @dataclass

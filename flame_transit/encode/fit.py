@@ -40,6 +40,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import similarity_transform
 
 __all__ = ["FitOptions", "FitResult", "fit_landmarks", "HeadFitData", "head_fit_data"]
 
@@ -357,25 +358,6 @@ def head_fit_data(head, options: Optional[FitOptions] = None) -> HeadFitData:
 # ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
-def _umeyama(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-    """Weighted similarity ``dst ≈ σ R src + τ`` (Umeyama 1991)."""
-    w = w / w.sum()
-    mu_s = w @ src
-    mu_d = w @ dst
-    s0 = src - mu_s
-    d0 = dst - mu_d
-    cov = (d0 * w[:, None]).T @ s0
-    U, S, Vt = np.linalg.svd(cov)
-    D = np.ones(3)
-    if np.linalg.det(U @ Vt) < 0:
-        D[2] = -1.0
-    R = U @ np.diag(D) @ Vt
-    var = float(w @ (s0 ** 2).sum(axis=1))
-    sigma = float((S * D).sum() / max(var, 1e-18))
-    tau = mu_d - sigma * R @ mu_s
-    return sigma, R, tau
-
-
 def _skew(v: np.ndarray) -> np.ndarray:
     """Cross-product matrices ``(N, 3, 3)`` of vectors ``(N, 3)``: ``skew(v) @ x == v x x``."""
     out = np.zeros(v.shape[:-1] + (3, 3))
@@ -515,7 +497,7 @@ def _fit_landmarks(
     A, b, rots = fd.linear_model(theta)
     if off_lmk is not None:
         b = b + _posed_offsets(fd, off_lmk, rots)
-    sigma, R, tau = _umeyama(np.einsum("lak,k->la", A, c) + b, q, w)
+    sigma, R, tau = similarity_transform(np.einsum("lak,k->la", A, c) + b, q, w)
     n_c = fd.K
     n_var = n_c + n_rot + 7  # c, rotation steps, omega (3), log-scale step, translation step (3)
     row_scale = (zw[None, :] * sw[:, None]).reshape(-1) / noise  # (3L,)

@@ -298,6 +298,8 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
             raise NoFaceError(f"MediaPipe lost the face of head {head.name!r} when framed closer; pass an embedding file")
         points, tri_skin = _snap(np.median(np.stack(estimates), axis=0), np.stack(candidates, axis=1), verts, skin,
                                  closest_point)
+        points, tri_skin, registration = _register_open_head(points, tri_skin, verts, skin, closest_point,
+                                                             np.asarray(a.lbs_weights, dtype=np.float64))
         width = float(np.linalg.norm(points[_WIDTH_PAIR[1]] - points[_WIDTH_PAIR[0]])) or float(np.ptp(points[:, 0]))
         resid = []
         for yaw, pitch in CHECK_VIEWS:
@@ -316,7 +318,7 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
         bar.close()
     bary = np.clip(points_to_barycentric(verts[skin[tri_skin]], points), 0.0, None)
     bary /= np.maximum(bary.sum(axis=1, keepdims=True), 1e-12)
-    quality: Dict[str, Any] = {"views": len(resid), "fit_views": len(estimates),
+    quality: Dict[str, Any] = {"views": len(resid), "fit_views": len(estimates), **registration,
                                "misses": int((~hits[0]).sum()),
                                "face_width_m": width, "seconds": round(time.perf_counter() - t0, 2)}
     if resid:
@@ -327,13 +329,86 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
     return emb
 
 
+def _register_open_head(points: np.ndarray, tri: np.ndarray, verts: np.ndarray, faces: np.ndarray,
+                        closest_point: Any, weights: Optional[np.ndarray] = None, iterations: int = 4) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+    """Refine MediaPipe's points by registering the open head's neutral onto the mesh.
+
+    The open head's vertices 0-467 are MediaPipe's points. A similarity (Umeyama) and its 16
+    identity coefficients (ridge) are fitted to the detected points ``(478, 3)`` (robustly, the
+    face outline left out: on a render it sits on the silhouette, biased inwards); each
+    registered point then moves to the closest point of the mesh, unless that is further than
+    three RMS registration residuals from the detection (there the detection stays). The result
+    is a smooth, consistent correspondence instead of per-point detection noise.
+
+    Returns:
+        points ``(478, 3)``, their triangles ``(478,)`` and quality numbers (fractions of the
+        face width): ``registration_rms`` (open head vs detections), ``registered`` (share of
+        points taken from the registration).
+    """
+    from scipy.spatial import cKDTree
+
+    from .io import load_head_assets
+    from ..geometry import similarity_transform
+
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_FACE_OVAL
+
+    open_head = load_head_assets()
+    n = 468
+    base = open_head.v_template[:n]
+    dirs = open_head.shapedirs[:n]  # (n, 3, S) identity directions, 1.0 = one standard deviation
+    target = points[:n]
+    width = float(np.linalg.norm(points[_WIDTH_PAIR[1]] - points[_WIDTH_PAIR[0]]))
+    # the face outline is detected on the render's silhouette, biased inwards: it does not vote;
+    # the others are down-weighted beyond 1.5 median residuals (Huber-like)
+    oval = np.unique(np.asarray(list(FACEMESH_FACE_OVAL), dtype=np.int64))
+    w = np.ones(n)
+    w[oval] = 0.0
+    beta = np.zeros(dirs.shape[2])
+    a = dirs.reshape(n, 3, -1)
+    prior = (0.01 * np.linalg.norm(base[454] - base[234])) ** 2  # identity prior, ~1 % of the face width
+    for _ in range(iterations):
+        shaped = base + dirs @ beta
+        s, rot, t = similarity_transform(shaped, target, w)
+        local = ((target - t) @ rot) / s - base  # detections in the open head's frame, minus its template
+        aw = (a * np.sqrt(w)[:, None, None]).reshape(3 * n, -1)
+        bw = (local * np.sqrt(w)[:, None]).reshape(-1)
+        beta = np.clip(np.linalg.solve(aw.T @ aw + prior * np.eye(aw.shape[1]), aw.T @ bw), -3.0, 3.0)
+        shaped = base + dirs @ beta
+        s, rot, t = similarity_transform(shaped, target, w)
+        r = np.linalg.norm(s * shaped @ rot.T + t - target, axis=1)
+        w = np.minimum(1.0, 1.5 * np.median(r[w > 0]) / np.maximum(r, 1e-12))
+        w[oval] = 0.0
+    shaped = base + dirs @ beta
+    s, rot, t = similarity_transform(shaped, target, w)
+    registered = s * shaped @ rot.T + t
+    resid = np.linalg.norm(registered - target, axis=1)
+    rms = float(np.sqrt(np.mean(resid**2)))
+    centroids = verts[faces].mean(axis=1)
+    k = min(24, len(faces))
+    _, near = cKDTree(centroids).query(registered, k=k)
+    near = np.asarray(near).reshape(n, k)
+    # between touching lips the closest point may lie on the wrong lip: prefer triangles whose
+    # jaw skinning agrees with the open head's at that landmark (lips: 0 above, ~1 below)
+    penalty = None
+    if weights is not None and weights.shape[1] > 2 and open_head.lbs_weights.shape[1] > 2:
+        jaw_tri = weights[faces[near], 2].mean(axis=-1)  # (n, k)
+        penalty = 0.02 * width * np.abs(jaw_tri - open_head.lbs_weights[:n, 2][:, None])
+    snapped, snapped_tri = _snap(registered, near, verts, faces, closest_point, penalty)
+    take = np.linalg.norm(snapped - target, axis=1) <= 3.0 * rms
+    out, out_tri = points.copy(), tri.copy()
+    out[:n][take], out_tri[:n][take] = snapped[take], snapped_tri[take]
+    return out, out_tri, {"registration_rms": rms / max(width, 1e-12), "registered": float(take.mean())}
+
+
 def _snap(points: np.ndarray, candidates: np.ndarray, verts: np.ndarray, faces: np.ndarray,
-          closest_point: Any) -> Tuple[np.ndarray, np.ndarray]:
-    """Each point onto the nearest of its candidate triangles ``(L, C)``: (points, triangles)."""
+          closest_point: Any, penalty: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Each point onto the nearest of its candidate triangles ``(L, C)`` (distance plus an
+    optional ``penalty (L, C)``): (points, triangles)."""
     L, C = candidates.shape
     tris = verts[faces[candidates.reshape(-1)]]
     near = closest_point(tris, np.repeat(points, C, axis=0)).reshape(L, C, 3)
-    best = np.argmin(np.linalg.norm(near - points[:, None], axis=2), axis=1)
+    cost = np.linalg.norm(near - points[:, None], axis=2)
+    best = np.argmin(cost if penalty is None else cost + penalty, axis=1)
     rows = np.arange(L)
     return near[rows, best], candidates[rows, best]
 
