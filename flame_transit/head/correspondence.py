@@ -40,7 +40,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..errors import AssetError, NoFaceError
+from ..errors import AssetError
 from ..io_utils import atomic_write_bytes, read_npz, user_cache_dir
 
 __all__ = [
@@ -249,7 +249,7 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
         progress: a progress bar over the renders.
 
     Raises:
-        NoFaceError: MediaPipe found no face on the render (not a face mesh, or not facing +Z);
+        AssetError: MediaPipe found no face on the render (not a face mesh, or not facing +Z);
             the message says to pass an embedding file instead.
     """
     from trimesh.triangles import closest_point, points_to_barycentric
@@ -272,10 +272,11 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
         whole = _framed(verts, size)
         pts = _detect(renderer, verts, skin, head, whole)
         if pts is None:
-            raise NoFaceError(
+            raise AssetError(
                 f"MediaPipe found no face on a frontal render of head {head.name!r}, so its MediaPipe "
-                "landmarks cannot be found automatically; the mesh must face +Z with +Y up (FLAME's "
-                "frame). Pass an embedding: load_head(path, landmark_embedding='mediapipe_landmark_embedding.npz')"
+                "landmarks cannot be found automatically; the mesh must be a face looking along +Z with "
+                "+Y up (FLAME's frame). Or pass a landmark embedding: "
+                "load_head(path, landmark_embedding='mediapipe_landmark_embedding.npz')"
             )
         face = np.concatenate([whole.unproject(pts[:, :2]), np.zeros((len(pts), 1))], axis=1)
         centre = verts.mean(axis=0)
@@ -295,7 +296,8 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
             candidates.append(tri)
             hits.append(hit)
         if not estimates:
-            raise NoFaceError(f"MediaPipe lost the face of head {head.name!r} when framed closer; pass an embedding file")
+            raise AssetError(f"MediaPipe lost the face of head {head.name!r} when framed closer; pass a landmark "
+                             "embedding: load_head(path, landmark_embedding=...)")
         points, tri_skin = _snap(np.median(np.stack(estimates), axis=0), np.stack(candidates, axis=1), verts, skin,
                                  closest_point)
         points, tri_skin, registration = _register_open_head(points, tri_skin, verts, skin, closest_point,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flame_transit.errors import NoFaceError
+from flame_transit.errors import AssetError
 from flame_transit.head import load_head
 from flame_transit.head import correspondence as corr
 
@@ -77,7 +77,7 @@ def test_flame_layout_kept_for_exports(flame_head, face_flame):
 
 def test_not_a_face_is_one_clear_error(flame_pkl):
     head = load_head(flame_pkl)  # random values: a blob, not a face
-    with pytest.raises(NoFaceError, match="landmark_embedding"):
+    with pytest.raises(AssetError, match="landmark embedding"):
         corr.compute_mediapipe_embedding(head, size=256)
 
 
