@@ -110,7 +110,7 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
 
     Returns:
         ``(arrays, truth)``: the model dict, and ``truth["mediapipe_vertex"] (478,)`` = the
-        vertex of MediaPipe landmark ``i``, ``truth["au_fields"] (V, 3, A)`` the open head's AU
+        vertex of MediaPipe landmark ``i`` (-1 for the iris points, not vertices here), ``truth["au_fields"] (V, 3, A)`` the open head's AU
         displacement per unit AU in this model's frame and order, ``truth["au_names"]``.
     """
     import trimesh
@@ -162,7 +162,22 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
     v_template = verts * scale + np.asarray(offset)
     j_reg = np.zeros((5, v))
     j_reg[:, :v0] = a.j_regressor
-    perm = rng.permutation(v)  # new vertex k = old vertex perm[k]
+    # like FLAME, every vertex is on a triangle: drop the others (the open head's iris points and
+    # mouth cavity), moving their joint-regressor weight onto the nearest kept vertex
+    from scipy.spatial import cKDTree
+
+    keep = np.zeros(v, dtype=bool)
+    keep[faces.reshape(-1)] = True
+    kept = np.nonzero(keep)[0]
+    _, nearest = cKDTree(verts[kept]).query(verts[~keep])
+    np.add.at(j_reg.T, kept[nearest], j_reg[:, ~keep].T)
+    v_template, j_reg, weights = v_template[kept], j_reg[:, kept], weights[kept]
+    au_fields, exprdirs, shapedirs = au_fields[kept], exprdirs[kept], shapedirs[kept]
+    old_to_new = np.full(v, -1)
+    old_to_new[kept] = np.arange(len(kept))
+    faces = old_to_new[faces]
+    v = len(kept)
+    perm = rng.permutation(v)  # new vertex k = kept vertex perm[k]
     inv = np.argsort(perm)
     arrays = {
         "v_template": v_template[perm],
@@ -175,8 +190,9 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
         "bs_style": "lbs",
         "bs_type": "lrotmin",
     }
+    mp = old_to_new[:478]
     truth = {
-        "mediapipe_vertex": inv[:478],
+        "mediapipe_vertex": np.where(mp >= 0, inv[np.maximum(mp, 0)], -1),  # -1: not a vertex (irises)
         "au_fields": au_fields[perm],
         "au_names": tuple(a.expression_names),
         "scale": scale,

@@ -155,6 +155,16 @@ def _au_index(tm: Any) -> Dict[str, int]:
     return idx
 
 
+def expression_gain(tm: Any) -> float:
+    """Gain on generated expression offsets: the checkpoint's ``expression_gain`` (models trained
+    on the synthetic FACS data, in AU or FLAME space, carry the open head's calibration), else
+    :data:`AU_HEAD_EXPRESSION_GAIN` for AU heads and 1.0 otherwise."""
+    gain = tm.meta.get("expression_gain")
+    if gain is None:
+        gain = AU_HEAD_EXPRESSION_GAIN if _is_au_head(tm) else 1.0
+    return float(gain)
+
+
 def _names_are_aus(names: Sequence[str]) -> bool:
     return bool(names) and all(str(n).upper().startswith("AU") for n in names)
 
@@ -312,8 +322,7 @@ def generate_anchors_batch(
     if subject is not None and personalize:
         base_e, base_j = _subject_neutral(tm, subject, ref_e, ref_j)
     intens = torch.as_tensor([q.intensity for qs in per_instr for q in qs], dtype=torch.float32)
-    if _is_au_head(tm):
-        intens = intens * AU_HEAD_EXPRESSION_GAIN
+    intens = intens * expression_gain(tm)
     e_out = base_e + intens[None, :, None] * (e_seg - ref_e)
     j_out = base_j + intens[None, :, None] * (j_seg - ref_j)
     au_idx = _au_index(tm)
