@@ -97,12 +97,12 @@ _FACE_FLAME_PARTS = ("eye_left", "eye_right", "iris_left", "iris_right")
 
 
 def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004, -0.03, 0.012),
-                           num_shape: int = 300, num_expression: int = 100):
+                           num_shape: int = 300, num_expression: int = 100, subdivisions: int = 1):
     """A FLAME-format model (FLAME 2020's keys, dimensions and dtypes) whose face is the bundled
     open head, so that the true MediaPipe correspondence and AU motion are known.
 
-    The open head's mesh (skin and eyes; no mouth interior, like FLAME) is subdivided once
-    (4x the triangles), scaled and moved (another size and origin than the open head), and its
+    The open head's mesh (skin and eyes; no mouth interior, like FLAME) is subdivided
+    ``subdivisions`` times (4x the triangles each), scaled and moved (another size and origin than the open head), and its
     vertex order shuffled. Eye vertices are skinned to the eye joints like FLAME's eyeballs. The
     expression basis mixes the open head's AU fields with smooth random fields through a random
     rotation of the first 50 columns (DECA's), so no column is an AU; columns 50-99 are other
@@ -126,13 +126,18 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
         "shapedirs": a.shapedirs.reshape(v0, -1),
         "weights": a.lbs_weights,
     }
-    verts, faces, new = trimesh.remesh.subdivide(a.v_template, tris, vertex_attributes=attrs)
+    verts, faces = a.v_template, tris
+    eye_first = len(a.faces)  # triangles from here on are the eyes
+    for _ in range(subdivisions):
+        verts, faces, attrs = trimesh.remesh.subdivide(verts, faces, vertex_attributes=attrs)
+        eye_first *= 4
+    new = attrs
     v = len(verts)
     weights = new["weights"] / new["weights"].sum(axis=1, keepdims=True)
     # eyeballs: vertices used only by eye triangles follow the eye joints (left = +X = joint 3)
     skin_like = np.zeros(v, dtype=bool)
     eye_tri = np.zeros(len(faces), dtype=bool)
-    eye_tri[4 * len(a.faces):] = True
+    eye_tri[eye_first:] = True
     skin_like[np.unique(faces[~eye_tri])] = True
     eye_only = np.zeros(v, dtype=bool)
     eye_only[np.unique(faces[eye_tri])] = True

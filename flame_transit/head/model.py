@@ -220,6 +220,52 @@ class Head(torch.nn.Module):
             self.register_buffer("landmark_bary", torch.as_tensor(bary, dtype=self.dtype, device=self.device),
                                  persistent=False)
 
+    def subset(self, vertex_index: Sequence[int]) -> "Head":
+        """The same model restricted to some vertices (vertex losses, landmark fits).
+
+        The returned head has ``U + J`` vertices: the ``U`` selected ones, in the given order,
+        then ``J`` virtual vertices that hold the joint regressor applied to the full model
+        (rest joints, identity and expression directions). Its joint regressor picks those, so
+        its joints -- and every posed vertex ``[:U]`` -- equal the full forward's exactly (FLAME
+        regresses joints from the shaped and expressed mesh, linearly). No faces or landmarks;
+        per-vertex ``offsets`` are not supported on a subset.
+
+        Example:
+            >>> from flame_transit.head import load_head
+            >>> head = load_head()
+            >>> sub = head.subset([1, 4, 152])
+            >>> out = sub(expression=torch.ones(2, head.num_expression))
+            >>> torch.allclose(out.vertices[:, :3], head(expression=torch.ones(2, head.num_expression)).vertices[:, [1, 4, 152]])
+            True
+        """
+        a = self.assets
+        idx = np.asarray(vertex_index, dtype=np.int64).reshape(-1)
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= a.num_vertices:
+            raise InputError(f"vertex_index must hold vertex numbers in 0..{a.num_vertices - 1}")
+        jreg = np.asarray(a.j_regressor, dtype=np.float64)
+        j = jreg.shape[0]
+        posedirs = np.asarray(a.posedirs)
+
+        def stacked(arr: np.ndarray) -> np.ndarray:
+            return np.concatenate([arr[idx], np.einsum("jv,v...->j...", jreg, arr)], axis=0)
+
+        assets = HeadAssets(
+            name=a.name,
+            kind=a.kind,
+            v_template=stacked(a.v_template),
+            faces=np.zeros((0, 3), dtype=np.int64),
+            shapedirs=stacked(a.shapedirs),
+            exprdirs=stacked(a.exprdirs),
+            posedirs=np.concatenate([posedirs[idx], np.zeros((j, 3, posedirs.shape[2]))], axis=0),
+            j_regressor=np.concatenate([np.zeros((j, len(idx))), np.eye(j)], axis=1),
+            lbs_weights=np.concatenate([a.lbs_weights[idx], np.eye(j)], axis=0),
+            parents=a.parents,
+            expression_names=a.expression_names,
+            shape_names=a.shape_names,
+            meta={"subset_of": a.name, "subset_size": int(len(idx))},
+        )
+        return Head(assets, dtype=self.dtype).to(self.device)
+
     # -- attributes -------------------------------------------------------------------------
     @property
     def num_vertices(self) -> int:
