@@ -126,3 +126,32 @@ def test_flame_space_training_and_model_option(face_flame, tmp_path, capsys):
     assert tm.head_name == anim.head.name and tm.meta["expression_gain"] > 1.0
     assert "au_basis" in tm.meta["training_data"]["source"] or tm.meta["expression_gain"] == 2.0
     assert torch.isfinite(anim.params.expression).all()
+
+
+def test_encoder_object_in_the_main_call(face_flame):
+    """Any object with ``encode(image, face_index=...)`` (DecaEncoder's interface) encodes the
+    photo; here a stand-in that returns DECA's layout (100 shape, 50 expression)."""
+    from flame_transit.encode import encode
+    from flame_transit.params import FaceParams
+
+    path, _, _ = face_flame
+    calls = []
+
+    class StandIn:
+        def encode(self, image, face_index=None):
+            calls.append(face_index)
+            fit = encode(image, head=anim_head)  # a real fit, re-labelled as a DECA-style code
+            return FaceParams(shape=fit.shape[:100], expression=0.0 * fit.expression[:50], pose=fit.pose, cam=fit.cam,
+                              head_name=fit.head_name, crop_to_image=fit.crop_to_image, image_size=fit.image_size,
+                              vertices_2d=fit.vertices_2d, extras={"encoder": "stand-in"})
+
+    from flame_transit.head import load_head
+
+    anim_head = load_head(path)
+    anim = animate(PHOTO, INSTRUCTION, head=anim_head, encoder=StandIn(), fps=4, duration=0.5, hold=0.0, size=96,
+                   start="photo", face=0)
+    assert calls == [0] and anim.subject.extras["encoder"] == "stand-in"
+    assert anim.params.expression.shape[1] == 100 and float(anim.params.expression[0].abs().max()) == 0.0
+    assert anim.trajectory.labels[0] == "photo"
+    with pytest.raises(InputError, match="encode"):
+        animate(PHOTO, INSTRUCTION, head=anim_head, encoder=object())
