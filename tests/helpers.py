@@ -106,7 +106,7 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
     vertex order shuffled. Eye vertices are skinned to the eye joints like FLAME's eyeballs. The
     expression basis mixes the open head's AU fields with smooth random fields through a random
     rotation of the first 50 columns (DECA's), so no column is an AU; columns 50-99 are other
-    smooth motion. No pose correctives.
+    smooth motion. The pose correctives are the open head's (its jaw corrective).
 
     Returns:
         ``(arrays, truth)``: the model dict, and ``truth["mediapipe_vertex"] (478,)`` = the
@@ -125,6 +125,7 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
         "exprdirs": a.exprdirs.reshape(v0, -1),
         "shapedirs": a.shapedirs.reshape(v0, -1),
         "weights": a.lbs_weights,
+        "posedirs": a.posedirs.reshape(v0, -1) if a.posedirs.size else np.zeros((v0, 3 * 36)),
     }
     verts, faces = a.v_template, tris
     eye_first = len(a.faces)  # triangles from here on are the eyes
@@ -178,6 +179,7 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
     np.add.at(j_reg.T, kept[nearest], j_reg[:, ~keep].T)
     v_template, j_reg, weights = v_template[kept], j_reg[:, kept], weights[kept]
     au_fields, exprdirs, shapedirs = au_fields[kept], exprdirs[kept], shapedirs[kept]
+    posedirs = new["posedirs"].reshape(-1, 3, 36)[kept] * scale  # the open head's pose correctives (jaw)
     old_to_new = np.full(v, -1)
     old_to_new[kept] = np.arange(len(kept))
     faces = old_to_new[faces]
@@ -188,7 +190,7 @@ def make_face_flame_arrays(seed: int = 0, *, scale: float = 1.12, offset=(0.004,
         "v_template": v_template[perm],
         "f": inv[faces].astype(np.uint32),
         "shapedirs": np.concatenate([shapedirs, exprdirs], axis=2)[perm],
-        "posedirs": np.zeros((v, 3, 36)),
+        "posedirs": posedirs[perm],
         "J_regressor": j_reg[:, perm],
         "weights": weights[perm],
         "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),

@@ -67,14 +67,10 @@ def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         >>> np.allclose(r, np.eye(3)), np.allclose(t, 1.0)
         (True, True)
     """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    cs, cd = src.mean(axis=0), dst.mean(axis=0)
-    h = (src - cs).T @ (dst - cd)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return r, cd - r @ cs
+    from ..geometry import similarity_transform
+
+    _, r, t = similarity_transform(src, dst, scale=False)
+    return r, t
 
 
 def _spow(x: np.ndarray, e: float) -> np.ndarray:
