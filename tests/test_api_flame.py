@@ -90,8 +90,9 @@ def test_cli_render_and_deca_export_with_only_the_flame_file(face_flame, tmp_pat
     path, _, _ = face_flame
     common = ["--instruction", "from sadness to surprise", "--head", str(path), "--fps", "4", "--duration", "0.5",
               "--hold", "0", "--quiet"]
-    assert main(["render", "--image", PHOTO, *common, "--size", "96", "--out", str(tmp_path / "c.gif")]) == 0
-    assert (tmp_path / "c.gif").stat().st_size > 1000
+    assert main(["render", "--image", PHOTO, *common, "--size", "96", "--through-neutral", "--out",
+                 str(tmp_path / "c.gif")]) == 0
+    assert (tmp_path / "c.gif").stat().st_size > 1000 and "(5 frames" in capsys.readouterr().out  # 2 segments: through neutral
     assert main(["export", *common, "--layout", "deca", "--out", str(tmp_path / "d.npz")]) == 0
     with np.load(tmp_path / "d.npz") as z:
         assert z["exp"].shape[1] == 50 and z["pose"].shape[1] == 6

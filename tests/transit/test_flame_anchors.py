@@ -71,3 +71,17 @@ def test_au_basis_cached_and_reused(heads, user_cache):
     b2 = flame_space.au_basis_for(load_head(flame.assets.meta["source"], dtype=torch.float64))
     np.testing.assert_allclose(b1.expression_matrix, b2.expression_matrix)
     assert b1.head_name == flame.name
+
+
+def test_neutral_and_samples_on_flame(heads):
+    from flame_transit.transit import neutral_anchor
+
+    flame, _, _ = heads
+    n = neutral_anchor(head=flame)
+    assert n.labels == ["neutral"] and n.expression.shape == (1, 100) and n.au_names[-1] == "AU26"
+    assert float(n.au.max()) < 0.5  # the AU model's mean neutral face: no strong action unit
+    samples = generate_anchors("from fear to anger", head=flame, seed=3, num_samples=2)
+    assert len(samples) == 2 and all(s.expression.shape == (2, 100) for s in samples)
+    assert not torch.equal(samples[0].expression, samples[1].expression)
+    again = generate_anchors("from fear to anger", head=flame, seed=3, num_samples=2)
+    assert torch.equal(samples[1].expression, again[1].expression)  # same seed, same result
