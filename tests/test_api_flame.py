@@ -156,3 +156,17 @@ def test_encoder_object_in_the_main_call(face_flame):
     assert anim.trajectory.labels[0] == "photo"
     with pytest.raises(InputError, match="encode"):
         animate(PHOTO, INSTRUCTION, head=anim_head, encoder=object())
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=12))
+def test_fuzz_encoder_names(name):
+    """A typed encoder name is one of the known ones or one clear error, before any work."""
+    if name in ("mediapipe", "deca"):
+        return
+    with pytest.raises(InputError, match="encoder must be one of"):
+        animate(None, "happy", encoder=name)
