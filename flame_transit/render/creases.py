@@ -21,7 +21,7 @@ crease              driven by (FACS)            landmark pair that shrinks
 forehead lines      AU1, AU2 (brow raise)       brow top -- upper forehead
 glabellar furrows   AU4 (brow lowerer)          the two inner brow heads
 crow's feet         AU6 (cheek raiser)          outer eye corner -- upper cheek
-nasolabial fold     AU12 (lip corner puller)    lip corner -- cheek
+nasolabial fold     AU12 (lip corner puller)    lip corner -- nose wing
 nose wrinkles       AU9 (nose wrinkler)         nasion -- nose dorsum
 mentolabial sulcus  AU17 (chin raiser)          chin boss -- menton (moving apart)
 ==================  ==========================  =============================================
@@ -86,7 +86,7 @@ CREASES: Tuple[Crease, ...] = (
     Crease("crows_foot_down", ((0.0575, -0.0070), (0.0635, -0.0120)), pairs=((359, 449),), full=0.15, depth=0.35),
     Crease("nasolabial_fold", ((0.0245, -0.0385), (0.0290, -0.0480), (0.0335, -0.0580), (0.0370, -0.0680),
                                (0.0385, -0.0780)),
-           pairs=((291, 266),), full=0.18, half_width=0.0015, depth=0.45),
+           pairs=((291, 358),), full=0.16, half_width=0.0015, depth=0.5),
     Crease("nose_wrinkle_upper", ((0.0, 0.0030), (0.0045, 0.0028), (0.0085, 0.0020)),
            pairs=((195, 168),), full=0.09, half_width=0.0009, depth=0.4),
     Crease("nose_wrinkle_lower", ((0.0, -0.0020), (0.0050, -0.0024), (0.0095, -0.0034)),

@@ -133,3 +133,20 @@ def test_photo_folds_fade_when_the_source_smile_goes(open_head, astronaut):
     gain = lift.ratio / base
     assert gain[folds].max() > 1.0 + 0.3 * FOLD_LIFT * 0.45
     assert gain.min() >= 1.0 - 1e-6  # (float32 layers)
+
+
+def test_shaded_clip_measures_folds_and_teeth_from_the_neutral_face():
+    # the shaded look's camera params carry no face; its reference must still be the clip's
+    # neutral face, not the first frame (an angry first frame would show no frown lines, and an
+    # open-mouthed first frame would misplace the teeth)
+    from flame_transit import animate
+    from flame_transit.render.base import _neutral_rest
+
+    anim = animate(None, "from anger to surprise", fps=4, duration=0.5, look="shaded", seed=0)
+    rest = _neutral_rest(anim)
+    assert rest is not None and rest.shape == anim.vertices.shape[1:]
+    lips_open = lambda v: float(v[13, 1] - v[14, 1])  # noqa: E731
+    assert lips_open(rest) < 0.1 * lips_open(anim.vertices[-1])  # surprise opens it, rest is closed
+    rig = CreaseRig.for_template()
+    first = dict(zip(rig.names, rig.strength(anim.vertices[0].astype(np.float64), rest)))
+    assert first["glabellar_furrow_l"] > 0.5  # anger frowns relative to neutral
