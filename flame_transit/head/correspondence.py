@@ -229,6 +229,17 @@ def _detect(renderer: Any, verts: np.ndarray, faces: np.ndarray, head: Any, view
     return None if not found else np.asarray(found[0], dtype=np.float64)
 
 
+def _search_boxes(verts: np.ndarray) -> list:
+    """Point sets to frame for the first detection: the whole mesh; its upper 60 % (a head with
+    neck and shoulders); a box around the front-most point (the nose tip) half the mesh wide."""
+    lo, hi = verts.min(axis=0), verts.max(axis=0)
+    upper = verts[verts[:, 1] >= hi[1] - 0.6 * (hi[1] - lo[1])]
+    tip = verts[np.argmax(verts[:, 2])]
+    half = 0.25 * max(hi[0] - lo[0], 1e-9)
+    around_tip = np.array([tip - [half, 1.2 * half, 0.0], tip + [half, 1.0 * half, 0.0]])
+    return [verts, upper, around_tip]
+
+
 def _framed(points: np.ndarray, size: int) -> _View:
     lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
     pad = 0.25 * (hi - lo)
@@ -269,8 +280,12 @@ def compute_mediapipe_embedding(head: Any, *, size: int = 768, progress: bool = 
 
         bar = tqdm(total=2 + len(FIT_VIEWS) + len(CHECK_VIEWS), desc="MediaPipe landmarks on the head", unit="view")
     with get_renderer("gl") as renderer:
-        whole = _framed(verts, size)
-        pts = _detect(renderer, verts, skin, head, whole)
+        pts, whole = None, None
+        for box in _search_boxes(verts):  # the whole mesh first, then where a face would be
+            whole = _framed(box, size)
+            pts = _detect(renderer, verts, skin, head, whole)
+            if pts is not None:
+                break
         if pts is None:
             raise AssetError(
                 f"MediaPipe found no face on a frontal render of head {head.name!r}, so its MediaPipe "

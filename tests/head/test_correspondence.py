@@ -90,3 +90,25 @@ def test_back_project_front_most_and_holes():
     np.testing.assert_allclose(bary[0], [0.5, 0.2, 0.3])
     np.testing.assert_allclose(bary.sum(axis=1), 1.0)
     assert (bary >= 0).all()
+
+
+def test_other_size_with_shoulders(tmp_path):
+    """Another size and a large body below the face (FLAME has a neck; scans have shoulders)."""
+    import trimesh
+
+    from tests.helpers import make_face_flame_arrays
+
+    arrays, truth = make_face_flame_arrays(seed=1, scale=1.4, offset=(0.0, 0.1, -0.05))
+    v, f = arrays["v_template"], np.asarray(arrays["f"], dtype=np.int64)
+    lo = v.min(axis=0)
+    body = trimesh.creation.box(extents=[0.6, 0.35, 0.25])
+    verts = np.concatenate([v, body.vertices + [0.0, lo[1] - 0.22, -0.12]])
+    n = len(verts)
+    np.savez(tmp_path / "bust.npz", v_template=verts, f=np.concatenate([f, body.faces + len(v)]),
+             shapedirs=np.zeros((n, 3, 4)), J_regressor=np.full((5, n), 1.0 / n), weights=np.eye(5)[np.ones(n, int)])
+    head = load_head(tmp_path / "bust.npz")
+    emb = corr.compute_mediapipe_embedding(head)
+    found = np.einsum("lk,lkc->lc", emb.lmk_b_coords, verts[head.assets.embedding_faces[emb.lmk_face_idx]])[:468]
+    true = verts[truth["mediapipe_vertex"][:468]]
+    err = np.linalg.norm(found - true, axis=1) / np.linalg.norm(true[454] - true[234])
+    assert np.median(err) < 0.015 and np.percentile(err, 90) < 0.03, (np.median(err), np.percentile(err, 90))
