@@ -2,18 +2,21 @@
 
 * :func:`similarity_transform` -- weighted Procrustes / Umeyama ``dst ≈ s R src + t``; the
   rotation is scipy's ``Rotation.align_vectors`` (weighted Kabsch), scale and translation the
-  closed-form least-squares ones.
+  closed-form least-squares ones;
+* :func:`vertex_normals` -- area-weighted unit vertex normals (trimesh's sparse vertex-face
+  incidence and ``mean_vertex_normals``), with the incidence built once per mesh
+  (:func:`vertex_face_incidence`) for per-frame use.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["similarity_transform"]
+__all__ = ["similarity_transform", "vertex_normals", "vertex_face_incidence"]
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: Optional[np.ndarray] = None, *,
@@ -55,3 +58,29 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: Optional[np.
     rot = Rotation.align_vectors(d0, s0, weights=w)[0].as_matrix()  # R minimising sum w |d0 - R s0|^2
     s = float(w @ np.einsum("nc,nc->n", d0, s0 @ rot.T)) / var if scale else 1.0
     return s, rot, mu_d - s * rot @ mu_s
+
+
+def vertex_face_incidence(faces: np.ndarray, num_vertices: int) -> Any:
+    """Sparse ``(V, F)`` vertex-face incidence (trimesh's ``index_sparse``): build it once per
+    mesh and pass it to :func:`vertex_normals` for every frame."""
+    from trimesh.geometry import index_sparse
+
+    return index_sparse(int(num_vertices), np.asarray(faces, dtype=np.int64))
+
+
+def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) -> np.ndarray:
+    """Area-weighted unit vertex normals ``(V, 3)`` float64 (zero for unused vertices).
+
+    Example:
+        >>> v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+        >>> vertex_normals(v, np.array([[0, 1, 2]])).tolist()
+        [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
+    """
+    from trimesh.geometry import mean_vertex_normals
+
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    face_normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 x area
+    if incidence is None:
+        incidence = vertex_face_incidence(f, len(v))
+    return np.asarray(mean_vertex_normals(len(v), f, face_normals, sparse=incidence), dtype=np.float64)
