@@ -22,7 +22,8 @@ What this script shows, step by step:
    then an emotion prototype (or, with ``--instruction``, the bundled instruction model's
    output) turned into FLAME expression coefficients + jaw pose;
 5. an animation of the FLAME mesh (neutral -> each expression) exported as ``.npz``, ``.glb`` and an
-   ``.obj`` folder.
+   ``.obj`` folder; the clip keeps its AU codes (``Anchors(au=...)``), so it also has ARKit curves
+   (``flame_curves.csv``) and its ``.glb`` has one named shape per AU (docs/ARKIT.md).
 
 FLAME cannot be shipped or downloaded by this library (licence, account wall); see
 ``assets/README.md``. To try the script without it, ``--demo`` writes a FLAME-format file with
@@ -138,8 +139,21 @@ def parse_emotions(text):
     return labels
 
 
+def au_codes(basis, aus, au26):
+    """The anchors' AU codes in flame_transit's AU space ``(K, 23)`` (``arkit.AU_NAMES``): kept on
+    the clip, they give a FLAME clip ARKit curves and a .glb with one shape per AU."""
+    from flame_transit.arkit import AU_NAMES
+
+    codes = np.zeros((len(aus), len(AU_NAMES)))
+    for j, name in enumerate(basis.au_names):
+        codes[:, AU_NAMES.index(name)] = aus[:, j]
+    codes[:, AU_NAMES.index("AU26")] = au26
+    return codes
+
+
 def anchors_from_emotions(basis, labels):
-    """Emotion prototypes (FACS AU intensities, EMFACS) -> FLAME ``(K, E)`` expression + ``(K, 3)`` jaw."""
+    """Emotion prototypes (FACS AU intensities, EMFACS) -> FLAME ``(K, E)`` expression + ``(K, 3)``
+    jaw, and the prototypes' AU codes."""
     from flame_transit.head.open_head import EMOTION_PROTOTYPES
 
     aus = np.zeros((len(labels), len(basis.au_names)))
@@ -152,7 +166,7 @@ def anchors_from_emotions(basis, labels):
                 aus[k, basis.au_names.index(au)] = value
         print(f"  {label:9s} prototype: {EMOTION_PROTOTYPES[label] or '(no AUs)'}")
     expression, jaw = basis.apply(aus, au26)  # (K, E) FLAME coefficients, (K, 3) jaw axis-angle
-    return expression, jaw, labels
+    return expression, jaw, labels, au_codes(basis, aus, au26)
 
 
 def anchors_from_instruction(basis, instruction, seed):
@@ -166,7 +180,7 @@ def anchors_from_instruction(basis, instruction, seed):
     aus = au_anchors.expression.numpy()[:, [names.index(a) for a in basis.au_names]]
     au26 = au_anchors.jaw_pose.numpy()[:, 0] / basis.jaw_per_au26[0]  # jaw opening in AU26 units
     expression, jaw = basis.apply(aus, au26)
-    return expression, jaw, list(au_anchors.labels)
+    return expression, jaw, list(au_anchors.labels), au_codes(basis, aus, au26)
 
 
 def main(argv=None) -> int:
@@ -194,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from flame_transit.export import compute_vertices, save_glb, save_npz, save_obj_sequence
+    from flame_transit.export import compute_vertices, save_arkit_csv, save_glb, save_npz, save_obj_sequence
     from flame_transit.head import load_head
     from flame_transit.params import FaceParams
     from flame_transit.trajectory import Anchors, build_trajectory
@@ -249,17 +263,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"  landmarks found on the model: {head.assets.meta['landmark_embedding']}")
     print(f"  saved to {basis.save(out / 'au_basis.npz')} (FlameAUBasis.load to reuse)")
     if args.instruction:
-        expr, jaw, labels = anchors_from_instruction(basis, args.instruction, args.seed)
+        expr, jaw, labels, codes = anchors_from_instruction(basis, args.instruction, args.seed)
     else:
-        expr, jaw, labels = anchors_from_emotions(basis, emotions)
+        expr, jaw, labels, codes = anchors_from_emotions(basis, emotions)
     for k, label in enumerate(labels):
         top = [i for i in np.argsort(-np.abs(expr[k]))[:5] if abs(expr[k, i]) >= 5e-3]
         print(f"  {label:12s} jaw {np.degrees(jaw[k, 0]):5.1f} deg, largest FLAME coefficients: "
               + (", ".join(f"exp{i:03d}={expr[k, i]:+.2f}" for i in top) or "none"))
 
     # 5. animate neutral -> each anchor, then export the FLAME meshes
+    from flame_transit.arkit import AU_NAMES
+
+    with_aus = {} if codes is None else dict(au=np.vstack([np.zeros(len(AU_NAMES)), codes]), au_names=AU_NAMES)
     anchors = Anchors(expression=np.vstack([np.zeros(E), expr]), jaw_pose=np.vstack([np.zeros(3), jaw]),
-                      labels=["neutral"] + labels, head_name=head.name)
+                      labels=["neutral"] + labels, head_name=head.name, **with_aus)
     traj = build_trajectory(subject, anchors, fps=args.fps, duration=args.duration, timing="ease", hold=0.2)
     vertices = compute_vertices(head, traj.params)  # (T, 5023, 3) metres
     print(f"clip: {' -> '.join(traj.labels)}, {len(vertices)} frames at {args.fps:g} fps")
@@ -268,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {save_npz(out / 'flame_anim.npz', traj, instruction=args.instruction or args.emotions, **common)}")
     print(f"wrote {save_glb(out / 'flame_anim.glb', params=traj, **common)}")
     print(f"wrote {save_obj_sequence(out / 'flame_obj', params=traj, overwrite=True, **common)}/")
+    if codes is not None:  # the clip kept its AU codes: ARKit curves (and one .glb shape per AU)
+        print(f"wrote {save_arkit_csv(out / 'flame_curves.csv', traj, head=head)} (ARKit curves)")
     return 0
 
 

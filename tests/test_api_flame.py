@@ -40,6 +40,7 @@ def test_flame_parameters_and_au_trajectory(flame_anim, face_flame):
     first, last = anim.au[anim.anchor_frames[0]], anim.au[anim.anchor_frames[-1]]
     assert first[names.index("AU9")] > 0.3 and last[names.index("AU12")] > 0.3  # disgust: nose wrinkle; smile
     assert last[names.index("AU12")] > first[names.index("AU12")]
+    assert anim.arkit.shape == (t, 52)  # so ARKit curves exist for FLAME clips too
     # the photo fit used DECA's 50 coefficients (zero-padded to 100 in the clip)
     assert anim.subject.expression.shape[-1] == 50 and anim.subject.head_name == anim.head.name
     # expressions differ between the anchors, in the first 50 (DECA's) as in all 100
@@ -120,7 +121,8 @@ def test_flame_space_training_and_model_option(face_flame, tmp_path, capsys):
     assert main(["train", "--head", str(path), "--config", str(config), "--epochs", "1", "--out", str(out)]) == 0
     anim = animate(None, "from neutral to surprise", head=str(path), model=str(out), fps=4, duration=0.5, seed=0)
     assert anim.params.expression.shape[1] == 100 and anim.head.kind == "flame"
-    assert anim.au is None  # a FLAME-space model makes FLAME coefficients directly
+    with pytest.raises(InputError, match="no action-unit trajectory"):
+        anim.au  # a FLAME-space model makes FLAME coefficients directly, no AU codes
     from flame_transit.transit.checkpoint import load_checkpoint
 
     tm = load_checkpoint(out)

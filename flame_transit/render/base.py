@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..checks import MAX_SIZE
 from ..errors import InputError, RendererUnavailableError
 
 __all__ = [
@@ -48,9 +49,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOOKS = ("shaded", "photo")
-#: largest frame side we accept (GL implementations guarantee at least 8192 for renderbuffers
-#: on desktop drivers; llvmpipe allows 16384)
-MAX_SIZE = 8192
 
 # --- lighting (camera frame = head frame: +Z towards the viewer, +Y up) ---------------------
 #: ``shade(n) = AMBIENT + HEADLIGHT * max(n.z, 0) + KEY * max(n . KEY_DIR, 0)``; a surface
