@@ -21,6 +21,16 @@ PHOTO = str(Path(__file__).resolve().parents[1] / "examples" / "face.jpg")
 INSTRUCTION = "turn this face from disgust to happiness"
 
 
+@pytest.fixture(autouse=True)
+def _own_worker_cache(monkeypatch):
+    """The CLI keeps models in the process-wide batch worker cache, whose load counts other
+    tests read: these tests use their own."""
+    from flame_transit.batch import worker
+
+    monkeypatch.setattr(worker, "_CACHE", {})
+    monkeypatch.setattr(worker, "_LOADS", {})
+
+
 @pytest.fixture(scope="module")
 def flame_anim(face_flame):
     path, _, _ = face_flame
