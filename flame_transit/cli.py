@@ -91,6 +91,10 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     opt.add_argument("--head", default=None, help="FLAME model file (.pkl/.npz); default: the bundled open head")
     opt.add_argument("--text-encoder", default=None, help="'minilm' (default, offline) or 'clip[:MODEL/TAG]'")
     opt.add_argument("--model", default=None, help="I2FET checkpoint (default: the bundled one)")
+    opt.add_argument("--encoder", choices=["mediapipe", "deca"], default="mediapipe",
+                     help="photo encoder: MediaPipe landmark fit (default) or DECA (needs --head FLAME.pkl, "
+                          "--deca-model or $FLAME_TRANSIT_DECA_MODEL, and torchvision)")
+    opt.add_argument("--deca-model", default=None, metavar="TAR", help="DECA's deca_model.tar for --encoder deca")
     opt.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -113,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export parameters/meshes/curves: .npz, .glb, ARKit .csv/.json, a folder of .obj")
     _add_job_args(p, out_help="output .npz, .glb, .csv / .json (ARKit curves), or a folder (for an .obj sequence)")
+    p.add_argument("--layout", choices=["full", "deca"], default="full",
+                   help=".npz: all parameters and meshes (default) or DECA's arrays (shape 100, exp 50, "
+                        "pose 6, cam 3) of a FLAME clip")
 
     p = sub.add_parser("train", help="train an I2FET model")
     p.add_argument("--config", help="JSON config file (keys of TrainConfig)")
@@ -173,6 +180,8 @@ def _job_options(args: argparse.Namespace) -> Dict[str, Any]:
         head=args.head,
         text_encoder=args.text_encoder,
         model=args.model,
+        encoder=args.encoder,
+        deca_model=args.deca_model,
         progress=not args.quiet,
         face=getattr(args, "face", None),
     )
@@ -227,6 +236,13 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     check_engine(args.engine, args.address, args.workers)
     check_report_path(args.report)
     jobs = _jobs(args)
+    if export_only and getattr(args, "layout", "full") == "deca":
+        if args.head is None:
+            raise InputError("--layout deca writes FLAME coefficients: give --head FLAME.pkl")
+        for job in jobs:
+            if not str(job["out"]).lower().endswith(".npz"):
+                raise InputError(f"--layout deca writes an .npz file, got {job['out']!r}")
+            job["save_options"] = {"layout": "deca"}
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
     for extra in ("sheet", "plot"):

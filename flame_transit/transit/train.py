@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..head.open_head import EXPRESSION_GAIN as _OPEN_HEAD_GAIN
 
 __all__ = ["TrainConfig", "train", "build_model", "train_ned", "main_from_cli", "eval_from_cli", "DEFAULT_EPOCHS", "MODEL_KINDS"]
 
@@ -487,6 +488,8 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
             "text_dim": int(encoder.dim),
             "label_names": list(label_names),
             "segment_text": cfg.segment_text,
+            # the synthetic FACS data carries the open head's legibility calibration into any space
+            "expression_gain": _OPEN_HEAD_GAIN if ds.meta.get("generator") == "flame_transit.data.synthetic" else 1.0,
             "training_data": {
                 "source": ds.source,
                 "rows": len(ds),
