@@ -103,6 +103,10 @@ def main() -> None:
     for look in looks:
         for name, judge in judges.items():
             print(f"[{name}] {score_rows(rows[name][look], look, judge.labels, name)}")
+            found = [r["face_found_last"] for r in rows[name][look] if "face_found_last" in r]
+            if found:
+                print(f"[{name}] {look}: its face detector boxed {sum(found)}/{len(found)} last frames "
+                      "(the whole frame is read otherwise)")
     print()
     print(agreement_table(rows, looks))
     if args.out:
