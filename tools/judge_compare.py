@@ -12,6 +12,7 @@ sheet per look (6x6: row = from, column = to; last frames off the diagonal, the 
 """
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -91,8 +92,8 @@ def main() -> None:
         for name, judge in judges.items():
             row = read_clip(judge, a, b, f0, f1)
             row["instruction"] = text
-            if hasattr(judge, "face_found"):
-                row["face_found_last"] = bool(judge.face_found)
+            if hasattr(judge, "face_box"):
+                row["face_box_last"] = judge.face_box
             rows[name][look].append(row)
         sheets[look][(a, b)] = f1
         sheet_labels[look][(a, b)] = {j: rows[j][look][-1]["last"] for j in judges}
@@ -103,10 +104,9 @@ def main() -> None:
     for look in looks:
         for name, judge in judges.items():
             print(f"[{name}] {score_rows(rows[name][look], look, judge.labels, name)}")
-            found = [r["face_found_last"] for r in rows[name][look] if "face_found_last" in r]
-            if found:
-                print(f"[{name}] {look}: its face detector boxed {sum(found)}/{len(found)} last frames "
-                      "(the whole frame is read otherwise)")
+            boxes = Counter(r["face_box_last"] for r in rows[name][look] if "face_box_last" in r)
+            if boxes:
+                print(f"[{name}] {look}: face box of the last frames: {dict(sorted(boxes.items()))}")
     print()
     print(agreement_table(rows, looks))
     if args.out:
