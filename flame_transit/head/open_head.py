@@ -50,7 +50,10 @@ Design
   follow identity): global ~ head centre, neck below and behind it, jaw ~ behind the jaw angle
   below the ears, eyes at the eyeball centres (12 mm behind the iris centres 468/473). Skinning:
   lower lip, chin and the face below the mouth corners -> jaw, smoothly blended at the cheeks
-  and the mouth corners; iris points -> eye joints; the rest -> neck. No pose correctives.
+  and the mouth corners; iris points -> eye joints; the rest -> neck.
+* **Pose correctives** (``posedirs``, FLAME layout): only the jaw's. As the jaw opens the relaxed
+  lip corners move towards the midline (:data:`JAW_LIP_NARROWING` x the AU20 field per unit of
+  AU26, on the ``sin`` entry of the jaw rotation), so an open mouth is an oval, not a wide slot.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ __all__ = [
     "EXPRESSION_NAMES",
     "SHAPE_NAMES",
     "JAW_RAD_PER_AU26",
+    "JAW_LIP_NARROWING",
     "FACE_WIDTH_M",
     "NUM_LANDMARKS",
     "REGIONS",
@@ -91,6 +95,9 @@ SHAPE_NAMES: Tuple[str, ...] = (
 
 #: Face width W (landmarks 234-454) of the neutral template, metres.
 FACE_WIDTH_M = 0.14
+#: Pose corrective of the jaw: per unit of AU26, the lip corners move medially by this many
+#: lip-stretcher (AU20) fields, so a dropped jaw opens an oval mouth, not a wide slot.
+JAW_LIP_NARROWING = 1.0
 #: MediaPipe landmarks (with iris) = the first vertices of the open head.
 NUM_LANDMARKS = 478
 #: Jaw X rotation (radians, pose index 6) for AU26 = 1; positive opens the mouth.
@@ -132,14 +139,17 @@ REGIONS: Dict[str, Tuple[int, ...]] = {
 #: Beyond the minimal EMFACS sets, anger carries a raised chin and pressed, down-turned lips
 #: (17+15+23) and disgust narrowed eyes and lowered brows (4+7), and sadness a raised chin and
 #: drooping lids (17+43) with a milder inner-brow raise: without them the independent judge read
-#: anger as sadness or joy, disgust and sadness as fear (docs/eval/perceptual). The transit stage scales these by
+#: anger as sadness or joy, disgust and sadness as fear (docs/eval/perceptual). Surprise raises
+#: the brows about 10 mm at the default gain, not 18 mm (a brow pushed under the fringe read as
+#: fear); fear draws the raised brows together (4) over a wide, barely opened mouth (20 > 26:
+#: with the jaw dropped it read as surprise). The transit stage scales these by
 #: :data:`EXPRESSION_GAIN`.
 EMOTION_PROTOTYPES: Dict[str, Dict[str, float]] = {
     "neutral": {},
     "happiness": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.5},
     "sadness": {"AU1": 0.65, "AU4": 0.65, "AU15": 1.1, "AU17": 0.65, "AU43": 0.35},
-    "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
-    "fear": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 0.6, "AU26": 0.4},
+    "surprise": {"AU1": 0.55, "AU2": 0.55, "AU5": 0.9, "AU25": 0.5, "AU26": 0.9},
+    "fear": {"AU1": 1.0, "AU2": 0.4, "AU4": 1.0, "AU5": 1.0, "AU7": 0.3, "AU20": 1.3, "AU25": 0.6, "AU26": 0.2},
     "anger": {"AU4": 1.3, "AU5": 0.4, "AU7": 0.9, "AU10": 0.3, "AU15": 0.5, "AU17": 0.7, "AU23": 0.6},
     "disgust": {"AU4": 0.4, "AU7": 0.4, "AU9": 1.1, "AU10": 0.7, "AU15": 0.5, "AU16": 0.3, "AU17": 0.3, "AU25": 0.25},
     "contempt": {"AU12L": 0.7, "AU14L": 0.9},

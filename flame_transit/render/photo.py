@@ -156,6 +156,31 @@ def _robust_colour(pixels: np.ndarray, default: Sequence[float]) -> np.ndarray:
     return np.median(pixels.astype(np.float64) / 255.0, axis=0)
 
 
+def _iris_colour(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radius: float,
+                 white: np.ndarray) -> np.ndarray:
+    """Median colour (0..1) of the photo's visible iris: pixels inside the eye opening within
+    ``radius`` of ``centre``, darker than the sclera (no highlights, no lid skin)."""
+    h, w = eye_mask.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = eye_mask & ((xx + 0.5 - centre[0]) ** 2 + (yy + 0.5 - centre[1]) ** 2 <= (0.85 * radius) ** 2)
+    px = img[inside].astype(np.float64) / 255.0
+    if len(px) >= 4:
+        lum = px.mean(axis=1)
+        px = px[lum < min(np.percentile(lum, 70), 0.8 * float(white.mean()))] if (lum < 0.8 * white.mean()).sum() >= 2 else px
+        return np.median(px, axis=0)
+    return np.array([0.25, 0.18, 0.13])
+
+
+def _paint_iris(colour: np.ndarray, xs: np.ndarray, ys: np.ndarray, centre: np.ndarray, radius: float,
+                iris: np.ndarray) -> np.ndarray:
+    """Sclera colours ``(N, 3)`` at pixel centres ``(xs, ys)`` with an iris disk painted over:
+    a darker limbal ring and a soft, antialiased edge."""
+    r = np.hypot(xs - centre[0], ys - centre[1]) / max(radius, 1e-6)
+    disk = np.clip((1.0 - r) * radius + 0.5, 0.0, 1.0)[:, None]  # one-pixel antialiased edge
+    limbus = 1.0 - 0.35 * np.clip((r - 0.75) / 0.25, 0.0, 1.0)[:, None]
+    return colour * (1.0 - disk) + (iris[None] * limbus) * disk
+
+
 @dataclass
 class PhotoAssets:
     """Textures and colours derived from the photo for one clip.
@@ -186,9 +211,11 @@ class PhotoAssets:
         mouth_ring: Optional[np.ndarray],
         eye_rings: List[np.ndarray],
         face_width_px: float,
+        irises: Optional[Sequence[np.ndarray]] = None,
     ) -> "PhotoAssets":
         """Prepare textures for a photo resized to ``size``; ``src2d (V, 2)`` are the source
-        mesh's pixel positions at that size; rings are vertex ids."""
+        mesh's pixel positions at that size; rings are vertex ids; ``irises`` (optional) holds,
+        per eye ring, the vertex ids of its iris (centre first, then points on the limbus)."""
         img = resize_image(photo, size)
         h, w = size
         # skin colour: inside the face outline (or around the mesh), away from eyes and mouth
@@ -219,13 +246,14 @@ class PhotoAssets:
             if len(px) >= 6:
                 lum = px.mean(axis=1)
                 sat = px.max(axis=1) - px.min(axis=1)
-                sel = (sat < np.percentile(sat, 60)) & (lum >= np.percentile(lum, 70))
+                # the brightest unsaturated tenth: the lit sclera (not iris, lashes or lid shadow)
+                sel = (sat <= np.percentile(sat, 60)) & (lum >= np.percentile(lum, 90))
                 if sel.sum() >= 3:
                     whites.append(np.median(px[sel], axis=0))
         white = np.mean(whites, axis=0) if whites else np.clip(skin * 1.25 + 0.1, 0, 0.95)
         # the sclera in a photo is shaded by lids and lashes: keep it from glowing
         white = np.clip(np.maximum(white, skin * 0.9), 0, 1)
-        for ring in eye_rings:
+        for k, ring in enumerate(eye_rings):
             poly = src2d[ring]
             m = _dilate(polygon_mask(poly, (h, w)), 2)  # antialiased edges sample just outside
             c = poly.mean(axis=0)
@@ -233,11 +261,17 @@ class PhotoAssets:
             fill_region = box & ~m
             if fill_region.any():
                 # darker towards the top (the upper lid's shadow)
-                ys = np.nonzero(fill_region)[0].astype(np.float64)
+                ys, xs = (a.astype(np.float64) + 0.5 for a in np.nonzero(fill_region))
                 top, bot = poly[:, 1].min(), poly[:, 1].max()
-                t = np.clip((ys + 0.5 - top) / max(bot - top, 1.0), -1.0, 1.0)
-                shade = 0.82 + 0.08 * t
-                eye_tex[fill_region] = np.clip(white[None] * shade[:, None] * 255 + 0.5, 0, 255).astype(np.uint8)
+                t = np.clip((ys - top) / max(bot - top, 1.0), -1.0, 1.0)
+                colour = white[None] * (0.9 + 0.06 * t)[:, None]
+                if irises is not None and k < len(irises) and irises[k] is not None and len(irises[k]) >= 3:
+                    # the round iris goes on where a widened lid uncovers it (eye whites above
+                    # and below it, as in a real AU5), in the photo's own iris colour
+                    iris = src2d[np.asarray(irises[k])]
+                    centre, radius = iris[0], float(np.linalg.norm(iris[1:] - iris[0], axis=1).mean())
+                    colour = _paint_iris(colour, xs, ys, centre, radius, _iris_colour(img, m, centre, radius, white))
+                eye_tex[fill_region] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)
 
         # teeth colour: bright pixels inside an open source mouth, else from the sclera
         teeth = np.clip(white * np.array([1.0, 0.98, 0.92]), 0, 1)

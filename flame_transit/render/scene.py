@@ -26,6 +26,7 @@ from .base import (
     check_size,
     shade_lambert,
 )
+from .creases import CreaseRig
 from .mouth import MP_INNER_LIPS, MP_JAW, MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
 
 __all__ = ["MeshTopology", "boundary_loops", "analyse_mesh", "build_scene", "Scene", "vertex_normals"]
@@ -240,7 +241,11 @@ def _rigid_sets(topo: MeshTopology, ref: np.ndarray, head: Any) -> Tuple[np.ndar
     assets = getattr(head, "assets", None)
     if assets is not None and getattr(assets, "num_vertices", -1) == v:
         w = np.asarray(assets.lbs_weights)
-        disp = np.linalg.norm(np.asarray(assets.exprdirs), axis=1).max(axis=1) if assets.exprdirs.shape[2] else np.zeros(v)
+        # the vertices that expressions and pose correctives move least make the rigid sets
+        disp = np.zeros(v)
+        for dirs in (np.asarray(assets.exprdirs), np.asarray(getattr(assets, "posedirs", np.zeros((v, 3, 0))))):
+            if dirs.ndim == 3 and dirs.shape[:2] == (v, 3) and dirs.shape[2]:
+                disp += np.linalg.norm(dirs, axis=1).max(axis=1)
         if w.shape[1] >= 3:
             skull_joint = 1 if (w[:, 1] > 0.95).sum() >= 8 else 0
             skull = np.where((w[:, skull_joint] > 0.95) & (w[:, 2] < 0.02))[0]
@@ -412,6 +417,10 @@ class Scene:
         deg = np.asarray(adj.sum(axis=1)).ravel()
         self.neighbour_mean = sparse.diags(1.0 / np.maximum(deg, 1.0)) @ adj
 
+        # painted folds (forehead lines, frown lines, crow's feet, ...): MediaPipe topology only
+        self.creases = CreaseRig.for_template() if self.topo.mediapipe else None
+        self.crease_visibility: Optional[np.ndarray] = None
+
         if look == "shaded":
             self._init_shaded(params, size, background, color)
         else:
@@ -490,6 +499,7 @@ class Scene:
         color = self.albedo * self.crease_ratio(verts)[:, None]
         layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
                         color=color, specular=1.0, cull_back=not self.open_face)]
+        layers += self._crease_layers(verts, p, t, normals=n, color=color)
         # painted brows and lips: the skin's own triangles again, a hair nearer (no z-fight)
         bias = 2e-4 * abs(float(self.camera.frame(t)[0][0]))
         for name, tri, col in self.painted_parts:
@@ -549,8 +559,10 @@ class Scene:
         self.open_face = topo.outer is not None and float(_inside(src2d, src2d[topo.outer]).mean()) > 0.85
         eyes = topo.eyes if self.open_face else []
         self.assets = PhotoAssets.build(img, hw, src2d, topo.outer if self.open_face else None,
-                                        topo.mouth, eyes, face_w)
+                                        topo.mouth, eyes, face_w, irises=self._iris_ids(eyes))
         self.textures = self.assets.textures
+        if self.creases is not None:
+            self.crease_visibility = self._skin_likeness(img, self.creases.interpolate(src2d / scale))
         self.palette = self.assets.mouth_palette().copy()
         self.palette[0] = _bright_teeth(self.palette[0])
         self.n_src = self._normals(self.src)
@@ -586,6 +598,58 @@ class Scene:
         self.mouth_width_px = float(self.rig.width * ppm) if self.rig is not None else 0.0
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
         self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
+        if topo.mediapipe and self.open_face:
+            self.disp_weight = self.disp_weight * self._hair_damping(img, src2d / scale)
+
+    def _iris_ids(self, eye_rings: Sequence[np.ndarray]) -> Optional[List[np.ndarray]]:
+        """Per eye ring, MediaPipe's iris points (centre, then four on the limbus) of the
+        nearest iris; None for meshes without them."""
+        if not self.topo.mediapipe or self.num_vertices < 478 or not eye_rings:
+            return None
+        irises = [np.arange(468, 473), np.arange(473, 478)]
+        return [min(irises, key=lambda ids: float(np.linalg.norm(self.src[ids[0]] - self.src[ring].mean(axis=0))))
+                for ring in eye_rings]
+
+    def _hair_damping(self, img: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """``(V,)`` warp weights: 1 on skin; on the forehead above the brows and along the face
+        outline, where hair, a hat or the background may cover the mesh, as much as the photo
+        there looks like the face's skin, so a brow raise stretches the skin under a fringe
+        instead of dragging the fringe along (MediaPipe topology)."""
+        from ..head.open_head import REGIONS
+
+        v = len(self.src)
+        brow_top = self.src[list(REGIONS["brow_l_upper"] + REGIONS["brow_r_upper"]), 1].max()
+        exposed = self.src[:, 1] > brow_top + 0.004  # 4 mm above the highest brow point
+        exposed[np.asarray(REGIONS["face_oval"])] = True
+        exposed[468:] = False  # iris and the head's extra vertices: not skin in the photo
+        weight = np.ones(v)
+        weight[exposed] = self._skin_likeness(img, xy[exposed])
+        for _ in range(2):  # no single-vertex tears
+            weight = np.minimum(weight, 0.5 * weight + 0.5 * (self.neighbour_mean @ weight))
+        return weight
+
+    def _skin_likeness(self, img: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """``(P,)`` in [0, 1]: how much the photo at pixels ``xy (P, 2)`` looks like the face's
+        own skin (the median colour at the cheeks and nose), so folds are not painted on a
+        fringe of hair, glasses or background."""
+        from ..head.open_head import REGIONS
+
+        h, w = img.shape[:2]
+
+        def sample(pts: np.ndarray) -> np.ndarray:
+            ij = np.clip(np.round(pts - 0.5).astype(np.int64), 0, [w - 1, h - 1])
+            return img[ij[:, 1], ij[:, 0]].astype(np.float64) / 255.0
+
+        cheeks = np.asarray(REGIONS["cheek_l"] + REGIONS["cheek_r"] + REGIONS["nose_bridge"])
+        cheeks = cheeks[cheeks < len(self.src2d)]
+        scale = np.array([self.size[1] / w, self.size[0] / h])
+        skin = np.median(sample(self.src2d[cheeks] / scale), axis=0)
+        c = sample(xy)
+        # chroma and brightness apart: shadows on skin stay skin, hair and frames do not
+        lum = lambda x: x.mean(axis=-1, keepdims=True) + 1e-3  # noqa: E731
+        chroma = np.linalg.norm(c / lum(c) - skin / lum(skin), axis=1)
+        bright = np.abs(np.log(lum(c)[:, 0] / lum(skin)[0]))
+        return np.exp(-((chroma / 0.12) ** 2) - (bright / 0.5) ** 2)
 
     def _vertex_areas(self, verts: np.ndarray) -> np.ndarray:
         """Per-vertex area (a third of each adjacent triangle's), metres²."""
@@ -708,9 +772,35 @@ class Scene:
             uv = np.concatenate([self.src2d[ring], self.src2d[ring].mean(axis=0, keepdims=True)])
             layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), uv=uv, texture="photo",
                                 alpha=float(min(1.0, w)), depth_test=False))
+        ratio = self._face_ratio(verts, n)
         layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
-                            ratio=self._face_ratio(verts, n), uv=self.src2d, texture="face", texture2="photo", mix=w))
+                            ratio=ratio, uv=self.src2d, texture="face", texture2="photo", mix=w))
+        layers += self._crease_layers(verts, p, t, ratio=ratio, mix=w)
         return Frame(layers, background_texture="photo")
+
+    def _crease_layers(self, verts: np.ndarray, p: np.ndarray, t: int, *, normals: Optional[np.ndarray] = None,
+                       color: Optional[np.ndarray] = None, ratio: Optional[np.ndarray] = None,
+                       mix: float = 0.0) -> List[Layer]:
+        """The painted folds of frame ``t`` (:mod:`.creases`) as one layer over the face: the
+        face's own colour (shaded) or texture and shading ratio (photo), darkened along each
+        crease's centre line by its strength; none when no crease shows."""
+        rig = self.creases
+        if rig is None:
+            return []
+        shaded = self.look == "shaded"
+        dark, any_shown = rig.ratio(verts, self.rest if shaded else self.src, self.crease_visibility)
+        if not any_shown:
+            return []
+        xy = rig.interpolate(p)
+        depth = xy[:, 2] + 3e-4 * abs(float(self.camera.frame(t)[0][0]))  # a hair over the skin
+        if shaded:
+            nn = rig.interpolate(normals)
+            nn /= np.maximum(np.linalg.norm(nn, axis=1, keepdims=True), 1e-12)
+            return [Layer("creases", "lit", xy[:, :2], rig.faces, depth=depth, normal=nn,
+                          color=rig.interpolate(color) * dark[:, None], specular=1.0)]
+        base = rig.interpolate(ratio) if ratio is not None else 1.0
+        return [Layer("creases", "photo", xy[:, :2], rig.faces, depth=depth, uv=rig.interpolate(self.src2d),
+                      texture="face", texture2="photo", mix=mix, ratio=base * dark)]
 
     def frame(self, t: int) -> Frame:
         return self._shaded_frame(t) if self.look == "shaded" else self._photo_frame(t)

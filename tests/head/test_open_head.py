@@ -55,7 +55,10 @@ def test_dimensions_and_names(head, npz):
     ]  # fmt: skip
     assert head.shape_names == oh.SHAPE_NAMES and 10 <= head.num_shape <= 16
     assert head.landmark_indices.tolist() == list(range(478))
-    assert npz["posedirs"].shape == (head.num_vertices, 3, 0)
+    # pose correctives: only the jaw's sin entry (joint 2, rotation entry (2, 1)) carries a field
+    assert npz["posedirs"].shape == (head.num_vertices, 3, 36)
+    used = np.nonzero(np.abs(npz["posedirs"]).max(axis=(0, 1)))[0]
+    assert used.tolist() == [(2 - 1) * 9 + 2 * 3 + 1]
     assert npz["kintree_table"].shape == (2, 5)
     assert head.parents.tolist() == [-1, 0, 1, 1, 1]
     meta = json.loads(str(npz["meta_json"]))
@@ -196,8 +199,12 @@ def test_lips_closed_at_neutral_and_parted_by_au25_and_jaw(head):
     assert vj[13, 1] - vj[14, 1] > 0.08 * W
     drop = v0[152, 1] - vj[152, 1]
     assert 0.09 * W < drop < 0.15 * W  # jaw drop ~0.12 W at the chin
-    # the forehead and the upper lip do not move with the jaw
-    np.testing.assert_allclose(vj[[10, 13, 1]], v0[[10, 13, 1]], atol=1e-9)
+    # the forehead and the nose do not move with the jaw
+    np.testing.assert_allclose(vj[10], v0[10], atol=1e-9)  # the skull stays
+    assert np.linalg.norm(vj[1] - v0[1]) < 0.001 * W  # the nose tip (the lip corrective's fringe)
+    assert np.linalg.norm(vj[13] - v0[13]) < 0.005 * W  # the upper lip barely moves
+    # the jaw corrective narrows the opening mouth (an oval, not a wide slot)
+    assert vj[291, 0] - vj[61, 0] < v0[291, 0] - v0[61, 0] - 0.02 * W
 
 
 def test_jaw_pose_sign_and_helpers():

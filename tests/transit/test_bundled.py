@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import numpy as np
 
 import pytest
 import torch
@@ -85,15 +85,15 @@ def test_bundled_neutral_and_subject(head):
     assert a.labels == ["anger", "neutral"] and float(a.expression[1].abs().max()) < 0.35
 
 
-def test_bundled_batched_speed(head):
+def test_bundled_batch_of_hundreds_matches_single_calls(head):
+    # speed is measured in benchmarks/bench_i2fet.py, never asserted here (shared CI machines)
     from flame_transit.text import parse_instruction
     from flame_transit.text.templates import PAPER_TEMPLATES, render_instruction
-    from flame_transit.transit import generate_anchors_batch
+    from flame_transit.transit import generate_anchors, generate_anchors_batch
 
     parsed = [parse_instruction(render_instruction(PAPER_TEMPLATES[i % 5], a, b)) for i, (a, b) in enumerate(PAIRS * 72)]
-    generate_anchors_batch(parsed[:8], head=head)
-    t0 = time.perf_counter()
     out = generate_anchors_batch(parsed, head=head, seed=1)
-    rate = len(parsed) / (time.perf_counter() - t0)
     assert len(out) == len(parsed)
-    assert rate > 300, f"{rate:.0f} instructions/s"  # ~4,000/s on an idle core; loose for shared CI
+    for k in (0, len(parsed) // 2, len(parsed) - 1):
+        single = generate_anchors(parsed[k], head=head, seed=1)
+        np.testing.assert_allclose(out[k].expression.numpy(), single.expression.numpy(), atol=1e-5)
