@@ -1,4 +1,4 @@
-"""Benchmark runner: ``python -m benchmarks [--quick] [--only lbs,render,i2fet,e2e,encode]``.
+"""Benchmark runner: ``python -m benchmarks [--quick] [--only lbs,render,i2fet,e2e,encode,batch]``.
 
 Measures ours against peers side by side in one run on this machine and writes
 ``benchmarks/RESULTS.md`` (machine, versions, medians, ratios, each goal MET / NOT MET, and
@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .common import REPO, Goal, Section, machine_info, render_markdown
 
-SECTIONS = ("lbs", "render", "i2fet", "e2e", "encode")
+SECTIONS = ("lbs", "render", "i2fet", "e2e", "encode", "batch")
 DEFAULT_OUT = Path(__file__).with_name("RESULTS.md")
 
 
@@ -36,6 +36,12 @@ def _section_i2fet(args: argparse.Namespace) -> Section:
     from . import bench_i2fet
 
     return bench_i2fet.run(quick=args.quick, rounds=args.rounds)
+
+
+def _section_batch(args: argparse.Namespace) -> Section:
+    from . import bench_batch
+
+    return bench_batch.run(quick=args.quick, rounds=args.rounds)
 
 
 def _section_e2e(args: argparse.Namespace) -> Section:
@@ -240,6 +246,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace], Section]] = {
     "i2fet": _section_i2fet,
     "e2e": _section_e2e,
     "encode": lambda a: _peer_module_section("encode", "6. Encoding (photo → parameters)", a),
+    "batch": _section_batch,
 }
 
 

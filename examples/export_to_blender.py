@@ -1,9 +1,13 @@
 #!/usr/bin/env python
 """Export a transition for Blender: an animated ``.glb`` and an ``.obj`` sequence, plus the steps.
 
-* ``anim.glb`` -- one mesh whose morph targets (Blender: *shape keys*) are the frames, and an
-  animation ``expression_transition`` that keys them one after the other. Blender's glTF
-  importer turns this into a mesh with shape keys and an action: press play.
+* ``anim.glb`` -- the head with one named morph target (Blender: *shape key*) per action unit
+  (``AU1`` ... ``AU43``, ``AU26`` = the jaw opening) and an animation ``expression_transition``
+  that keys their weights over time. Blender's glTF importer turns this into a mesh with named
+  shape keys and an action: press play, or edit the curves.
+* ``curves.csv`` -- the same clip as ARKit's 52 blendshape curves in Live Link Face's CSV
+  layout, for ARKit-rigged avatars (``examples/drive_arkit_avatar.py`` plays it on the bundled
+  ARKit head in Blender).
 * ``obj_sequence/`` -- ``frame_0000.obj`` ... with ``sequence.json`` (fps, keyframes), for tools
   that read OBJ. ``examples/blender_import_obj_sequence.py`` imports such a folder into Blender as
   one mesh with one shape key per frame.
@@ -30,9 +34,9 @@ Blender (4.x / 5.x), the .glb:
   1. Output Properties > Format > Frame Rate: {fps:g} fps (the importer places the keys by time,
      at the scene's frame rate, so set it first). Frame Start 0, End {last}.
   2. File > Import > glTF 2.0 (.glb/.gltf) > {glb}
-  3. The object '{name}' has {frames} shape keys, one per frame (Object Data Properties >
-     Shape Keys; keyframes carry their label, e.g. {example_key!r}); the action
-     '{action}' keys them in turn. Press Space in the viewport to play.
+  3. The object '{name}' has {targets} named shape keys, one per action unit (Object Data
+     Properties > Shape Keys, e.g. {example_key!r}); the action '{action}' keys their
+     weights over the {frames} frames. Press Space in the viewport to play.
   4. The head is about 0.2 m tall: View > Frame Selected (numpad .).
   Or do 1-2 in one go: in Blender's Scripting workspace open and run {snippet}
 
@@ -85,21 +89,21 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     anim = animate(args.image or None, args.instruction, fps=args.fps, duration=args.duration, seed=args.seed)
-    traj = anim.trajectory
     print(f"clip: {anim.describe()}, {anim.num_frames} frames of {anim.vertices.shape[1]} vertices")
 
-    # .glb: morph targets + weights animation; fps and keyframe labels travel with the file
+    # .glb: named AU morph targets + one weights animation; fps and keyframe labels travel with it
     glb = anim.save(out / "anim.glb")
+    curves = anim.save(out / "curves.csv")  # ARKit's 52 curves, Live Link Face CSV
     # .obj folder: the whole head (skin, eyes, mouth interior); sequence.json records the fps
     # and keyframes
     obj_dir = anim.save(str(out / "obj_sequence") + "/", overwrite=True)
-    print(f"wrote {glb}\nwrote {obj_dir}/ ({anim.num_frames} .obj files + sequence.json)")
+    print(f"wrote {glb}\nwrote {curves}\nwrote {obj_dir}/ ({anim.num_frames} .obj files + sequence.json)")
 
     snippet = out / "blender_import_glb.py"
     fields = dict(
         fps=anim.fps, last=anim.num_frames - 1,
         glb=glb, glb_str=str(Path(glb).resolve()), frames=anim.num_frames, name="head",
-        example_key=f"frame_{traj.anchor_frames[-1]:04d}_{traj.labels[-1]}", action="expression_transition",
+        targets=len(anim.au_names), example_key="AU12", action="expression_transition",
         obj_dir=obj_dir, importer=HERE / "blender_import_obj_sequence.py", snippet=snippet,
     )
     snippet.write_text(GLB_SNIPPET.format(**fields), encoding="utf-8")

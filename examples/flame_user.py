@@ -14,7 +14,8 @@ What this shows, in order:
    ``--instruction``, the bundled instruction model's output) turned into FLAME expression
    coefficients + jaw pose; without an embedding, a few of FLAME's own expression components;
 5. an animation of the FLAME mesh (neutral -> each expression) exported as ``.npz``, ``.glb`` and an
-   ``.obj`` folder.
+   ``.obj`` folder; the clip keeps its AU codes (``Anchors(au=...)``), so it also has ARKit curves
+   (``flame_curves.csv``) and its ``.glb`` has one named shape per AU (docs/ARKIT.md).
 
 FLAME cannot be shipped or downloaded by this library (licence, account wall); see
 ``assets/README.md``. To try the script without it, ``--demo`` writes a FLAME-format file with
@@ -130,8 +131,21 @@ def parse_emotions(text):
     return labels
 
 
+def au_codes(basis, aus, au26):
+    """The anchors' AU codes in flame_transit's AU space ``(K, 23)`` (``arkit.AU_NAMES``): kept on
+    the clip, they give a FLAME clip ARKit curves and a .glb with one shape per AU."""
+    from flame_transit.arkit import AU_NAMES
+
+    codes = np.zeros((len(aus), len(AU_NAMES)))
+    for j, name in enumerate(basis.au_names):
+        codes[:, AU_NAMES.index(name)] = aus[:, j]
+    codes[:, AU_NAMES.index("AU26")] = au26
+    return codes
+
+
 def anchors_from_emotions(basis, labels):
-    """Emotion prototypes (FACS AU intensities, EMFACS) -> FLAME ``(K, E)`` expression + ``(K, 3)`` jaw."""
+    """Emotion prototypes (FACS AU intensities, EMFACS) -> FLAME ``(K, E)`` expression + ``(K, 3)``
+    jaw, and the prototypes' AU codes."""
     from flame_transit.head.open_head import EMOTION_PROTOTYPES
 
     aus = np.zeros((len(labels), len(basis.au_names)))
@@ -144,7 +158,7 @@ def anchors_from_emotions(basis, labels):
                 aus[k, basis.au_names.index(au)] = value
         print(f"  {label:9s} prototype: {EMOTION_PROTOTYPES[label] or '(no AUs)'}")
     expression, jaw = basis.apply(aus, au26)  # (K, E) FLAME coefficients, (K, 3) jaw axis-angle
-    return expression, jaw, labels
+    return expression, jaw, labels, au_codes(basis, aus, au26)
 
 
 def anchors_from_instruction(basis, instruction, seed):
@@ -158,7 +172,7 @@ def anchors_from_instruction(basis, instruction, seed):
     aus = au_anchors.expression.numpy()[:, [names.index(a) for a in basis.au_names]]
     au26 = au_anchors.jaw_pose.numpy()[:, 0] / basis.jaw_per_au26[0]  # jaw opening in AU26 units
     expression, jaw = basis.apply(aus, au26)
-    return expression, jaw, list(au_anchors.labels)
+    return expression, jaw, list(au_anchors.labels), au_codes(basis, aus, au26)
 
 
 def main(argv=None) -> int:
@@ -190,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from flame_transit.export import compute_vertices, save_glb, save_npz, save_obj_sequence
+    from flame_transit.export import compute_vertices, save_arkit_csv, save_glb, save_npz, save_obj_sequence
     from flame_transit.head import load_head
     from flame_transit.params import FaceParams
     from flame_transit.trajectory import Anchors, build_trajectory
@@ -242,13 +256,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"AU -> FLAME map: {basis.describe()}")
         print(f"  saved to {basis.save(out / 'au_basis.npz')} (FlameAUBasis.load to reuse)")
         if args.instruction:
-            expr, jaw, labels = anchors_from_instruction(basis, args.instruction, args.seed)
+            expr, jaw, labels, codes = anchors_from_instruction(basis, args.instruction, args.seed)
         else:
-            expr, jaw, labels = anchors_from_emotions(basis, emotions)
+            expr, jaw, labels, codes = anchors_from_emotions(basis, emotions)
     else:
         print("no landmark embedding: animating FLAME's own first expression components instead of emotions\n"
               "  (give --landmark-embedding to map FACS action units and emotions into FLAME)")
-        expr, jaw, labels = np.zeros((2, E)), np.zeros((2, 3)), ["exp000+2", "exp001-2_jaw"]
+        expr, jaw, labels, codes = np.zeros((2, E)), np.zeros((2, 3)), ["exp000+2", "exp001-2_jaw"], None
         expr[0, 0], expr[1, 1], jaw[1, 0] = 2.0, -2.0, 0.15
     for k, label in enumerate(labels):
         top = [i for i in np.argsort(-np.abs(expr[k]))[:5] if abs(expr[k, i]) >= 5e-3]
@@ -256,8 +270,11 @@ def run(args: argparse.Namespace) -> int:
               + (", ".join(f"exp{i:03d}={expr[k, i]:+.2f}" for i in top) or "none"))
 
     # 5. animate neutral -> each anchor, then export the FLAME meshes
+    from flame_transit.arkit import AU_NAMES
+
+    with_aus = {} if codes is None else dict(au=np.vstack([np.zeros(len(AU_NAMES)), codes]), au_names=AU_NAMES)
     anchors = Anchors(expression=np.vstack([np.zeros(E), expr]), jaw_pose=np.vstack([np.zeros(3), jaw]),
-                      labels=["neutral"] + labels, head_name=head.name)
+                      labels=["neutral"] + labels, head_name=head.name, **with_aus)
     traj = build_trajectory(subject, anchors, fps=args.fps, duration=args.duration, timing="ease", hold=0.2)
     vertices = compute_vertices(head, traj.params)  # (T, 5023, 3) metres
     print(f"clip: {' -> '.join(traj.labels)}, {len(vertices)} frames at {args.fps:g} fps")
@@ -266,6 +283,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {save_npz(out / 'flame_anim.npz', traj, instruction=args.instruction or args.emotions, **common)}")
     print(f"wrote {save_glb(out / 'flame_anim.glb', params=traj, **common)}")
     print(f"wrote {save_obj_sequence(out / 'flame_obj', params=traj, overwrite=True, **common)}/")
+    if codes is not None:  # the clip kept its AU codes: ARKit curves (and one .glb shape per AU)
+        print(f"wrote {save_arkit_csv(out / 'flame_curves.csv', traj, head=head)} (ARKit curves)")
     return 0
 
 

@@ -25,64 +25,14 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .io_utils import user_path
+from .outputs import check_output_path, output_format
 from .params import FaceParams
 
-__all__ = ["animate", "Animation", "check_output_path", "VIDEO_SUFFIXES", "EXPORT_SUFFIXES"]
+__all__ = ["animate", "Animation", "check_output_path"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".gif")
-IMAGE_SUFFIXES = (".png",)
-EXPORT_SUFFIXES = (".npz", ".glb")
 _LOOKS = ("photo", "shaded")
-
-
-def _is_folder_target(path: Union[str, os.PathLike]) -> bool:
-    """An output path that names a folder (``.obj`` sequence): trailing separator, no suffix, or
-    an existing directory."""
-    text = os.fspath(path)
-    p = user_path(text)
-    return text.endswith(("/", os.sep)) or p.suffix == "" or p.is_dir()
-
-
-def check_output_path(path: Union[str, os.PathLike], kind: str = "any") -> Path:
-    """Validate an output path before any work is done.
-
-    ``kind`` is ``"render"`` (video or contact sheet), ``"export"`` (parameters/meshes) or
-    ``"any"``. A path without a suffix (or ending in a separator) means an ``.obj`` folder.
-    """
-    from .io_utils import prepare_output_path
-
-    if path is None or str(path).strip() == "":
-        raise InputError("output path is empty; give e.g. clip.mp4, seq.npz, anim.glb or a folder/")
-    text = os.fspath(path)
-    p = user_path(text)
-    suffix = p.suffix.lower()
-    is_dir = _is_folder_target(path)
-    allowed = {
-        "render": VIDEO_SUFFIXES + IMAGE_SUFFIXES,
-        "export": EXPORT_SUFFIXES,
-        "any": VIDEO_SUFFIXES + IMAGE_SUFFIXES + EXPORT_SUFFIXES,
-    }[kind]
-    if is_dir:
-        if kind == "render":
-            raise InputError(f"{text!r}: render writes a file; use a .mp4, .gif or .png name")
-        if p.exists() and not p.is_dir():
-            raise InputError(f"{text!r} is a file; an .obj sequence needs a folder name")
-        parent = p.parent
-        if parent.exists() and not os.access(parent, os.W_OK):
-            raise InputError(f"cannot write into {parent}: permission denied")
-        return p
-    if suffix not in allowed:
-        raise InputError(
-            f"unknown output suffix {suffix!r} in {text!r}; use one of {', '.join(allowed)}"
-            + (" or a folder name (for .obj files)" if kind != "render" else "")
-        )
-    p = prepare_output_path(p)
-    if not os.access(p.parent, os.W_OK):
-        raise InputError(f"cannot write {p}: folder {p.parent} is not writable")
-    return p
 
 
 @dataclass
@@ -209,34 +159,26 @@ class Animation:
         return f"{' -> '.join(labels) or 'clip'}, {self.duration:.2f} s at {self.fps:g} fps, head {self.head.name}"
 
     def save(self, path: Union[str, os.PathLike], **options: Any) -> Path:
-        """Write the animation; the format follows the suffix.
+        """Write the animation; the format follows the suffix (:mod:`flame_transit.outputs`).
 
-        ``.mp4`` / ``.gif`` video, ``.png`` contact sheet, ``.npz`` parameters + vertices,
-        ``.glb`` morph-target animation, a folder name (no suffix or trailing ``/``) → one
-        ``.obj`` per frame. Nothing half-written is left behind on error.
+        ``.mp4`` / ``.gif`` video, ``.png`` contact sheet; the exports go through
+        :func:`flame_transit.export.export`: ``.npz`` parameters + vertices, ``.glb`` the head
+        with named expression shapes and their animation, ``.csv`` / ``.json`` ARKit curves, a
+        folder name (no suffix or trailing ``/``) → one ``.obj`` per frame. Keyword arguments
+        go to the writer. Nothing half-written is left behind on error.
         """
         p = check_output_path(path, kind="any")
-        suffix = p.suffix.lower()
-        if _is_folder_target(path):
-            from .export import write_obj_sequence
+        fmt = output_format(path)
+        if fmt.kind == "export":
+            from .export import export
 
-            options.setdefault("params", self.trajectory)
-            options.setdefault("head", self.head)
-            options.setdefault("fps", self.fps)
-            return Path(write_obj_sequence(p, self.vertices, self.mesh_faces, **options) or p)
-        if suffix == ".npz":
-            from .export import save_npz
-
-            save_npz(p, self.trajectory, vertices=self.vertices, faces=self.mesh_faces, **self._metadata(), **options)
-            return p
-        if suffix == ".glb":
-            from .export import save_glb
-
-            options.setdefault("head", self.head)  # names the head in the scene extras
-            save_glb(p, self.vertices, self.mesh_faces, fps=self.fps, anchor_frames=self.anchor_frames,
-                     anchor_labels=list(self.trajectory.labels), **options)
-            return p
-        if suffix in VIDEO_SUFFIXES:
+            if fmt.name in ("npz", "obj"):  # the meshes this object already holds
+                options.setdefault("vertices", self.vertices)
+                options.setdefault("faces", self.mesh_faces)
+            for key, value in (("head", self.head), ("fps", self.fps), ("instruction", self.text), ("seed", self.seed)):
+                options.setdefault(key, value)
+            return export(p, self.trajectory, **options)
+        if fmt.name in ("mp4", "gif"):
             from .video import write_video
 
             t0 = time.perf_counter()
@@ -244,16 +186,48 @@ class Animation:
             write_video(self._caching_frames(progress), p, fps=self.fps, **options)
             self.timings["video"] = time.perf_counter() - t0
             return p
-        if suffix == ".png":
-            from .video import contact_sheet
+        from .video import contact_sheet
 
-            if "labels" not in options:
-                options["labels"] = dict(zip(self.anchor_frames, self.trajectory.labels))
-            if "indices" not in options:
-                options["indices"] = self.sheet_indices(options.pop("n", 8))
-            contact_sheet(self.frames, p, fps=self.fps, **options)
-            return p
-        raise InputError(f"unknown output suffix {suffix!r}")  # unreachable: checked above
+        if "labels" not in options:
+            options["labels"] = dict(zip(self.anchor_frames, self.trajectory.labels))
+        if "indices" not in options:
+            options["indices"] = self.sheet_indices(options.pop("n", 8))
+        contact_sheet(self.frames, p, fps=self.fps, **options)
+        return p
+
+    # -- action units and ARKit -----------------------------------------------------------------
+    @property
+    def au(self) -> np.ndarray:
+        """``(T, A)`` action-unit coordinates per frame (names: :attr:`au_names`); AU26 is the
+        jaw drop. From the head's own AU coordinates (open head) or the trajectory's ``au``
+        (FLAME clips made through the AU space).
+
+        Raises:
+            InputError: the clip has no AU trajectory.
+        """
+        from .arkit import au_trajectory
+
+        return au_trajectory(self.trajectory, self.head)[0]
+
+    @property
+    def au_names(self) -> Tuple[str, ...]:
+        """Names of the :attr:`au` columns (``"AU1"``, ..., ``"AU26"``)."""
+        from .arkit import au_trajectory
+
+        return au_trajectory(self.trajectory, self.head)[1]
+
+    @property
+    def arkit(self) -> np.ndarray:
+        """``(T, 52)`` float32 ARKit blendshape curves in ``[0, 1]``, columns
+        :data:`flame_transit.arkit.ARKIT_NAMES` (Apple's names and order), from :attr:`au`
+        through the table :data:`flame_transit.arkit.AU_TO_ARKIT`.
+
+        Raises:
+            InputError: the clip has no AU trajectory.
+        """
+        from .arkit import au_to_arkit, au_trajectory
+
+        return au_to_arkit(*au_trajectory(self.trajectory, self.head))
 
     def sheet_indices(self, n: int = 8) -> List[int]:
         """``n`` frame indices for a contact sheet: every anchor frame, then evenly spaced fill."""
@@ -274,31 +248,15 @@ class Animation:
         plot_trajectory(self.trajectory, list(self.head.expression_names), p, fps=self.fps)
         return p
 
-    def _metadata(self) -> Dict[str, Any]:
-        return dict(
-            fps=self.fps,
-            head_name=self.head.name,
-            instruction=self.text,
-            seed=self.seed,
-            expression_names=list(self.head.expression_names),
-            shape_names=list(self.head.shape_names),
-        )
-
-
-#: slowest frame rate accepted (a clip needs frames; below this a transition of a few seconds has
-#: too few to show it)
-MIN_FPS = 1.0
-
 
 def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any,
                    temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
-    from .checks import positive_number
+    from .checks import MAX_TEMPERATURE, check_fps, check_frame_size, positive_number
     from .render.base import check_renderer_name
     from .trajectory import check_timing
-    from .transit.anchors import MAX_TEMPERATURE
 
-    positive_number("fps", fps, maximum=240, minimum=MIN_FPS)
+    check_fps(fps)
     positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)
     check_timing(timing)
     check_renderer_name(renderer)
@@ -307,9 +265,7 @@ def _check_options(fps: float, duration: Optional[float], hold: float, look: str
     positive_number("hold", hold, allow_zero=True)
     if look not in _LOOKS:
         raise InputError(f"look must be one of {_LOOKS}, got {look!r}")
-    sizes = size if isinstance(size, (tuple, list)) else (size, size)
-    if len(sizes) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 16 <= s <= 4096 for s in sizes):
-        raise InputError(f"size must be an int or (height, width) between 16 and 4096, got {size!r}")
+    check_frame_size(size)
 
 
 def animate(

@@ -1,6 +1,6 @@
 """The ``flame-transit`` command line.
 
-Subcommands: ``render`` (clip/contact sheet), ``export`` (.npz / .obj folder / .glb), ``train``,
+Subcommands: ``render`` (clip/contact sheet), ``export`` (.npz / .obj folder / .glb / ARKit .csv, .json), ``train``,
 ``eval``, ``dataset``, ``info``, ``bench``. Heavy modules are imported inside each command so
 ``flame-transit --help`` and ``info`` start fast. User errors print one line and exit with 2.
 """
@@ -15,9 +15,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
+from .checks import MAX_SIZE, MIN_SIZE
 from .errors import FlameTransitError, InputError
 from .io_utils import Terminated, install_signal_handlers, user_path
 
@@ -41,8 +42,8 @@ def _size(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer pixel size, got {text!r}") from None
-    if not 16 <= value <= 4096:
-        raise argparse.ArgumentTypeError(f"size must be between 16 and 4096 pixels, got {value}")
+    if not MIN_SIZE <= value <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {value}")
     return value
 
 
@@ -56,6 +57,16 @@ def _face_index(text: str) -> int:
     return value
 
 
+def _add_engine_args(p: Any, prefix: str = "") -> None:
+    """``--engine/--address/--workers``: where batch rows run (flame_transit.batch, docs/SCALE.md)."""
+    p.add_argument("--engine", choices=["local", "dask", "ray"], default="local",
+                   help=prefix + "run rows here (default), on Dask ([dask] extra) or on Ray ([ray] extra)")
+    p.add_argument("--address", default=None, help=prefix + "an existing cluster: tcp://HOST:8786 (dask), "
+                   "ray://HOST:10001 or auto (ray); default: start a local one on 127.0.0.1")
+    p.add_argument("--workers", type=int, default=None,
+                   help=prefix + "worker processes on this machine (local default 1 for render; local cluster default 2)")
+
+
 def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     src = p.add_argument_group("input")
     src.add_argument("--image", help="face photo (any format imageio reads); omit for the bundled neutral head")
@@ -64,7 +75,9 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     src.add_argument("--face", type=_face_index, default=None, metavar="N",
                      help="which face when the photo has several (0 = largest, the default)")
     src.add_argument("--resume", action="store_true",
-                     help="--batch: skip rows whose output file already exists")
+                     help="--batch: skip rows whose output exists and is complete (a torn or corrupt one is redone)")
+    src.add_argument("--report", metavar="CSV|JSON", help="--batch: write a per-row report (row, status, error, seconds, worker)")
+    _add_engine_args(src, "--batch: ")
     p.add_argument("--out", required=False, help=out_help)
     opt = p.add_argument_group("options")
     opt.add_argument("--fps", type=_positive_float, default=30.0, help="frames per second (default 30)")
@@ -98,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="also write the expression-trajectory plot")
     p.add_argument("--sheet", metavar="PNG", help="also write a contact sheet")
 
-    p = sub.add_parser("export", help="export parameters/meshes: .npz, a folder of .obj, or .glb")
-    _add_job_args(p, out_help="output .npz, .glb, or a folder (for an .obj sequence)")
+    p = sub.add_parser("export", help="export parameters/meshes/curves: .npz, .glb, ARKit .csv/.json, a folder of .obj")
+    _add_job_args(p, out_help="output .npz, .glb, .csv / .json (ARKit curves), or a folder (for an .obj sequence)")
 
     p = sub.add_parser("train", help="train an I2FET model")
     p.add_argument("--config", help="JSON config file (keys of TrainConfig)")
@@ -137,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--csv", metavar="FILE", help="CSV with columns path,label")
     g.add_argument("--synthetic", action="store_true", help="synthetic FACS emotion data (default)")
     p.add_argument("--samples-per-emotion", type=int, default=400)
-    p.add_argument("--workers", type=int, default=None)
+    _add_engine_args(p, "--ckplus/--csv: ")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head", default=None)
 
@@ -209,8 +222,13 @@ def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
 
 
 def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
-    from .api import animate, check_output_path
+    from .api import check_output_path
+    from .batch import check_engine, check_report_path, render_job, run_render_batch
 
+    if not args.batch and (args.report or args.engine != "local" or args.address):
+        raise InputError("--report, --engine and --address apply to --batch CSV jobs; add --batch jobs.csv")
+    check_engine(args.engine, args.address, args.workers)
+    check_report_path(args.report)
     jobs = _jobs(args)
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
@@ -220,35 +238,19 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
             raise InputError(f"--{extra} writes a PNG; give a .png path, got {target!r}")
         if target:
             check_output_path(target, kind="render")
-    failed: List[Tuple[Any, Any, str]] = []
-    for job in jobs:
-        if job["row"] is not None and args.resume and user_path(job["out"]).exists():
-            print(f"row {job['row']}: {job['out']} exists, skipped (--resume)")
-            continue
-        opts = _job_options(args)
-        if not export_only:
-            opts.update(size=args.size, look=args.look, renderer=args.renderer)
-        try:
-            anim = animate(job["image"], job["instruction"], **opts)
-            anim.save(job["out"])
-        except (FlameTransitError, OSError) as exc:
-            if job["row"] is None:
-                raise
-            failed.append((job["row"], job["image"], str(exc)))
-            print(f"row {job['row']}: failed: {exc}", file=sys.stderr)
-            continue
-        print(f"wrote {job['out']}  ({anim.num_frames} frames, {anim.describe()})")
-        if not export_only and args.sheet:
-            anim.save(args.sheet)
-            print(f"wrote {args.sheet}")
-        if not export_only and args.plot:
-            anim.save_plot(args.plot)
-            print(f"wrote {args.plot}")
-    if failed:
-        print(f"\n{len(failed)} of {len(jobs)} rows failed:", file=sys.stderr)
-        for row, image, reason in failed:
-            print(f"  row {row} ({image or 'bundled head'}): {reason}", file=sys.stderr)
-        return 1
+    opts = _job_options(args)
+    if not export_only:
+        opts.update(size=args.size, look=args.look, renderer=args.renderer)
+    extras = {} if export_only else {"sheet": args.sheet, "plot": args.plot}
+    if args.batch:
+        result = run_render_batch(jobs, opts, extras=extras, engine=args.engine, address=args.address,
+                                  workers=args.workers, resume=args.resume, report=args.report,
+                                  progress=not args.quiet)
+        return 1 if result.failed else 0
+    done = render_job(jobs[0], opts, extras)  # a single job: its errors stop the command
+    print(f"wrote {jobs[0]['out']}  ({done['frames']} frames, {done['describe']})")
+    for target in filter(None, extras.values()):
+        print(f"wrote {target}")
     return 0
 
 
@@ -329,6 +331,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
     from .data.builder import main_from_cli
+
+    if (args.engine != "local" or args.address) and not (args.ckplus or args.csv):
+        raise InputError("--engine and --address apply to --ckplus / --csv (encoding photos); "
+                         "synthetic data is made in this process")
 
     return main_from_cli(args)
 

@@ -38,12 +38,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-from .checks import positive_number
+from .checks import MAX_FPS, MAX_FRAMES, check_fps, positive_number
 from .errors import InputError
 from .params import FaceParams
 
@@ -61,10 +61,6 @@ __all__ = [
 
 #: seconds per transition when ``duration`` is not given
 DEFAULT_DURATION = 2.0
-#: longest clip :func:`build_trajectory` will build
-MAX_FRAMES = 10_000
-#: highest frame rate accepted
-MAX_FPS = 1000.0
 
 _ArrayLike = Union[torch.Tensor, np.ndarray, Sequence]
 
@@ -100,6 +96,10 @@ class Anchors:
             eyes.
         head_name: id of the head model the codes belong to (checked against the subject's when
             both are set).
+        au: optional ``(K, A)`` action-unit coordinates of the anchors (for heads whose
+            expression is not in AUs, e.g. FLAME codes made from AU anchors); interpolated into
+            :attr:`Trajectory.au`, from which ARKit curves are derived (:mod:`flame_transit.arkit`).
+        au_names: the A names of ``au`` (e.g. :data:`flame_transit.arkit.AU_NAMES`).
 
     Example:
         >>> a = Anchors(expression=[[0.0, 1.0]], jaw_pose=[[0.1, 0.0, 0.0]], labels=["surprise"])
@@ -112,6 +112,8 @@ class Anchors:
     labels: List[str] = field(default_factory=list)
     eye_pose: Optional[torch.Tensor] = None
     head_name: str = ""
+    au: Optional[torch.Tensor] = None
+    au_names: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.expression = _float_tensor("Anchors.expression", self.expression)
@@ -133,6 +135,13 @@ class Anchors:
                 raise InputError(
                     f"Anchors.eye_pose must be ({k}, 6) (left eye, right eye axis-angle), got {tuple(self.eye_pose.shape)}"
                 )
+        self.au_names = tuple(str(n) for n in self.au_names)
+        if self.au is not None:
+            self.au = _float_tensor("Anchors.au", self.au)
+            if self.au.ndim == 1:
+                self.au = self.au[None]
+            if tuple(self.au.shape) != (k, len(self.au_names)):
+                raise InputError(f"Anchors.au must be ({k}, {len(self.au_names)}) for its au_names, got {tuple(self.au.shape)}")
         if isinstance(self.labels, str):
             self.labels = [self.labels]
         self.labels = [str(x) for x in self.labels] if self.labels else [f"anchor{i}" for i in range(k)]
@@ -155,6 +164,8 @@ class Anchors:
             labels=self.labels[sel],
             eye_pose=None if self.eye_pose is None else self.eye_pose[sel],
             head_name=self.head_name,
+            au=None if self.au is None else self.au[sel],
+            au_names=self.au_names,
         )
 
     @classmethod
@@ -189,6 +200,9 @@ class Trajectory:
             keyframe and its hold).
         blend: ``(T,)`` blend weight within the segment after timing (0 → previous keyframe,
             1 → ``segment``'s keyframe).
+        au: ``(T, A)`` action-unit coordinates per frame when every keyframe has them (anchors
+            with ``au``; a default neutral keyframe is all zeros), else None.
+        au_names: the A names of ``au``.
     """
 
     params: FaceParams
@@ -198,6 +212,8 @@ class Trajectory:
     kinds: List[str]
     segment: np.ndarray
     blend: np.ndarray
+    au: Optional[torch.Tensor] = None
+    au_names: Tuple[str, ...] = ()
 
     @property
     def num_frames(self) -> int:
@@ -259,6 +275,7 @@ class _Keyframe:
     eyes: np.ndarray  # (6,)
     label: str
     kind: str
+    au: Optional[np.ndarray] = None  # (A,)
 
 
 def _slerp_rotvecs(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -289,7 +306,7 @@ def build_trajectory(
         subject: the photo's parameters (one face): identity, head pose, camera and photo fields
             are held fixed; its expression/jaw/eyes are the start with ``start="photo"``.
         anchors: the K anchor expressions in order.
-        fps: frames per second, ``0 < fps <= 1000``.
+        fps: frames per second, in ``[MIN_FPS, MAX_FPS]`` (:mod:`flame_transit.checks`).
         duration: seconds per transition (segment between two consecutive keyframes), default
             :data:`DEFAULT_DURATION`; each segment has ``max(1, round(duration * fps))`` frames.
         timing: ``"linear"`` (paper eq. 16) or ``"ease"`` (smoothstep: zero velocity at each
@@ -313,7 +330,7 @@ def build_trajectory(
             timing/start), mismatched expression sizes or head models, or a clip longer than
             :data:`MAX_FRAMES` frames.
     """
-    fps = positive_number("fps", fps, maximum=MAX_FPS)
+    fps = check_fps(fps)
     duration = DEFAULT_DURATION if duration is None else positive_number("duration", duration)
     hold = positive_number("hold", hold, allow_zero=True)
     check_timing(timing)
@@ -358,8 +375,10 @@ def build_trajectory(
         ex = a.expression.to(torch.float64).numpy()
         jaw = a.jaw_pose.to(torch.float64).numpy()
         eyes = None if a.eye_pose is None else a.eye_pose.to(torch.float64).numpy()
+        au = None if a.au is None or a.au_names != anchors.au_names else a.au.to(torch.float64).numpy()
         return [
-            _Keyframe(ex[i], jaw[i], subject_eyes if eyes is None else eyes[i], a.labels[i], kind)
+            _Keyframe(ex[i], jaw[i], subject_eyes if eyes is None else eyes[i], a.labels[i], kind,
+                      None if au is None else au[i])
             for i in range(len(a))
         ]
 
@@ -368,7 +387,8 @@ def build_trajectory(
     if through_neutral and len(anchor_kfs) > 1:
         gaps = len(anchor_kfs) - 1
         if neutral is None:
-            neutral_kfs = [_Keyframe(np.zeros(e), np.zeros(3), subject_eyes, "neutral", "neutral")] * gaps
+            neutral_kfs = [_Keyframe(np.zeros(e), np.zeros(3), subject_eyes, "neutral", "neutral",
+                                     None if anchors.au is None else np.zeros(len(anchors.au_names)))] * gaps
         else:
             if not isinstance(neutral, Anchors):
                 raise InputError(f"neutral must be an Anchors object (use Anchors.from_params), got {type(neutral).__name__}")
@@ -419,6 +439,8 @@ def build_trajectory(
     expr = np.empty((total, e))
     jaw = np.empty((total, 3))
     eyes = np.empty((total, 6))
+    with_au = all(kf.au is not None for kf in keyframes)
+    au = np.empty((total, len(anchors.au_names))) if with_au else None
     for k, kf in enumerate(keyframes):
         idx = np.nonzero(segment == k)[0]
         if len(idx) == 0:
@@ -430,7 +452,12 @@ def build_trajectory(
         eyes[idx] = np.concatenate([_slerp_rotvecs(prev.eyes[:3], kf.eyes[:3], w), _slerp_rotvecs(prev.eyes[3:], kf.eyes[3:], w)], 1)
         done = idx[w >= 1.0]  # keyframe frames: exact values, no round-off
         expr[done], jaw[done], eyes[done] = kf.expression, kf.jaw, kf.eyes
+        if au is not None:  # the same blend as the expression, so AU and expression stay in step
+            au[idx] = (1.0 - w)[:, None] * prev.au + w[:, None] * kf.au
+            au[done] = kf.au
     expr[0], jaw[0], eyes[0] = keyframes[0].expression, keyframes[0].jaw, keyframes[0].eyes
+    if au is not None:
+        au[0] = keyframes[0].au
 
     pose = np.broadcast_to(pose0, (total, 15)).copy()
     pose[:, _JAW] = jaw
@@ -456,4 +483,6 @@ def build_trajectory(
         kinds=[kf.kind for kf in keyframes],
         segment=segment,
         blend=blend,
+        au=None if au is None else torch.as_tensor(au, dtype=dtype),
+        au_names=tuple(anchors.au_names) if au is not None else (),
     )

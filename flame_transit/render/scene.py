@@ -56,6 +56,11 @@ BROW = np.array([0.30, 0.21, 0.15])
 LASH_DARKEN = 0.45
 SHADED_CREASE_GAIN = 0.8
 SHADED_CREASE_MIN = 0.7
+#: photo look: a fold the photo has and the frame no longer makes (a source smile's nasolabial
+#: folds, crow's feet) is lifted along strips FOLD_LIFT_WIDTH times the crease width, by up to
+#: FOLD_LIFT x the crease's depth (a grey lift, see render.base.relight)
+FOLD_LIFT = 0.6
+FOLD_LIFT_WIDTH = 2.5
 SHADED_MOUTH = np.array([
     [0.93, 0.90, 0.84],  # teeth
     [0.78, 0.42, 0.44],  # gum
@@ -417,9 +422,12 @@ class Scene:
         deg = np.asarray(adj.sum(axis=1)).ravel()
         self.neighbour_mean = sparse.diags(1.0 / np.maximum(deg, 1.0)) @ adj
 
-        # painted folds (forehead lines, frown lines, crow's feet, ...): MediaPipe topology only
+        # painted folds (forehead lines, frown lines, crow's feet, ...): MediaPipe topology only;
+        # in the photo look, wider soft strips also lift the photo's own folds as they go
         self.creases = CreaseRig.for_template() if self.topo.mediapipe else None
+        self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH) if self.topo.mediapipe and look == "photo" else None
         self.crease_visibility: Optional[np.ndarray] = None
+        self.lift_visibility: Optional[np.ndarray] = None
 
         if look == "shaded":
             self._init_shaded(params, size, background, color)
@@ -563,6 +571,8 @@ class Scene:
         self.textures = self.assets.textures
         if self.creases is not None:
             self.crease_visibility = self._skin_likeness(img, self.creases.interpolate(src2d / scale))
+        if self.fold_lift is not None:
+            self.lift_visibility = self._skin_likeness(img, self.fold_lift.interpolate(src2d / scale))
         self.palette = self.assets.mouth_palette().copy()
         self.palette[0] = _bright_teeth(self.palette[0])
         self.n_src = self._normals(self.src)
@@ -789,18 +799,30 @@ class Scene:
             return []
         shaded = self.look == "shaded"
         dark, any_shown = rig.ratio(verts, self.rest if shaded else self.src, self.crease_visibility)
-        if not any_shown:
+        if not any_shown and self.fold_lift is None:
             return []
         xy = rig.interpolate(p)
-        depth = xy[:, 2] + 3e-4 * abs(float(self.camera.frame(t)[0][0]))  # a hair over the skin
+        depth_bias = 3e-4 * abs(float(self.camera.frame(t)[0][0]))  # a hair over the skin
+        depth = xy[:, 2] + 2 * depth_bias  # (and over the fold lift's wider strips)
         if shaded:
             nn = rig.interpolate(normals)
             nn /= np.maximum(np.linalg.norm(nn, axis=1, keepdims=True), 1e-12)
             return [Layer("creases", "lit", xy[:, :2], rig.faces, depth=depth, normal=nn,
                           color=rig.interpolate(color) * dark[:, None], specular=1.0)]
-        base = rig.interpolate(ratio) if ratio is not None else 1.0
-        return [Layer("creases", "photo", xy[:, :2], rig.faces, depth=depth, uv=rig.interpolate(self.src2d),
-                      texture="face", texture2="photo", mix=mix, ratio=base * dark)]
+        layers = []
+        if self.fold_lift is not None:  # the photo's folds that the frame no longer makes fade
+            up, any_lift = self.fold_lift.lift(verts, self.src, self.rest, FOLD_LIFT, self.lift_visibility)
+            if any_lift:
+                lx = self.fold_lift.interpolate(p)
+                base = self.fold_lift.interpolate(ratio) if ratio is not None else 1.0
+                layers.append(Layer("fold_lift", "photo", lx[:, :2], self.fold_lift.faces, depth=lx[:, 2] + depth_bias,
+                                    uv=self.fold_lift.interpolate(self.src2d), texture="face", texture2="photo",
+                                    mix=mix, ratio=base * up))
+        if any_shown:
+            base = rig.interpolate(ratio) if ratio is not None else 1.0
+            layers.append(Layer("creases", "photo", xy[:, :2], rig.faces, depth=depth, uv=rig.interpolate(self.src2d),
+                                texture="face", texture2="photo", mix=mix, ratio=base * dark))
+        return layers
 
     def frame(self, t: int) -> Frame:
         return self._shaded_frame(t) if self.look == "shaded" else self._photo_frame(t)

@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from ..checks import MAX_TEMPERATURE
 from ..errors import CheckpointMismatchError, InputError, InstructionError
 from ..head.open_head import EXPRESSION_GAIN as _OPEN_HEAD_GAIN
 
@@ -52,9 +53,6 @@ AU_RANGE = (0.0, 3.0)
 #: (:data:`~flame_transit.head.open_head.EXPRESSION_GAIN`). Intensity words scale on top of it
 #: ("slightly" 0.3 x gain), and the AU range still clamps. FLAME-space models use 1.0.
 AU_HEAD_EXPRESSION_GAIN = _OPEN_HEAD_GAIN
-#: Largest latent temperature: the CVAE's latent is N(0, I); ten standard deviations out the
-#: decoder only extrapolates (and far beyond, overflows to NaN).
-MAX_TEMPERATURE = 10.0
 #: jaw rotation (rad about +X) per unit of AU26 when the head does not define one
 _DEFAULT_JAW_PER_AU26 = 0.21
 

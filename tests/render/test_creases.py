@@ -75,11 +75,12 @@ def test_visibility_scales_darkening(rig, open_head):
     np.testing.assert_array_equal(hidden, 1.0)
 
 
-def _scene(open_head, frames, look="shaded", photo=None, params=None):
+def _scene(open_head, frames, look="shaded", photo=None, params=None, rest="first"):
     from flame_transit.render.scene import Scene
 
+    rest = frames[0] if isinstance(rest, str) else rest  # None: the head's neutral for params
     return Scene(frames.astype(np.float32), open_head.faces.astype(np.int32), params, look=look, size=128,
-                 photo=photo, source_vertices=None, head=open_head, rest_vertices=frames[0], background=None,
+                 photo=photo, source_vertices=None, head=open_head, rest_vertices=rest, background=None,
                  color=None, mouth=True, shading_gain=1.0)
 
 
@@ -108,3 +109,44 @@ def test_photo_creases_skip_non_skin(open_head, astronaut):
     pts = np.isin(clean.creases.strip_of_point, furrows)
     assert clean.crease_visibility[pts].mean() > 0.5
     assert fringe.crease_visibility[pts].mean() < 0.1
+
+
+def test_photo_folds_fade_when_the_source_smile_goes(open_head, astronaut):
+    from flame_transit.render.scene import FOLD_LIFT
+
+    img, params = astronaut  # the astronaut smiles: her nasolabial folds are in the photo
+    with torch.no_grad():
+        smiling = open_head(shape=params.shape[None], expression=params.expression[None],
+                            pose=params.pose[None], offsets=params.offsets).vertices[0].numpy()
+        pose = params.pose.clone()[None]
+        pose[:, 6:9] = 0
+        neutral = open_head(shape=params.shape[None], expression=torch.zeros_like(params.expression)[None],
+                            pose=pose, offsets=params.offsets).vertices[0].numpy()
+    scene = _scene(open_head, np.stack([smiling, neutral]).astype(np.float64), look="photo", photo=img,
+                   params=params, rest=None)
+    names0 = [layer.name for layer in scene.frame(0).layers]
+    assert "fold_lift" not in names0 and "creases" not in names0  # the photo's own face: the photo
+    lift = {layer.name: layer for layer in scene.frame(1).layers}["fold_lift"]
+    rig = scene.fold_lift
+    folds = np.isin(rig.strip_of_point, [k for k, n in enumerate(rig.names) if n.startswith("nasolabial")])
+    base = rig.interpolate(scene._face_ratio(neutral, scene._normals(neutral)))
+    gain = lift.ratio / base
+    assert gain[folds].max() > 1.0 + 0.3 * FOLD_LIFT * 0.45
+    assert gain.min() >= 1.0 - 1e-6  # (float32 layers)
+
+
+def test_shaded_clip_measures_folds_and_teeth_from_the_neutral_face():
+    # the shaded look's camera params carry no face; its reference must still be the clip's
+    # neutral face, not the first frame (an angry first frame would show no frown lines, and an
+    # open-mouthed first frame would misplace the teeth)
+    from flame_transit import animate
+    from flame_transit.render.base import _neutral_rest
+
+    anim = animate(None, "from anger to surprise", fps=4, duration=0.5, look="shaded", seed=0)
+    rest = _neutral_rest(anim)
+    assert rest is not None and rest.shape == anim.vertices.shape[1:]
+    lips_open = lambda v: float(v[13, 1] - v[14, 1])  # noqa: E731
+    assert lips_open(rest) < 0.1 * lips_open(anim.vertices[-1])  # surprise opens it, rest is closed
+    rig = CreaseRig.for_template()
+    first = dict(zip(rig.names, rig.strength(anim.vertices[0].astype(np.float64), rest)))
+    assert first["glabellar_furrow_l"] > 0.5  # anger frowns relative to neutral
