@@ -1,18 +1,26 @@
 #!/usr/bin/env python
 """For FLAME users: your own FLAME model (and optionally DECA) with flame_transit.
 
-What this shows, in order:
+The one-liner (nothing but your FLAME file; the first call finds MediaPipe's landmarks on the
+model and fits the AU -> FLAME map, a few seconds, then both are cached)::
+
+    from flame_transit import animate
+    anim = animate("photo.jpg", "from disgust to happiness", head="generic_model.pkl")
+    anim.params.expression   # (T, 100) FLAME expression coefficients (DECA's 50 first), pose (T, 15)
+    anim.save("clip.mp4"); anim.save("clip.npz", layout="deca")
+
+What this script shows, step by step:
 
 1. ``load_head("generic_model.pkl")`` -- FLAME 2020 / 2023 / 2023 Open pickles load **without
-   chumpy**; optionally with a MediaPipe landmark embedding (``--landmark-embedding``);
+   chumpy**; optionally with your own MediaPipe landmark embedding (``--landmark-embedding``;
+   without it the landmarks are found on the model itself);
 2. the forward pass: identity ``shape (300,)``, ``expression (100,)`` and ``pose`` as FLAME's 15
    values (global, neck, jaw, left eye, right eye) or DECA's 6 (global, jaw), any batch shape;
 3. with ``--deca deca_model.tar``: DECA's encoder on a photo gives the identity (needs torchvision:
    ``pip install "flame_transit[deca]"``);
-4. with an embedding: FLAME-space directions of the FACS action units
-   (``flame_transit.data.flame_space.fit_au_basis``), then an emotion prototype (or, with
-   ``--instruction``, the bundled instruction model's output) turned into FLAME expression
-   coefficients + jaw pose; without an embedding, a few of FLAME's own expression components;
+4. FLAME-space directions of the FACS action units (``flame_transit.data.flame_space.fit_au_basis``),
+   then an emotion prototype (or, with ``--instruction``, the bundled instruction model's
+   output) turned into FLAME expression coefficients + jaw pose;
 5. an animation of the FLAME mesh (neutral -> each expression) exported as ``.npz``, ``.glb`` and an
    ``.obj`` folder; the clip keeps its AU codes (``Anchors(au=...)``), so it also has ARKit curves
    (``flame_curves.csv``) and its ``.glb`` has one named shape per AU (docs/ARKIT.md).
@@ -60,13 +68,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--flame", help="FLAME model: generic_model.pkl, flame2023*.pkl, or an .npz with the same keys")
-    p.add_argument("--landmark-embedding", help="MediaPipe landmark embedding (lmk_face_idx, lmk_b_coords, "
-                   "landmark_indices) for the AU -> FLAME map")
+    p.add_argument("--landmark-embedding", help="your own MediaPipe landmark embedding (lmk_face_idx, lmk_b_coords, "
+                   "landmark_indices); default: found on the model automatically")
     p.add_argument("--deca", help="DECA's deca_model.tar (needs torchvision): encode --image for the identity")
     p.add_argument("--image", default=str(HERE / "face.jpg"), help="photo for --deca")
     p.add_argument("--emotions", default="disgust,happiness", help="comma-separated emotion prototypes to animate")
     p.add_argument("--instruction", help="instead of --emotions: an instruction, through the bundled (open-head) "
-                   "model and the AU -> FLAME map (needs an embedding)")
+                   "model and the AU -> FLAME map")
     p.add_argument("--demo", action="store_true", help="without --flame: write and use a RANDOM FLAME-format model")
     p.add_argument("--out", default="out/flame_user", help="output folder")
     p.add_argument("--fps", type=float, default=24.0)
@@ -192,10 +200,6 @@ def main(argv=None) -> int:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     emotions = parse_emotions(args.emotions)  # check the names before any long work
-    if args.instruction and not (args.landmark_embedding or args.demo):
-        from flame_transit.errors import InputError
-
-        raise InputError("--instruction goes through the AU -> FLAME map, which needs --landmark-embedding")
     if not args.flame:  # --demo
         args.flame, emb = write_random_flame(out / "demo_random_model", seed=args.seed)
         args.landmark_embedding = args.landmark_embedding or emb
@@ -248,22 +252,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"DECA on {args.image}: shape {tuple(subject.shape.shape)}, expression "
               f"{tuple(subject.expression.shape)}, pose {tuple(subject.pose.shape)} (from DECA's 6), cam {subject.cam.tolist()}")
 
-    # 4. anchor expressions in FLAME's coefficients
-    if args.landmark_embedding:
-        from flame_transit.data.flame_space import fit_au_basis
+    # 4. anchor expressions in FLAME's coefficients, through the AU -> FLAME map. Without an
+    #    embedding, MediaPipe's landmarks are found on the model first (render + MediaPipe +
+    #    registration of the open head; cached per model in ~/.cache/flame_transit/heads)
+    from flame_transit.data.flame_space import fit_au_basis
 
-        basis = fit_au_basis(head)  # (E, 22) FLAME coefficients per unit action unit
-        print(f"AU -> FLAME map: {basis.describe()}")
-        print(f"  saved to {basis.save(out / 'au_basis.npz')} (FlameAUBasis.load to reuse)")
-        if args.instruction:
-            expr, jaw, labels, codes = anchors_from_instruction(basis, args.instruction, args.seed)
-        else:
-            expr, jaw, labels, codes = anchors_from_emotions(basis, emotions)
+    basis = fit_au_basis(head)  # (E, 22) FLAME coefficients per unit action unit
+    print(f"AU -> FLAME map: {basis.describe()}")
+    if "landmark_embedding_quality" in head.assets.meta:
+        print(f"  landmarks found on the model: {head.assets.meta['landmark_embedding']}")
+    print(f"  saved to {basis.save(out / 'au_basis.npz')} (FlameAUBasis.load to reuse)")
+    if args.instruction:
+        expr, jaw, labels, codes = anchors_from_instruction(basis, args.instruction, args.seed)
     else:
-        print("no landmark embedding: animating FLAME's own first expression components instead of emotions\n"
-              "  (give --landmark-embedding to map FACS action units and emotions into FLAME)")
-        expr, jaw, labels, codes = np.zeros((2, E)), np.zeros((2, 3)), ["exp000+2", "exp001-2_jaw"], None
-        expr[0, 0], expr[1, 1], jaw[1, 0] = 2.0, -2.0, 0.15
+        expr, jaw, labels, codes = anchors_from_emotions(basis, emotions)
     for k, label in enumerate(labels):
         top = [i for i in np.argsort(-np.abs(expr[k]))[:5] if abs(expr[k, i]) >= 5e-3]
         print(f"  {label:12s} jaw {np.degrees(jaw[k, 0]):5.1f} deg, largest FLAME coefficients: "

@@ -33,6 +33,8 @@ __all__ = ["animate", "Animation", "check_output_path"]
 log = logging.getLogger(__name__)
 
 _LOOKS = ("photo", "shaded")
+#: photo encoders by name (see :func:`animate`)
+ENCODERS = ("mediapipe", "deca")
 
 
 @dataclass
@@ -165,10 +167,22 @@ class Animation:
         :func:`flame_transit.export.export`: ``.npz`` parameters + vertices, ``.glb`` the head
         with named expression shapes and their animation, ``.csv`` / ``.json`` ARKit curves, a
         folder name (no suffix or trailing ``/``) → one ``.obj`` per frame. Keyword arguments
-        go to the writer. Nothing half-written is left behind on error.
+        go to the writer; ``layout="deca"`` with ``.npz`` writes DECA's arrays instead
+        (:meth:`deca_params`). Nothing half-written is left behind on error.
         """
         p = check_output_path(path, kind="any")
         fmt = output_format(path)
+        layout = options.pop("layout", "full")
+        if layout not in ("full", "deca") or (layout == "deca" and fmt.name != "npz"):
+            raise InputError(f"layout must be 'full' or 'deca' (DECA's arrays, .npz only), got {layout!r} for {p.name}")
+        if layout == "deca":
+            import io
+
+            from .io_utils import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.savez(buf, **self.deca_params())
+            return atomic_write_bytes(p, buf.getvalue())
         if fmt.kind == "export":
             from .export import export
 
@@ -194,6 +208,30 @@ class Animation:
             options["indices"] = self.sheet_indices(options.pop("n", 8))
         contact_sheet(self.frames, p, fps=self.fps, **options)
         return p
+
+    def deca_params(self) -> Dict[str, np.ndarray]:
+        """The clip in DECA's layout (FLAME heads): ``shape (100,)``, ``exp (T, 50)`` (FLAME's
+        first 50 expression coefficients), ``pose (T, 6)`` (global, jaw axis-angle),
+        ``cam (T, 3)`` (scale, tx, ty). ``save("x.npz", layout="deca")`` writes these arrays.
+
+        Raises:
+            InputError: the head is not a FLAME model.
+        """
+        if self.head.kind != "flame":
+            raise InputError(f"DECA's layout holds FLAME coefficients; this clip is on a {self.head.kind!r} head "
+                             "(animate with head='generic_model.pkl')")
+        p = self.params
+        f = lambda x: x.detach().cpu().numpy().astype(np.float32)
+        t = self.num_frames
+        shape = np.zeros(100, dtype=np.float32)
+        s = f(p.shape).reshape(-1)[:100]
+        shape[: len(s)] = s
+        exp = np.zeros((t, 50), dtype=np.float32)
+        e = f(p.expression).reshape(t, -1)[:, :50]
+        exp[:, : e.shape[1]] = e
+        pose = f(p.pose).reshape(t, 15)
+        return {"shape": shape, "exp": exp, "pose": np.concatenate([pose[:, 0:3], pose[:, 6:9]], axis=1),
+                "cam": np.broadcast_to(f(p.cam).reshape(-1, 3), (t, 3)).copy()}
 
     # -- action units and ARKit -----------------------------------------------------------------
     @property
@@ -288,6 +326,8 @@ def animate(
     temperature: float = 1.0,
     framing: str = "face",
     face: Optional[int] = None,
+    encoder: Any = "mediapipe",
+    deca_model: Any = None,
     progress: bool = False,
 ) -> Animation:
     """Turn a face photo and an instruction into an expression transition.
@@ -316,6 +356,12 @@ def animate(
             scales it to ``size``; ``"full"`` keeps the whole photo (longer side = ``size``).
         face: which face when the photo shows several (0 = the largest; ``None``: the largest,
             with a warning naming how many were found).
+        encoder: ``"mediapipe"`` (default: a fit of the head to MediaPipe's landmarks; on a
+            FLAME head through its automatic landmark correspondence), ``"deca"`` (DECA's
+            encoder from ``deca_model`` or ``$FLAME_TRANSIT_DECA_MODEL``; a FLAME head and
+            torchvision needed) or an encoder object with ``encode(image, face_index=...)``
+            (e.g. a :class:`~flame_transit.encode.DecaEncoder`).
+        deca_model: path of DECA's ``deca_model.tar`` for ``encoder="deca"``.
         progress: show progress bars.
 
     Returns:
@@ -332,6 +378,12 @@ def animate(
         raise InputError(f"framing must be 'face' or 'full', got {framing!r}")
     if face is not None and (isinstance(face, bool) or not isinstance(face, (int, np.integer)) or face < 0):
         raise InputError(f"face must be None or a face number 0, 1, ... (0 = largest), got {face!r}")
+    if isinstance(encoder, str) and encoder not in ENCODERS:
+        raise InputError(f"encoder must be one of {ENCODERS} or an encoder object, got {encoder!r}")
+    if not isinstance(encoder, str) and not callable(getattr(encoder, "encode", None)):
+        raise InputError(f"encoder must be one of {ENCODERS} or an object with encode(image), got {type(encoder).__name__}")
+    if deca_model is not None and encoder != "deca":
+        raise InputError("deca_model is used with encoder='deca' only")
     timings: Dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -349,6 +401,13 @@ def animate(
 
     with timed("load_head"):
         head_model = _bundled_head() if head is None else load_head(head)
+    if encoder == "deca" and image is not None:
+        if head_model.kind != "flame":
+            raise InputError("encoder='deca' predicts FLAME parameters: pass your FLAME model as head= "
+                             "(e.g. head='generic_model.pkl'), or use encoder='mediapipe'")
+        from .encode import DecaEncoder
+
+        encoder = DecaEncoder(deca_model, head=head_model)
     with timed("text_parse"):
         parsed = parse_instruction(instruction)
     image_array = None
@@ -357,7 +416,11 @@ def animate(
             from .encode import encode, load_image
 
             image_array = load_image(image)
-            subject = encode(image_array, head_model, face_index=None if face is None else int(face))
+            face_index = None if face is None else int(face)
+            if isinstance(encoder, str):
+                subject = encode(image_array, head_model, face_index=face_index)
+            else:
+                subject = encoder.encode(image_array, face_index=face_index)
             if look == "photo" and framing == "face":
                 image_array, subject = frame_face(image_array, subject, size)
         else:

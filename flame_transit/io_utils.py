@@ -54,6 +54,8 @@ __all__ = [
     "DIRECTORY_MARKER",
     "is_our_directory",
     "read_npz",
+    "user_cache_dir",
+    "CACHE_DIR_ENV_VAR",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -125,6 +127,30 @@ def user_path(path: PathLike) -> Path:
                          "full path (or ./~... for a name that starts with ~)") from None
     except TypeError:
         raise InputError(f"expected a file path, got {type(path).__name__}") from None
+
+
+#: environment variable naming the per-user cache folder (``none`` turns the cache off)
+CACHE_DIR_ENV_VAR = "FLAME_TRANSIT_CACHE_DIR"
+
+
+def user_cache_dir(*parts: str) -> Optional[Path]:
+    """The per-user cache folder ``$FLAME_TRANSIT_CACHE_DIR`` (``"none"`` turns it off: None),
+    else ``$XDG_CACHE_HOME/flame_transit`` or ``~/.cache/flame_transit``, joined with ``parts``.
+
+    Example:
+        >>> import os
+        >>> os.environ["FLAME_TRANSIT_CACHE_DIR"] = "/tmp/ft_cache"
+        >>> str(user_cache_dir("heads"))
+        '/tmp/ft_cache/heads'
+        >>> del os.environ["FLAME_TRANSIT_CACHE_DIR"]
+    """
+    root = os.environ.get(CACHE_DIR_ENV_VAR)
+    if root is not None and root.strip().lower() in ("", "none", "0", "off"):
+        return None
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(str(user_path("~")), ".cache")
+        root = os.path.join(base, "flame_transit")
+    return user_path(root).joinpath(*parts)
 
 
 def _describe_os_error(exc: OSError) -> str:

@@ -361,6 +361,9 @@ def build_trajectory(
             f"{subject.head_name!r}; use a transit model trained for the subject's head"
         )
     e = anchors.num_expression
+    if 0 < s_expr.shape[1] < e:
+        # fewer coefficients are the leading ones (a FLAME photo fit: DECA's 50 of FLAME's 100)
+        s_expr = torch.nn.functional.pad(s_expr, (0, e - s_expr.shape[1]))
     if start == "photo" and s_expr.shape[1] != e:
         raise InputError(
             f"the photo has {s_expr.shape[1]} expression coefficients but the anchors have {e}; "
@@ -400,7 +403,12 @@ def build_trajectory(
             neutral_kfs = kfs * gaps if len(kfs) == 1 else kfs
     keyframes: List[_Keyframe] = []
     if start == "photo":
-        keyframes.append(_Keyframe(s_expr[0].to(torch.float64).numpy(), pose0[_JAW], subject_eyes, "photo", "photo"))
+        photo_au = subject.extras.get("au") if anchors.au is not None else None  # the photo's AUs, if known
+        if photo_au is not None:
+            photo_au = np.asarray(photo_au, dtype=np.float64).reshape(-1)
+            photo_au = photo_au if photo_au.shape == (len(anchors.au_names),) else None
+        keyframes.append(_Keyframe(s_expr[0].to(torch.float64).numpy(), pose0[_JAW], subject_eyes, "photo", "photo",
+                                   photo_au))
     for i, kf in enumerate(anchor_kfs):
         if i > 0 and neutral_kfs:
             keyframes.append(neutral_kfs[i - 1])

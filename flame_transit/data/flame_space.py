@@ -36,47 +36,16 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import AssetError, CheckpointMismatchError, InputError
+from ..geometry import similarity_transform
 from ..io_utils import read_npz, user_path
 
-__all__ = ["FlameAUBasis", "fit_au_basis", "umeyama", "embedding_mediapipe_indices"]
+__all__ = ["FlameAUBasis", "fit_au_basis", "au_basis_for", "umeyama", "embedding_mediapipe_indices"]
 
 _FORMAT = "flame_transit.flame_au_basis"
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-    """Similarity transform ``dst ≈ s * R @ src + t`` (least squares, proper rotation).
-
-    Args:
-        src: ``(N, 3)`` points.
-        dst: ``(N, 3)`` points.
-
-    Returns:
-        ``(s, R (3, 3), t (3,))``.
-
-    Example:
-        >>> p = np.random.default_rng(0).normal(size=(10, 3))
-        >>> s, R, t = umeyama(p, 2.0 * p + 1.0)
-        >>> round(s, 6), np.allclose(R, np.eye(3)), np.allclose(t, 1.0)
-        (2.0, True, True)
-    """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or len(src) < 3:
-        raise InputError(f"umeyama needs two (N>=3, 3) point sets, got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    var_s = (xs**2).sum() / len(src)
-    if var_s <= 0:
-        raise InputError("umeyama: source points are all identical")
-    cov = xd.T @ xs / len(src)
-    U, S, Vt = np.linalg.svd(cov)
-    D = np.eye(3)
-    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
-        D[2, 2] = -1.0
-    R = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / var_s)
-    t = mu_d - s * R @ mu_s
-    return s, R, t
+#: the similarity fit (:func:`flame_transit.geometry.similarity_transform`) under its usual name
+umeyama = similarity_transform
 
 
 @dataclass
@@ -273,6 +242,10 @@ def fit_au_basis(
 
     if au_head is None:
         au_head = load_head()
+    if getattr(flame_head, "landmark_tri", None) is None and landmark_indices is None:
+        from ..head.correspondence import ensure_mediapipe_landmarks
+
+        ensure_mediapipe_landmarks(flame_head)  # automatic, cached per model
     if not au_head.is_au_head:
         raise InputError(f"au_head {au_head.name!r} has no action-unit expression coordinates")
     mp_idx = embedding_mediapipe_indices(flame_head, landmark_indices)
@@ -351,3 +324,50 @@ def fit_au_basis(
         num_landmarks=L,
         meta={"ridge": ridge, "fit_jaw": fit_jaw, "au_head": au_head.name},
     )
+
+
+_BASES: Dict[str, FlameAUBasis] = {}
+
+
+def au_basis_for(head: Any, *, cache: bool = True) -> FlameAUBasis:
+    """The AU -> FLAME map of ``head``, fitted once per model and kept in the per-user cache.
+
+    The head gets its MediaPipe landmarks first when it has none
+    (:func:`~flame_transit.head.correspondence.ensure_mediapipe_landmarks`). The cache key is a
+    content hash of the model (template, triangles, expression basis, joints, skinning), of the
+    landmark embedding and of the bundled open head (its AU fields may change between versions).
+    """
+    import hashlib
+
+    from ..head import load_head
+    from ..head.correspondence import ensure_mediapipe_landmarks, model_digest
+    from ..io_utils import user_cache_dir
+
+    ensure_mediapipe_landmarks(head)
+    au_head = load_head()
+    h = hashlib.sha256()
+    h.update(model_digest(head.assets, "exprdirs", "j_regressor", "lbs_weights", "posedirs").encode())
+    h.update(model_digest(au_head.assets, "exprdirs", "j_regressor", "lbs_weights").encode())
+    for arr in (head.landmark_tri, head.landmark_bary):
+        h.update(np.ascontiguousarray(arr.detach().cpu().double().numpy()).tobytes())
+    key = h.hexdigest()[:16]
+    if key in _BASES:
+        return _BASES[key]
+    folder = user_cache_dir("heads") if cache else None
+    path = None if folder is None else folder / f"{key}_au_basis.npz"
+    basis = None
+    if path is not None and path.is_file():
+        try:
+            basis = FlameAUBasis.load(path)
+            basis.check(head)
+        except (AssetError, CheckpointMismatchError):
+            basis = None
+    if basis is None:
+        basis = fit_au_basis(head, au_head)
+        if path is not None:
+            try:
+                basis.save(path)
+            except OSError:  # a read-only cache: refit next time
+                pass
+    _BASES[key] = basis
+    return basis

@@ -248,9 +248,9 @@ def make_synthetic_dataset(
         mapping = "identity (AU head)"
     else:
         if au_basis is None:
-            from .flame_space import fit_au_basis
+            from .flame_space import au_basis_for
 
-            au_basis = fit_au_basis(head)
+            au_basis = au_basis_for(head)  # fitted once per model, cached
         au_basis.check(head)
         mapping = f"fitted AU->FLAME map ({au_basis.describe()})"
 

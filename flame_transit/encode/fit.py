@@ -22,7 +22,7 @@ Algorithm (deterministic, no random init, ~10-30 ms for the open head):
 3. repeat (a fixed number of iterations, or until the step is tiny);
 4. weak-perspective camera ``(s, tx, ty)`` re-solved in closed form on the 2D points in the
    DECA-style crop (see :mod:`flame_transit.params`);
-5. per-subject vertex offsets: the remaining residual (x, y from the camera, z from MediaPipe's
+5. per-subject vertex offsets (heads whose landmarks are vertices: the open head): the remaining residual (x, y from the camera, z from MediaPipe's
    depth) taken back to the rest frame and spread over the mesh with a Laplacian-smoothed
    least-squares solve (factorised once per head), then corrected twice through the real
    forward so the mesh reprojects onto the landmarks.
@@ -40,11 +40,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import similarity_transform
+from .fit_model import _JAW, HeadFitData
 
 __all__ = ["FitOptions", "FitResult", "fit_landmarks", "HeadFitData", "head_fit_data"]
 
-_FLAME_PARENTS = (-1, 0, 1, 1, 1)
-_JAW, _LEYE, _REYE = 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -122,219 +122,6 @@ class FitResult:
     info: Dict[str, object] = field(default_factory=dict)
 
 
-# ----------------------------------------------------------------------------------------------
-# per-head precomputation
-# ----------------------------------------------------------------------------------------------
-class HeadFitData:
-    """Arrays of a head needed by the fit, restricted to the vertices the landmarks touch."""
-
-    def __init__(self, head, options: FitOptions) -> None:
-        a = head.assets
-        if tuple(int(p) for p in np.asarray(a.parents)) != _FLAME_PARENTS:
-            raise InputError(
-                f"head {head.name!r} has kinematic tree parents {list(np.asarray(a.parents))}; landmark "
-                f"fitting needs FLAME's tree {list(_FLAME_PARENTS)}"
-            )
-        self.name = head.name
-        self.kind = head.kind
-        v = a.num_vertices
-        self.num_vertices = v
-        self.is_au = head.is_au_head
-        self.expression_names = tuple(a.expression_names)
-        self.num_shape = a.num_shape if head.kind == "open" else min(a.num_shape, int(options.max_shape))
-        self.num_expression = a.num_expression if head.kind == "open" else min(a.num_expression, int(options.max_expression))
-        k_s, k_e = self.num_shape, self.num_expression
-        basis = np.concatenate([a.shapedirs[:, :, :k_s], a.exprdirs[:, :, :k_e]], axis=2)  # (V, 3, K)
-        self.K = basis.shape[2]
-
-        # landmark operator: which MediaPipe landmark each model landmark is, and its vertices
-        if head.landmark_indices is not None or (head.kind == "open" and a.landmark_faces is None):
-            lmk_vertices = (
-                np.asarray(a.landmark_indices, dtype=np.int64)
-                if a.landmark_indices is not None
-                else np.arange(min(478, v), dtype=np.int64)
-            )
-            mp_index = np.arange(len(lmk_vertices), dtype=np.int64)
-            tri = lmk_vertices[:, None]
-            bary = np.ones((len(lmk_vertices), 1))
-        elif a.landmark_faces is not None and a.landmark_bary is not None:
-            tri = np.asarray(a.faces, dtype=np.int64)[np.asarray(a.landmark_faces, dtype=np.int64)]
-            bary = np.asarray(a.landmark_bary, dtype=np.float64)
-            mp_index = a.meta.get("embedding_landmark_indices")
-            if mp_index is None:
-                if len(tri) != 478:
-                    raise InputError(
-                        f"head {head.name!r} has a {len(tri)}-point landmark embedding without "
-                        "'landmark_indices' (which MediaPipe landmark each point is); add that array "
-                        "to the embedding file (FLAME's mediapipe_landmark_embedding.npz has it)"
-                    )
-                mp_index = np.arange(478)
-            mp_index = np.asarray(mp_index, dtype=np.int64).reshape(-1)
-            if len(mp_index) != len(tri) or mp_index.min() < 0 or mp_index.max() >= 478:
-                raise InputError(f"head {head.name!r}: landmark_indices must be {len(tri)} MediaPipe indices in 0..477")
-        else:
-            raise InputError(
-                f"head {head.name!r} has no MediaPipe landmarks: load your FLAME model with "
-                "load_head(path, landmark_embedding='mediapipe_landmark_embedding.npz'), or use "
-                "DecaEncoder, or the bundled open head (head=None)"
-            )
-        self.mp_index = mp_index
-        support, inverse = np.unique(tri.reshape(-1), return_inverse=True)
-        self.support = support
-        L, U = len(mp_index), len(support)
-        import scipy.sparse as sp
-
-        self.lop = sp.csr_matrix(
-            (bary.reshape(-1), (np.repeat(np.arange(L), tri.shape[1]), inverse)), shape=(L, U)
-        )  # (L, U)
-        self.lop_identity = bool(L == U and tri.shape[1] == 1 and np.array_equal(inverse, np.arange(L)))
-        self.lmk_tri, self.lmk_bary = tri, bary
-        # dominant vertex per landmark (for taking residuals to the rest frame)
-        self.lmk_main = np.take_along_axis(tri, np.argmax(bary, axis=1)[:, None], axis=1)[:, 0]
-
-        self.T = np.asarray(a.v_template, dtype=np.float64)
-        self.B_all = basis  # (V, 3, K)
-        self.lbs_weights = np.asarray(a.lbs_weights, dtype=np.float64)
-        self.T_U = self.T[support]
-        self.B_U = basis[support]  # (U, 3, K)
-        self.W_U = np.asarray(a.lbs_weights, dtype=np.float64)[support]  # (U, J)
-        jreg = np.asarray(a.j_regressor, dtype=np.float64)
-        self.jreg = jreg
-        self.J0 = jreg @ self.T  # (J, 3)
-        self.JB = np.einsum("jv,vck->jck", jreg, basis)  # (J, 3, K)
-        pd = np.asarray(a.posedirs, dtype=np.float64)
-        if pd.size and pd.shape[2] == 36:
-            self.posedirs_U = pd[support]  # (U, 3, 36)
-            self.posedirs_all = pd  # (V, 3, 36)
-        else:
-            self.posedirs_U = None
-            self.posedirs_all = None
-        # which rotation joints matter: jaw always; eyes if some landmark follows them
-        self.rot_joints = [_JAW]
-        self.eye_joints = [j for j in (_LEYE, _REYE) if self.W_U[:, j].max(initial=0.0) > 1e-6]
-        # face width of the template landmarks (234-454) for scale-free priors
-        pos = {int(m): i for i, m in enumerate(mp_index)}
-        tmpl = self.apply_lop(self.T_U)
-        if 234 in pos and 454 in pos:
-            self.width_m = float(np.linalg.norm(tmpl[pos[454]] - tmpl[pos[234]]))
-        else:
-            self.width_m = float(np.ptp(tmpl[:, 0]))
-        self.mp_pos = pos
-        self._offset_solver = None
-        self._offset_key = None
-        self._faces_all = np.concatenate(
-            [np.asarray(a.faces, dtype=np.int64).reshape(-1, 3)]
-            + [np.asarray(f, dtype=np.int64).reshape(-1, 3) for f in a.face_parts.values() if np.asarray(f).ndim == 2]
-        )
-
-    # -- full forward (numpy; same math as flame_transit.head.lbs) -------------------------
-    def forward(self, c: np.ndarray, pose: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.ndarray:
-        """Posed vertices ``(V, 3)`` for coefficients ``c`` (K,), pose (15,) and offsets."""
-        from scipy.spatial.transform import Rotation
-
-        rest = self.T + self.B_all @ c
-        if offsets is not None:
-            rest = rest + offsets
-        rots = Rotation.from_rotvec(np.asarray(pose, dtype=np.float64).reshape(5, 3)).as_matrix()
-        J = self.jreg @ rest  # (5, 3): regressed before the pose correctives (as FLAME/smplx)
-        if self.posedirs_all is not None and np.abs(pose[3:]).max(initial=0.0) > 0:
-            feat = (rots[1:] - np.eye(3)).reshape(-1)
-            rest = rest + self.posedirs_all @ feat
-        # world transforms along FLAME's tree: global -> neck -> (jaw, eyes)
-        G = np.zeros((5, 3, 4))
-        for j, parent in enumerate(_FLAME_PARENTS):
-            local_t = J[j] - (J[parent] if parent >= 0 else 0.0)
-            if parent < 0:
-                G[j, :, :3], G[j, :, 3] = rots[j], J[j]
-            else:
-                G[j, :, :3] = G[parent, :, :3] @ rots[j]
-                G[j, :, 3] = G[parent, :, :3] @ local_t + G[parent, :, 3]
-        # remove the rest joint location: x -> G (x - J)
-        G[:, :, 3] -= np.einsum("jab,jb->ja", G[:, :, :3], J)
-        blend = np.einsum("vj,jab->vab", self.lbs_weights, G)
-        return np.einsum("vab,vb->va", blend[:, :, :3], rest) + blend[:, :, 3]
-
-    # -- model -----------------------------------------------------------------------------
-    def rotations(self, theta: Dict[int, np.ndarray]) -> Dict[int, np.ndarray]:
-        from scipy.spatial.transform import Rotation
-
-        return {j: Rotation.from_rotvec(t).as_matrix() for j, t in theta.items()}
-
-    def linear_model(self, theta: Dict[int, np.ndarray]):
-        """For fixed rotations: landmarks ``X = A c + b`` (A: (L, 3, K), b: (L, 3)) and the
-        posed support vertices' pieces needed for rotation Jacobians."""
-        rots = self.rotations(theta)
-        U = len(self.support)
-        M = np.broadcast_to(np.eye(3), (U, 3, 3)).copy()
-        jshift_A = np.zeros((U, 3, self.K))
-        jshift_b = np.zeros((U, 3))
-        for j, R in rots.items():
-            w = self.W_U[:, j]
-            D = R - np.eye(3)
-            M += w[:, None, None] * D
-            jshift_A += w[:, None, None] * (D @ self.JB[j])[None]
-            jshift_b += w[:, None] * (D @ self.J0[j])[None]
-        rest_b = self.T_U.copy()
-        if self.posedirs_U is not None:
-            feat = np.zeros(36)
-            for j, R in rots.items():
-                feat[(j - 1) * 9:(j - 1) * 9 + 9] = (R - np.eye(3)).reshape(-1)
-            rest_b = rest_b + self.posedirs_U @ feat
-        A_U = np.matmul(M, self.B_U) - jshift_A
-        b_U = np.matmul(M, rest_b[:, :, None])[:, :, 0] - jshift_b
-        return self.apply_lop(A_U), self.apply_lop(b_U), rots
-
-    def apply_lop(self, x: np.ndarray) -> np.ndarray:
-        """Landmarks from support-vertex quantities ``(U, ...)`` → ``(L, ...)``."""
-        if self.lop_identity:
-            return x
-        return (self.lop @ x.reshape(x.shape[0], -1)).reshape((self.lop.shape[0],) + x.shape[1:])
-
-    def rotation_jacobian(self, c: np.ndarray, rots: Dict[int, np.ndarray], joints: Sequence[Tuple[int, int]]) -> np.ndarray:
-        """d landmarks / d (left-perturbation of joint ``j`` about axis ``k``): (L, 3, n)."""
-        rest = self.T_U + self.B_U @ c
-        out = np.zeros((self.lop.shape[0], 3, len(joints)))
-        wanted = [j for j in rots if any(jj == j for jj, _ in joints)]
-        ys = {}
-        for j in wanted:
-            Jj = self.J0[j] + self.JB[j] @ c
-            ys[j] = (rest - Jj) @ rots[j].T  # R (rest - J)
-        for col, (j, k) in enumerate(joints):
-            y = ys[j]
-            e = np.zeros(3)
-            e[k] = 1.0
-            d = self.W_U[:, j][:, None] * np.cross(e, y)
-            out[:, :, col] = self.apply_lop(d)
-        return out
-
-    # -- offsets ---------------------------------------------------------------------------
-    def offset_solver(self, smoothness: float, shrink: float):
-        key = (float(smoothness), float(shrink))
-        if self._offset_solver is not None and self._offset_key == key:
-            return self._offset_solver
-        import scipy.sparse as sp
-        from scipy.sparse.linalg import splu
-
-        V = self.num_vertices
-        f = self._faces_all
-        rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
-        cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
-        adj = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(V, V)).tocsr()
-        adj.data[:] = 1.0
-        deg = np.asarray(adj.sum(axis=1)).reshape(-1)
-        inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0)
-        lap = sp.identity(V, format="csr") - sp.diags(inv) @ adj
-        lap = sp.diags((deg > 0).astype(float)) @ lap
-        L = len(self.mp_index)
-        data_rows = np.repeat(np.arange(L), self.lmk_tri.shape[1])
-        P = sp.coo_matrix((self.lmk_bary.reshape(-1), (data_rows, self.lmk_tri.reshape(-1))), shape=(L, V)).tocsr()
-        system = (P.T @ P + smoothness * (lap.T @ lap) + shrink * sp.identity(V)).tocsc()
-        lu = splu(system)
-        self._offset_solver = (lu, P)
-        self._offset_key = key
-        return self._offset_solver
-
-
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -345,7 +132,7 @@ def head_fit_data(head, options: Optional[FitOptions] = None) -> HeadFitData:
     key = (options.max_shape, options.max_expression)
     data = per_head.get(key)
     if data is None:
-        data = HeadFitData(head, options)
+        data = HeadFitData(head, options.max_shape, options.max_expression)
         per_head[key] = data
     return data
 
@@ -353,25 +140,6 @@ def head_fit_data(head, options: Optional[FitOptions] = None) -> HeadFitData:
 # ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
-def _umeyama(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-    """Weighted similarity ``dst ≈ σ R src + τ`` (Umeyama 1991)."""
-    w = w / w.sum()
-    mu_s = w @ src
-    mu_d = w @ dst
-    s0 = src - mu_s
-    d0 = dst - mu_d
-    cov = (d0 * w[:, None]).T @ s0
-    U, S, Vt = np.linalg.svd(cov)
-    D = np.ones(3)
-    if np.linalg.det(U @ Vt) < 0:
-        D[2] = -1.0
-    R = U @ np.diag(D) @ Vt
-    var = float(w @ (s0 ** 2).sum(axis=1))
-    sigma = float((S * D).sum() / max(var, 1e-18))
-    tau = mu_d - sigma * R @ mu_s
-    return sigma, R, tau
-
-
 def _skew(v: np.ndarray) -> np.ndarray:
     """Cross-product matrices ``(N, 3, 3)`` of vectors ``(N, 3)``: ``skew(v) @ x == v x x``."""
     out = np.zeros(v.shape[:-1] + (3, 3))
@@ -419,19 +187,35 @@ _BLAS_CONTROLLER: object = None
 
 
 def _single_thread_blas():
-    """Context limiting BLAS to one thread: the fit's matrices are small (~1500 x 60) and
-    threaded BLAS only adds synchronisation cost (~25 % slower on 2 busy cores). A no-op
-    when threadpoolctl is not installed."""
+    """Context limiting BLAS and torch to one thread: the fit's matrices are small (~1500 x 60)
+    and threads only add synchronisation cost (several times slower on 2 busy cores). The BLAS
+    limit is a no-op when threadpoolctl is not installed."""
     global _BLAS_CONTROLLER
     import contextlib
 
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
+    import torch
+
+    @contextlib.contextmanager
+    def limited():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            if _BLAS_CONTROLLER is None:
+                yield
+            else:
+                with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+                    yield
+        finally:
+            torch.set_num_threads(threads)
+
     if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER = ThreadpoolController()
+        except ImportError:  # pragma: no cover - optional
+            pass
+    return limited()
 
 
 def fit_landmarks(*args: Any, **kwargs: Any) -> "FitResult":
@@ -511,7 +295,7 @@ def _fit_landmarks(
     A, b, rots = fd.linear_model(theta)
     if off_lmk is not None:
         b = b + _posed_offsets(fd, off_lmk, rots)
-    sigma, R, tau = _umeyama(np.einsum("lak,k->la", A, c) + b, q, w)
+    sigma, R, tau = similarity_transform(np.einsum("lak,k->la", A, c) + b, q, w)
     n_c = fd.K
     n_var = n_c + n_rot + 7  # c, rotation steps, omega (3), log-scale step, translation step (3)
     row_scale = (zw[None, :] * sw[:, None]).reshape(-1) / noise  # (3L,)
@@ -612,6 +396,9 @@ def _fit_landmarks(
     rms_model = float(np.sqrt(np.mean(np.sum((lmk_px - uv) ** 2, axis=1)))) / width_px
 
     do_off = opt.offsets if compute_offsets is None else bool(compute_offsets)
+    # per-vertex offsets need landmarks that are vertices (the open head); a barycentric
+    # embedding on a denser mesh (FLAME) leaves them under-determined: folds, not detail
+    do_off = do_off and fd.lmk_tri.shape[1] == 1
     off_total = fixed_offsets
     if do_off and fixed_offsets is None:
         lu, P = fd.offset_solver(opt.offset_smoothness, opt.offset_shrink)

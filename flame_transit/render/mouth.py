@@ -31,6 +31,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..geometry import similarity_transform, vertex_normals
+
 __all__ = [
     "MATERIALS",
     "MouthGeometry",
@@ -67,14 +69,8 @@ def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         >>> np.allclose(r, np.eye(3)), np.allclose(t, 1.0)
         (True, True)
     """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    cs, cd = src.mean(axis=0), dst.mean(axis=0)
-    h = (src - cs).T @ (dst - cd)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return r, cd - r @ cs
+    _, r, t = similarity_transform(src, dst, scale=False)
+    return r, t
 
 
 def _spow(x: np.ndarray, e: float) -> np.ndarray:
@@ -171,15 +167,6 @@ class MouthGeometry:
     ao: np.ndarray  #: (N,) ambient occlusion factor in 0..1
     cavity_faces: np.ndarray  #: (Fc, 3) faces of the cavity (drawn two-sided), into ``verts``
     opening: float = 0.0  #: lip gap at the midline / mouth width
-
-
-def _vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    tri = verts[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    out = np.zeros_like(verts)
-    for k in range(3):
-        np.add.at(out, faces[:, k], fn)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 class MouthRig:

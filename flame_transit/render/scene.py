@@ -16,16 +16,9 @@ from .creases import CreaseRig
 from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
 from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
-from .topology import (
-    _fan,
-    _head_forward,
-    _hops_from,
-    _incidence,
-    _inside,
-    _rigid_sets,
-    analyse_mesh,
-    vertex_normals,
-)
+from ..geometry import vertex_face_incidence as _incidence
+from ..geometry import vertex_normals
+from .topology import _fan, _head_forward, _hops_from, _inside, _rigid_sets, analyse_mesh
 from .types import Frame, Layer
 
 __all__ = ["build_scene", "Scene"]
@@ -569,8 +562,8 @@ class Scene:
         if rig is None:
             return []
         shaded = self.look == "shaded"
-        dark, any_shown = rig.ratio(verts, self.rest if shaded else self.src, self.crease_visibility)
-        if not any_shown and self.fold_lift is None:
+        dark, shown = rig.ratio(verts, self.rest if shaded else self.src, self.crease_visibility)
+        if not len(shown) and self.fold_lift is None:
             return []
         xy = rig.interpolate(p)
         depth_bias = 3e-4 * abs(float(self.camera.frame(t)[0][0]))  # a hair over the skin
@@ -578,20 +571,20 @@ class Scene:
         if shaded:
             nn = rig.interpolate(normals)
             nn /= np.maximum(np.linalg.norm(nn, axis=1, keepdims=True), 1e-12)
-            return [Layer("creases", "lit", xy[:, :2], rig.faces, depth=depth, normal=nn,
+            return [Layer("creases", "lit", xy[:, :2], shown, depth=depth, normal=nn,
                           color=rig.interpolate(color) * dark[:, None], specular=1.0)]
         layers = []
         if self.fold_lift is not None:  # the photo's folds that the frame no longer makes fade
-            up, any_lift = self.fold_lift.lift(verts, self.src, self.rest, FOLD_LIFT, self.lift_visibility)
-            if any_lift:
+            up, lifted = self.fold_lift.lift(verts, self.src, self.rest, FOLD_LIFT, self.lift_visibility)
+            if len(lifted):
                 lx = self.fold_lift.interpolate(p)
                 base = self.fold_lift.interpolate(ratio) if ratio is not None else 1.0
-                layers.append(Layer("fold_lift", "photo", lx[:, :2], self.fold_lift.faces, depth=lx[:, 2] + depth_bias,
+                layers.append(Layer("fold_lift", "photo", lx[:, :2], lifted, depth=lx[:, 2] + depth_bias,
                                     uv=self.fold_lift.interpolate(self.src2d), texture="face", texture2="photo",
                                     mix=mix, ratio=base * up))
-        if any_shown:
+        if len(shown):
             base = rig.interpolate(ratio) if ratio is not None else 1.0
-            layers.append(Layer("creases", "photo", xy[:, :2], rig.faces, depth=depth, uv=rig.interpolate(self.src2d),
+            layers.append(Layer("creases", "photo", xy[:, :2], shown, depth=depth, uv=rig.interpolate(self.src2d),
                                 texture="face", texture2="photo", mix=mix, ratio=base * dark))
         return layers
 

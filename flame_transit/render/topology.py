@@ -23,7 +23,6 @@ __all__ = [
     "MeshTopology",
     "analyse_mesh",
     "boundary_loops",
-    "vertex_normals",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,30 +60,6 @@ def boundary_loops(faces: np.ndarray) -> List[np.ndarray]:
         if len(loop) >= 3:
             loops.append(np.asarray(loop, dtype=np.int64))
     return loops
-
-
-def _incidence(faces: np.ndarray, num_vertices: int):
-    from scipy import sparse
-
-    f = np.asarray(faces, dtype=np.int64)
-    rows = f.ravel()
-    cols = np.repeat(np.arange(len(f)), 3)
-    return sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(num_vertices, len(f)))
-
-
-def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) -> np.ndarray:
-    """Area-weighted unit vertex normals ``(V, 3)`` (zero for unused vertices)."""
-    v = np.asarray(verts, dtype=np.float32)
-    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
-    e1, e2 = b - a, c - a
-    fn = np.empty_like(e1)
-    fn[:, 0] = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
-    fn[:, 1] = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
-    fn[:, 2] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    if incidence is None:
-        incidence = _incidence(faces, len(v))
-    n = np.asarray(incidence @ fn, dtype=np.float64)
-    return n / np.maximum(np.sqrt(np.einsum("ij,ij->i", n, n))[:, None], 1e-20)
 
 
 def _hops_from(loop: np.ndarray, faces: np.ndarray, num_vertices: int, limit: int = 6) -> np.ndarray:

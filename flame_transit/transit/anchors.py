@@ -154,6 +154,52 @@ def _au_index(tm: Any) -> Dict[str, int]:
     return idx
 
 
+def expression_gain(tm: Any) -> float:
+    """Gain on generated expression offsets: the checkpoint's ``expression_gain`` (models trained
+    on the synthetic FACS data, in AU or FLAME space, carry the open head's calibration), else
+    :data:`AU_HEAD_EXPRESSION_GAIN` for AU heads and 1.0 otherwise."""
+    gain = tm.meta.get("expression_gain")
+    if gain is None:
+        gain = AU_HEAD_EXPRESSION_GAIN if is_action_unit_space(tm.expression_names) else 1.0
+    return float(gain)
+
+
+def _to_head_space(a: Any, basis: Any, names: Sequence[str], head: Any) -> Any:
+    """AU anchors of the bundled model (``names``: its AU coordinates) -> ``head``'s
+    coefficients through ``basis`` (a :class:`~flame_transit.data.flame_space.FlameAUBasis`);
+    the AU intensities, with the jaw opening as AU26, stay on the result (``Anchors.au``)."""
+    from ..trajectory import Anchors
+
+    names = [str(n) for n in names]
+    missing = [n for n in basis.au_names if n not in names]
+    if missing:
+        raise CheckpointMismatchError(f"the AU basis of head {head.name!r} names AUs {missing} that the AU model "
+                                      f"lacks ({names}); refit it (delete the cached basis)")
+    aus = a.expression.double().numpy()
+    jaw = a.jaw_pose.double().numpy()
+    au26 = jaw[:, 0] / basis.jaw_per_au26[0]
+    expr, jaw_m = basis.apply(aus[:, [names.index(n) for n in basis.au_names]], au26)
+    jaw_m[:, 1:] += jaw[:, 1:]  # side/roll components of the generated jaw pass through
+    return Anchors(expression=expr, jaw_pose=jaw_m, labels=list(a.labels), head_name=head.name,
+                   au=np.concatenate([aus, np.maximum(au26, 0.0)[:, None]], axis=1), au_names=tuple(names) + ("AU26",))
+
+
+def _through_au_basis(instructions: Sequence[Any], head: Any, **options: Any) -> Union[List[Any], List[List[Any]]]:
+    """Anchors for a head whose expression space is not action units (FLAME) from the bundled
+    AU model: AU anchors on the open head, mapped by the head's AU -> FLAME basis
+    (:func:`~flame_transit.data.flame_space.au_basis_for`, fitted once per model and cached).
+    Each anchor keeps its AU intensities (``Anchors.au``)."""
+    from ..data.flame_space import au_basis_for
+    from .checkpoint import load_default_model
+
+    basis = au_basis_for(head)
+    names = [str(n) for n in load_default_model().expression_names]
+    results = generate_anchors_batch(instructions, subject=None, model=None, head=None, personalize=False, **options)
+    nested = results if options.get("num_samples", 1) > 1 else [[r] for r in results]
+    out = [[_to_head_space(a, basis, names, head) for a in samples] for samples in nested]
+    return out if options.get("num_samples", 1) > 1 else [m[0] for m in out]
+
+
 def generate_anchors_batch(
     instructions: Sequence[Any],
     *,
@@ -187,6 +233,9 @@ def generate_anchors_batch(
         raise InputError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}] (1 = the model's own "
                          f"spread, 0 = its typical expression), got {temperature}")
 
+    if model is None and head is not None and not is_action_unit_space(getattr(head, "expression_names", ())):
+        return _through_au_basis(instructions, head, text_encoder=text_encoder, seed=seed,
+                                 num_samples=num_samples, temperature=temperature)
     tm = resolve_model(model, head=head, text_encoder=text_encoder if not isinstance(text_encoder, str) else None)
     label_names = tuple(tm.meta.get("label_names", ()))
     mode = str(tm.meta.get("segment_text", "canonical"))
@@ -266,8 +315,7 @@ def generate_anchors_batch(
     if subject is not None and personalize:
         base_e, base_j = _subject_neutral(tm, subject, ref_e, ref_j)
     intens = torch.as_tensor([q.intensity for qs in per_instr for q in qs], dtype=torch.float32)
-    if is_action_unit_space(tm.expression_names):
-        intens = intens * AU_HEAD_EXPRESSION_GAIN
+    intens = intens * expression_gain(tm)
     e_out = base_e + intens[None, :, None] * (e_seg - ref_e)
     j_out = base_j + intens[None, :, None] * (j_seg - ref_j)
     au_idx = _au_index(tm)
@@ -365,6 +413,11 @@ def neutral_anchor(subject: Any = None, *, model: Any = None, head: Any = None) 
     """
     from ..trajectory import Anchors
 
+    if model is None and head is not None and not is_action_unit_space(getattr(head, "expression_names", ())):
+        # a FLAME head with the bundled AU model: the AU model's neutral face through the AU map
+        from ..data.flame_space import au_basis_for
+
+        return _to_head_space(neutral_anchor(), au_basis_for(head), resolve_model(None).expression_names, head)
     tm = resolve_model(model, head=head)
     ref_e = torch.as_tensor(tm.meta.get("neutral_expression", [0.0] * tm.expression_dim), dtype=torch.float32)
     ref_j = torch.as_tensor(tm.meta.get("neutral_jaw", [0.0] * 3), dtype=torch.float32)

@@ -3,16 +3,13 @@ the subsampled head forward used by the vertex loss."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
 
 __all__ = ["mlp", "Normalizer", "TextCondition", "VertexLayer"]
-
-#: FLAME joint order: global, neck, jaw, left eye, right eye
-_JAW = 2
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, act: type = nn.SiLU) -> nn.Sequential:
@@ -93,10 +90,9 @@ class TextCondition(nn.Module):
 class VertexLayer(nn.Module):
     """The head's forward on a fixed subset of vertices, for the vertex loss.
 
-    Exact on the subset: joints are regressed from the *full* rest mesh (the regression is
-    linear, so ``J(e) = J_0 + (J_reg @ exprdirs) e`` is precomputed), then the subset is posed
-    with the same rigid transforms and skinning weights as :class:`~flame_transit.head.Head`
-    (pose correctives included when the head has them). Identity is the mean shape (zeros).
+    Exact on the subset: it is :meth:`flame_transit.head.Head.subset` (joints regressed from
+    the full model), called with the jaw rotation and every other joint at rest. Identity is
+    the mean shape (zeros).
 
     Vertices are returned in units of ``unit``: the RMS displacement of one unit of an
     expression coordinate, so that squared vertex errors are on the scale of squared
@@ -114,33 +110,14 @@ class VertexLayer(nn.Module):
         exprdirs = head.exprdirs.detach().float()
         if v > max_vertices:
             # prefer vertices that expressions move; a fixed random draw weighted by motion
-            motion = exprdirs.pow(2).sum(dim=(1, 2)).double().numpy() + 1e-12
+            motion = exprdirs.pow(2).sum(dim=(1, 2)).double().cpu().numpy() + 1e-12
             rng = np.random.default_rng(seed)
-            idx = rng.choice(v, size=max_vertices, replace=False, p=motion / motion.sum())
-            idx = np.sort(idx)
+            idx = np.sort(rng.choice(v, size=max_vertices, replace=False, p=motion / motion.sum()))
         else:
             idx = np.arange(v)
-        index = torch.as_tensor(idx, dtype=torch.long)
-        j_reg = head.j_regressor.detach().float()
-        template = head.v_template.detach().float()
-        self.register_buffer("index", index, persistent=False)
-        self.register_buffer("template", template[index], persistent=False)
-        self.register_buffer("exprdirs", exprdirs[index], persistent=False)
-        self.register_buffer("joints0", j_reg @ template, persistent=False)
-        self.register_buffer("joint_dirs", torch.einsum("jv,vce->jce", j_reg, exprdirs), persistent=False)
-        self.register_buffer("weights", head.lbs_weights.detach().float()[index], persistent=False)
-        parents = head.parents.detach().clone()
-        if (parents == _JAW).any():
-            raise ValueError("VertexLayer assumes no joint is a child of the jaw (FLAME's tree)")
-        self.register_buffer("parents", parents, persistent=False)
-        posedirs = head.posedirs.detach().float()
-        if posedirs.numel():
-            pd = posedirs.reshape(posedirs.shape[0], v, 3)[:, index].reshape(posedirs.shape[0], -1)
-        else:
-            pd = posedirs
-        self.register_buffer("posedirs", pd, persistent=False)
-        unit = exprdirs.pow(2).sum(dim=1).mean().sqrt().clamp_min(1e-9)
-        self.unit = float(unit)
+        self.register_buffer("index", torch.as_tensor(idx, dtype=torch.long), persistent=False)
+        self.head = head.subset(idx).float()
+        self.unit = float(exprdirs.pow(2).sum(dim=1).mean().sqrt().clamp_min(1e-9))
 
     @property
     def num_vertices(self) -> int:
@@ -148,23 +125,8 @@ class VertexLayer(nn.Module):
 
     def forward(self, expression: torch.Tensor, jaw_pose: torch.Tensor) -> torch.Tensor:
         """Vertices ``(B, V_sub, 3)`` (in units of :attr:`unit`) for expression ``(B, E)`` and
-        jaw axis-angle ``(B, 3)``; other joints at rest.
-
-        With every other joint at rest, LBS reduces to a rotation about the jaw joint blended by
-        the jaw's skinning weight: ``v = v_rest + w_jaw (R_jaw - I)(v_rest - J_jaw)`` (plus the
-        pose correctives of the jaw rotation), which is what is computed.
-        """
-        from smplx.lbs import batch_rodrigues
-
-        v_rest = self.template + torch.einsum("be,vce->bvc", expression, self.exprdirs)
-        jaw_joint = self.joints0[_JAW] + expression @ self.joint_dirs[_JAW].T  # (B, 3)
-        rot = batch_rodrigues(jaw_pose)  # (B, 3, 3)
-        if self.posedirs.numel():
-            ident = torch.eye(3, dtype=rot.dtype, device=rot.device)
-            feat = expression.new_zeros(expression.shape[0], self.posedirs.shape[0])
-            feat[:, (_JAW - 1) * 9 : _JAW * 9] = (rot - ident).reshape(-1, 9)
-            v_rest = v_rest + (feat @ self.posedirs).view(expression.shape[0], -1, 3)
-        rel = v_rest - jaw_joint[:, None, :]
-        moved = torch.einsum("brc,bvc->bvr", rot, rel) - rel
-        verts = v_rest + self.weights[:, _JAW, None] * moved
+        jaw axis-angle ``(B, 3)``; other joints at rest."""
+        pose = torch.cat([jaw_pose.new_zeros(jaw_pose.shape[0], 6), jaw_pose,
+                          jaw_pose.new_zeros(jaw_pose.shape[0], 6)], dim=1)
+        verts = self.head(expression=expression, pose=pose).vertices[:, : self.num_vertices]
         return verts / self.unit

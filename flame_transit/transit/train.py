@@ -34,6 +34,7 @@ import torch
 
 from ..errors import InputError
 from ..expressions import is_action_unit_space
+from ..head.open_head import EXPRESSION_GAIN as _OPEN_HEAD_GAIN
 from .baseline import BaselineConfig
 from .i2fet import I2FETConfig
 from .ifed import IFEDConfig
@@ -501,6 +502,8 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
             "text_dim": int(encoder.dim),
             "label_names": list(label_names),
             "segment_text": cfg.segment_text,
+            # the synthetic FACS data carries the open head's legibility calibration into any space
+            "expression_gain": _OPEN_HEAD_GAIN if ds.meta.get("generator") == "flame_transit.data.synthetic" else 1.0,
             "training_data": {
                 "source": ds.source,
                 "rows": len(ds),

@@ -223,3 +223,21 @@ def test_default_checkpoint_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(DECA_ENV_VAR, str(tmp_path / "deca_model.tar"))
     with pytest.raises(AssetError, match="deca_model.tar"):
         DecaEncoder()
+
+
+@needs_torchvision
+def test_animate_with_the_deca_encoder_on_flame(deca_tar, face_flame, astronaut, tmp_path):
+    """``animate(..., head=<FLAME pkl>, encoder="deca")``: the paper's encoder in the main call."""
+    from flame_transit import animate
+
+    path, _, _ = face_flame
+    anim = animate(astronaut, "from sadness to happiness", head=str(path), encoder="deca", deca_model=deca_tar,
+                   fps=4, duration=0.5, hold=0.0, size=96, seed=0)
+    code = _known_code()
+    np.testing.assert_allclose(anim.subject.expression.numpy(), code[150:200], atol=1e-5)  # DECA's own output
+    np.testing.assert_allclose(anim.params.shape.numpy()[:100], code[:100], atol=1e-5)
+    assert anim.params.expression.shape[1] == 100 and anim.subject.extras["encoder"] != "mediapipe"
+    assert anim.frames.shape[1:] == (96, 96, 3)
+    anim.save(tmp_path / "deca.npz", layout="deca")
+    with np.load(tmp_path / "deca.npz") as z:
+        np.testing.assert_allclose(z["shape"], code[:100], atol=1e-5)

@@ -158,18 +158,20 @@ def test_flame_head_with_embedding_round_trip(flame_mp_head):
     r = fit_landmarks(pts, head, CROP, options=FitOptions(max_shape=20, max_expression=10))
     assert r.shape.shape == (20,) and r.expression.shape == (10,)
     assert r.rms_model < 0.01
-    assert r.rms_final < r.rms_model
+    # no per-vertex offsets on a barycentric embedding (under-determined on a denser mesh)
+    assert r.offsets is None and r.rms_final == r.rms_model
     np.testing.assert_allclose(r.pose[0:3], pose[0:3], atol=0.03)
     assert r.vertices_2d.shape == (1200, 2)
     # FLAME expression coordinates are signed: bounds are symmetric
     assert (r.expression < 0).any() or (expr[:10] >= 0).all()
 
 
-def test_flame_head_without_embedding_is_refused(flame_pkl):
+def test_flame_head_without_embedding_or_face_is_refused(flame_pkl):
+    from flame_transit.errors import AssetError
     from flame_transit.head import load_head
 
-    head = load_head(flame_pkl)
-    with pytest.raises(InputError, match="landmark_embedding"):
+    head = load_head(flame_pkl)  # random values: no face to find landmarks on automatically
+    with pytest.raises(AssetError, match="landmark_embedding"):
         fit_landmarks(np.zeros((478, 3)), head, CROP)
 
 

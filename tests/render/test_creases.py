@@ -70,7 +70,12 @@ def test_visibility_scales_darkening(rig, open_head):
     rest = verts_for(open_head)
     v = verts_for(open_head, AU4=2.0)
     dark, shown = rig.ratio(v, rest)
-    assert shown and dark.min() < 0.7 and dark.max() == 1.0
+    assert dark.min() < 0.7 and dark.max() == 1.0
+    # only the creases that show are drawn: the frown lines, not the forehead's
+    drawn = np.unique(rig.strip_of_point[np.unique(shown)])
+    assert {rig.names[k] for k in drawn} >= {"glabellar_furrow_l", "glabellar_furrow_r"}
+    assert not any(rig.names[k].startswith("forehead") for k in drawn)
+    assert len(rig.ratio(rest, rest)[1]) == 0
     hidden, _ = rig.ratio(v, rest, visibility=np.zeros(len(dark)))
     np.testing.assert_array_equal(hidden, 1.0)
 

@@ -8,6 +8,8 @@ buffers are created once and reused for every frame; only the vertex data change
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from typing import Any, Dict, Optional, Tuple
 
@@ -421,7 +423,7 @@ class GLRenderer(Renderer):
         fbo.viewport = (0, 0, bw, bh)
         ctx.viewport = (0, 0, bw, bh)
         self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-        self._draw_layers(frame, zmap)
+        self._draw_layers(_layers_over(frame, box), zmap)
         ctx.disable(moderngl.BLEND)
         raw = fbo.read(viewport=(0, 0, bw, bh), components=3, alignment=1)
         sub = np.frombuffer(raw, dtype=np.uint8).reshape(bh, bw, 3)[::-1].astype(np.float32)
@@ -438,6 +440,21 @@ class GLRenderer(Renderer):
 #: supersampling factor (per axis) of the pixels around the mouth hole (2: 4 samples a pixel;
 #: 4 looked no better at 512 px and cost 3x more)
 MOUTH_SUPERSAMPLE = 2
+
+
+def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
+    """``frame`` with only the layers whose pixel bounds meet ``box (x0, y0, x1, y1)``: the
+    others cannot change a pixel there (eyes, forehead creases in the mouth's redraw)."""
+    x0, y0, x1, y1 = box
+    keep = []
+    for layer in frame.layers:
+        xy = np.asarray(layer.xy)
+        if not len(xy):
+            continue
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        if hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1:
+            keep.append(layer)
+    return dataclasses.replace(frame, layers=keep)
 
 
 def _mouth_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...errors import AssetError
-from ...io_utils import user_path
+from ...io_utils import CACHE_DIR_ENV_VAR, user_cache_dir  # noqa: F401 (re-exported)
 from .base import TextBatch, TextEncoder, _as_text_list, normalize_text
 
 __all__ = [
@@ -49,20 +49,11 @@ def vocab_cache_path(name: str) -> Path:
     return DATA_DIR / f"{_safe_name(name)}_vocab.npz"
 
 
-CACHE_DIR_ENV_VAR = "FLAME_TRANSIT_CACHE_DIR"
-
-
 def user_cache_path(name: str) -> Optional[Path]:
-    """Per-user embedding cache file of an encoder: ``$FLAME_TRANSIT_CACHE_DIR`` (``"none"``
-    disables it) or ``$XDG_CACHE_HOME/flame_transit`` or ``~/.cache/flame_transit``, then
-    ``text/<name>_vocab.npz``."""
-    root = os.environ.get(CACHE_DIR_ENV_VAR)
-    if root is not None and root.strip().lower() in ("", "none", "0", "off"):
-        return None
-    if root is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(str(user_path("~")), ".cache")
-        root = os.path.join(base, "flame_transit")
-    return Path(root) / "text" / f"{_safe_name(name)}_vocab.npz"
+    """Per-user embedding cache file of an encoder: ``text/<name>_vocab.npz`` in the per-user
+    cache folder (:func:`~flame_transit.io_utils.user_cache_dir`; None when it is turned off)."""
+    folder = user_cache_dir("text")
+    return None if folder is None else folder / f"{_safe_name(name)}_vocab.npz"
 
 
 class CachedTextEncoder(TextEncoder):
