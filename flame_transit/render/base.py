@@ -210,21 +210,16 @@ def render_frames(animation: Any, progress: bool = False, renderer: Optional[Ren
 
 
 def _neutral_rest(animation: Any) -> Optional[np.ndarray]:
-    """``(V, 3)`` the clip's neutral, closed-mouth face (its shape and offsets, its first
-    frame's head and neck pose); None when the animation has no head or parameters."""
+    """``(V, 3)`` the clip's neutral, closed-mouth face (:func:`.topology._head_forward` on its
+    parameters); None when the animation has no head or parameters."""
+    from .topology import _head_forward
+
     head = getattr(animation, "head", None)
     params = getattr(animation, "params", None)
-    if head is None or params is None or _get(params, "pose") is None:
+    if head is None or params is None:
         return None
-    import torch
-
-    pose = torch.as_tensor(_get(params, "pose")).reshape(-1, 15)[:1].clone().float()
-    pose[:, 6:9] = 0.0  # jaw closed
-    expression = torch.zeros(1, int(head.num_expression))
-    with torch.no_grad():
-        out = head(shape=_get(params, "shape"), expression=expression, pose=pose, offsets=_get(params, "offsets"))
-    rest = out.vertices.reshape(-1, out.vertices.shape[-2], 3)[0].detach().cpu().numpy().astype(np.float64)
-    return rest if rest.shape[0] == np.shape(animation.vertices)[-2] else None
+    rest = _head_forward(head, params, zero_expression=True)
+    return rest if rest is not None and rest.shape == np.shape(animation.vertices)[-2:] else None
 
 
 def _shaded_params(animation: Any) -> Any:

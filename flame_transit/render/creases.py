@@ -174,6 +174,19 @@ class CreaseRig:
     sign: np.ndarray
     strip_of_face: np.ndarray
 
+    def __post_init__(self) -> None:
+        from scipy import sparse
+
+        # derived once: every strip's pairs in one array (strips in order) and the (P, L)
+        # barycentric matrix over the landmarks the strips sit on (ids < L)
+        counts = np.array([len(pr) for pr in self.pairs])
+        self._pairs = np.concatenate(self.pairs)
+        self._pair_strip = np.repeat(np.arange(len(counts)), counts)
+        self._pair_starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rows = np.repeat(np.arange(len(self.corners)), 3)
+        self._matrix = sparse.csr_matrix((self.weights.ravel(), (rows, self.corners.ravel())),
+                                         shape=(len(self.corners), int(self.corners.max()) + 1))
+
     @classmethod
     @functools.lru_cache(maxsize=4)
     def for_template(cls, width_scale: float = 1.0) -> Optional["CreaseRig"]:
@@ -223,28 +236,15 @@ class CreaseRig:
 
     def interpolate(self, values: np.ndarray) -> np.ndarray:
         """Per-vertex ``values (V,)`` or ``(V, C)`` at the strip points ``(P,)`` / ``(P, C)``."""
-        values = np.asarray(values)
-        n = len(values)
-        cached = getattr(self, "_matrix", None)
-        if cached is None or cached.shape[1] != n:  # one sparse (P, V) product per call
-            from scipy import sparse
-
-            rows = np.repeat(np.arange(len(self.corners)), 3)
-            cached = sparse.csr_matrix((self.weights.ravel(), (rows, self.corners.ravel())),
-                                       shape=(len(self.corners), n))
-            self._matrix = cached
-        return np.asarray(cached @ values)
+        return np.asarray(self._matrix @ np.asarray(values)[: self._matrix.shape[1]])
 
     def strength(self, verts: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Per-strip strength ``(S,)`` in [0, 1] of ``verts (V, 3)`` against ``reference (V, 3)``."""
-        if not hasattr(self, "_flat"):  # all strips' pairs in one array (strips in order)
-            counts = np.array([len(pr) for pr in self.pairs])
-            self._flat = (np.concatenate(self.pairs), np.repeat(np.arange(len(counts)), counts),
-                          np.concatenate([[0], np.cumsum(counts)[:-1]]))
-        pairs, strip, starts = self._flat
-        d = np.linalg.norm(verts[pairs[:, 0]] - verts[pairs[:, 1]], axis=1)
-        d0 = np.linalg.norm(reference[pairs[:, 0]] - reference[pairs[:, 1]], axis=1)
-        shrink = np.maximum.reduceat(self.sign[strip] * (1.0 - d / np.maximum(d0, 1e-9)), starts)
+        a, b = self._pairs[:, 0], self._pairs[:, 1]
+        d = np.linalg.norm(verts[a] - verts[b], axis=1)
+        d0 = np.linalg.norm(reference[a] - reference[b], axis=1)
+        shrink = np.maximum.reduceat(self.sign[self._pair_strip] * (1.0 - d / np.maximum(d0, 1e-9)),
+                                     self._pair_starts)
         return np.clip((shrink - ONSET) / (self.full - ONSET), 0.0, 1.0)
 
     def ratio(self, verts: np.ndarray, reference: np.ndarray, visibility: Optional[np.ndarray] = None

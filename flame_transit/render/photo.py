@@ -160,15 +160,14 @@ def _iris_colour(img: np.ndarray, eye_mask: np.ndarray, centre: np.ndarray, radi
                  white: np.ndarray) -> np.ndarray:
     """Median colour (0..1) of the photo's visible iris: pixels inside the eye opening within
     ``radius`` of ``centre``, darker than the sclera (no highlights, no lid skin)."""
-    h, w = eye_mask.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    inside = eye_mask & ((xx + 0.5 - centre[0]) ** 2 + (yy + 0.5 - centre[1]) ** 2 <= (0.85 * radius) ** 2)
-    px = img[inside].astype(np.float64) / 255.0
-    if len(px) >= 4:
-        lum = px.mean(axis=1)
-        px = px[lum < min(np.percentile(lum, 70), 0.8 * float(white.mean()))] if (lum < 0.8 * white.mean()).sum() >= 2 else px
-        return np.median(px, axis=0)
-    return np.array([0.25, 0.18, 0.13])
+    ys, xs = np.nonzero(eye_mask)
+    inside = (xs + 0.5 - centre[0]) ** 2 + (ys + 0.5 - centre[1]) ** 2 <= (0.85 * radius) ** 2
+    px = img[ys[inside], xs[inside]].astype(np.float64) / 255.0
+    if len(px) < 4:
+        return np.array([0.25, 0.18, 0.13])
+    lum = px.mean(axis=1)
+    dark = lum < min(float(np.percentile(lum, 70)), 0.8 * float(white.mean()))
+    return np.median(px[dark] if dark.sum() >= 2 else px, axis=0)
 
 
 def _paint_iris(colour: np.ndarray, xs: np.ndarray, ys: np.ndarray, centre: np.ndarray, radius: float,

@@ -380,7 +380,9 @@ class Scene:
         nearest iris; None for meshes without them."""
         if not self.topo.mediapipe or self.num_vertices < 478 or not eye_rings:
             return None
-        irises = [np.arange(468, 473), np.arange(473, 478)]
+        from ..head.open_head import REGIONS
+
+        irises = [np.asarray(REGIONS["iris_r"]), np.asarray(REGIONS["iris_l"])]
         return [min(irises, key=lambda ids: float(np.linalg.norm(self.src[ids[0]] - self.src[ring].mean(axis=0))))
                 for ring in eye_rings]
 
@@ -404,21 +406,12 @@ class Scene:
 
     def _skin_likeness(self, img: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """``(P,)`` in [0, 1]: how much the photo at pixels ``xy (P, 2)`` looks like the face's
-        own skin (the median colour at the cheeks and nose), so folds are not painted on a
-        fringe of hair, glasses or background."""
-        from ..head.open_head import REGIONS
-
+        own skin (:attr:`PhotoAssets.skin`, measured once per clip), so folds are not painted
+        on a fringe of hair, glasses or background."""
         h, w = img.shape[:2]
-
-        def sample(pts: np.ndarray) -> np.ndarray:
-            ij = np.clip(np.round(pts - 0.5).astype(np.int64), 0, [w - 1, h - 1])
-            return img[ij[:, 1], ij[:, 0]].astype(np.float64) / 255.0
-
-        cheeks = np.asarray(REGIONS["cheek_l"] + REGIONS["cheek_r"] + REGIONS["nose_bridge"])
-        cheeks = cheeks[cheeks < len(self.src2d)]
-        scale = np.array([self.size[1] / w, self.size[0] / h])
-        skin = np.median(sample(self.src2d[cheeks] / scale), axis=0)
-        c = sample(xy)
+        ij = np.clip(np.round(xy - 0.5).astype(np.int64), 0, [w - 1, h - 1])
+        c = img[ij[:, 1], ij[:, 0]].astype(np.float64) / 255.0
+        skin = np.asarray(self.assets.skin, dtype=np.float64)
         # chroma and brightness apart: shadows on skin stay skin, hair and frames do not
         lum = lambda x: x.mean(axis=-1, keepdims=True) + 1e-3  # noqa: E731
         chroma = np.linalg.norm(c / lum(c) - skin / lum(skin), axis=1)
