@@ -214,6 +214,11 @@ class Scene:
             if arr.shape != (3,) or not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
                 raise InputError(f"{name} must be an RGB triple in 0..1, got {val!r}")
         self.palette = SHADED_MOUTH
+        self.eyes = None
+        if self.topo.mediapipe and len(self.eye_parts) == 4:
+            from .shaded import ShadedEyes
+
+            self.eyes = ShadedEyes(self.faces, self.num_vertices, self.rest, self.eye_parts)
         self.open_face = self.topo.outer is not None and self._outline_encloses()
         self.weight = np.ones(self.num_vertices)
         self.albedo = np.tile(self.skin, (self.num_vertices, 1))
@@ -281,8 +286,11 @@ class Scene:
         layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)
         if self.eye_parts:
             for name, tri, col in self.eye_parts:
+                cols = self.eyes.colors[name] if self.eyes is not None else np.broadcast_to(col, (len(verts), 3))
                 layers.append(Layer(name, "lit", p[:, :2], tri, depth=p[:, 2], normal=n,
-                                    color=np.broadcast_to(col, (len(verts), 3)), specular=0.6))
+                                    color=cols, specular=0.6))
+            if self.eyes is not None:
+                layers += self.eyes.lash_layers(verts, p, n, color, bias, not self.open_face)
         elif self.open_face:
             for k, ring in enumerate(self.topo.eyes):
                 rp = p[ring]

@@ -1,0 +1,85 @@
+"""Shaded look: appearance cues a real face has and a flat-coloured skin mask lacks.
+
+Eyes. A real eye seen at a distance is a dark almond, not a white disk with a dot: the upper
+lid's lashes draw a dark line along it, the lid shades the top of the eyeball, the white
+darkens towards the corners where the ball turns away, and the iris has a black pupil. The
+open head's eye parts (a sclera socket and an iris disk per eye, :mod:`tools/build_open_head`)
+are coloured accordingly, and a lash strip rides on each upper lid contour; all of it follows the
+lids, so a raised lid (AU5) bares more white and a narrowed one (AU6, AU7) less.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .types import Layer
+
+__all__ = ["ShadedEyes", "PUPIL", "LASH", "SCLERA_EDGE"]
+
+#: pupil colour (the iris disk's centre; the iris colour fades into it)
+PUPIL = np.array([0.05, 0.04, 0.04])
+#: lash line colour at the upper lid's margin
+LASH = np.array([0.10, 0.07, 0.06])
+#: sclera brightness at its upper and lower edges relative to its centre (lid shadow, the
+#: eyeball turning away)
+SCLERA_EDGE = (0.55, 0.80)
+#: lash strip: its width as a fraction of the eye's width (corner to corner), in the middle of
+#: the lid and at its corners
+LASH_WIDTH = (0.16, 0.05)
+
+
+class ShadedEyes:
+    """Per-vertex colours of the eye parts and the lash strips of one clip (MediaPipe topology)."""
+
+    def __init__(self, faces: np.ndarray, num_vertices: int, rest: np.ndarray,
+                 eye_parts: Sequence[Tuple[str, np.ndarray, np.ndarray]]) -> None:
+        from ..head.open_head import REGIONS
+
+        self.colors: Dict[str, np.ndarray] = {}
+        #: per eye: the upper lid contour (corner to corner) and the lower one
+        self.lids = [(np.asarray(REGIONS[f"eye_{s}_upper"]), np.asarray(REGIONS[f"eye_{s}_lower"])) for s in "lr"]
+        upper_ids = set(REGIONS["eye_l_upper"]) | set(REGIONS["eye_r_upper"])
+        for name, tri, col in eye_parts:
+            c = np.tile(np.asarray(col, dtype=np.float64), (num_vertices, 1))
+            ids = np.unique(tri)
+            counts = np.bincount(tri.ravel(), minlength=num_vertices)
+            hub = ids[np.argmax(counts[ids])]
+            if name.startswith("iris"):
+                c[hub] = PUPIL
+            else:  # sclera: the socket ring behind the lid contour is darker than the middle
+                rim = ids[ids != hub]
+                xy = rest[:, :2]
+                cont = np.array(sorted(set(REGIONS["eye_l_upper"] + REGIONS["eye_l_lower"]
+                                           + REGIONS["eye_r_upper"] + REGIONS["eye_r_lower"])))
+                near = cont[np.argmin(np.linalg.norm(xy[rim][:, None] - xy[cont][None], axis=2), axis=1)]
+                is_up = np.isin(near, list(upper_ids))
+                c[rim] *= np.where(is_up, SCLERA_EDGE[0], SCLERA_EDGE[1])[:, None]
+            self.colors[name] = c
+
+    def lash_layers(self, verts: np.ndarray, p: np.ndarray, normals: np.ndarray, skin: np.ndarray,
+                    depth_bias: float, cull_back: bool) -> List[Layer]:
+        """One strip per upper lid: ``p (V, 3)`` projected points, ``skin (V, 3)`` the face's
+        colour (the strip fades into it)."""
+        layers = []
+        for k, (u, lower) in enumerate(self.lids):
+            n = len(u)
+            xy0 = p[u, :2]
+            centre = np.concatenate([xy0, p[lower, :2]]).mean(axis=0)
+            tangent = np.gradient(xy0, axis=0)
+            normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+            normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+            normal *= np.sign(np.einsum("ij,ij->i", normal, xy0 - centre))[:, None]  # away from the eye
+            s = np.sin(np.linspace(0.0, np.pi, n))
+            width = (LASH_WIDTH[1] + (LASH_WIDTH[0] - LASH_WIDTH[1]) * s) * np.linalg.norm(xy0[-1] - xy0[0])
+            outer = np.concatenate([xy0 + width[:, None] * normal, p[u, 2:3]], axis=1)
+            xy = np.concatenate([p[u], outer])
+            depth = xy[:, 2] + depth_bias
+            col = np.concatenate([np.tile(LASH, (n, 1)), skin[u]])
+            nn = np.concatenate([normals[u], normals[u]])
+            idx = np.arange(n - 1)
+            tris = np.concatenate([np.stack([idx, idx + 1, idx + n], 1), np.stack([idx + 1, idx + n + 1, idx + n], 1)])
+            layers.append(Layer(f"lashes{k}", "lit", xy[:, :2], tris.astype(np.int32), depth=depth, normal=nn,
+                                color=col, specular=0.0, cull_back=cull_back))
+        return layers
