@@ -21,6 +21,7 @@ crease              driven by (FACS)            landmark pair that shrinks
 forehead lines      AU1, AU2 (brow raise)       brow top -- upper forehead
 glabellar furrows   AU4 (brow lowerer)          the two inner brow heads
 crow's feet         AU6 (cheek raiser)          outer eye corner -- upper cheek
+infraorbital furrow AU6 (cheek raiser)          lower lid -- cheek
 nasolabial fold     AU12 (lip corner puller)    lip corner -- nose wing
 nose wrinkles       AU9 (nose wrinkler)         nasion -- nose dorsum
 mentolabial sulcus  AU17 (chin raiser)          chin boss -- menton (moving apart)
@@ -84,6 +85,11 @@ CREASES: Tuple[Crease, ...] = (
     Crease("crows_foot_up", ((0.0575, 0.0030), (0.0640, 0.0070)), pairs=((359, 449),), full=0.15, depth=0.35),
     Crease("crows_foot_mid", ((0.0585, -0.0020), (0.0660, -0.0025)), pairs=((359, 449),), full=0.15, depth=0.35),
     Crease("crows_foot_down", ((0.0575, -0.0070), (0.0635, -0.0120)), pairs=((359, 449),), full=0.15, depth=0.35),
+    # the furrow under the lower lid: a raised cheek bunches the skin below the lid into a bulge
+    # (the narrowed, "smiling" eye of a felt smile); a tightened lid (AU7) moves away from it
+    Crease("infraorbital_furrow", ((0.0240, -0.0095), (0.0300, -0.0115), (0.0360, -0.0125), (0.0420, -0.0118),
+                                   (0.0465, -0.0105)),
+           pairs=((374, 330),), full=0.18, depth=0.35),
     Crease("nasolabial_fold", ((0.0245, -0.0385), (0.0290, -0.0480), (0.0335, -0.0580), (0.0370, -0.0680),
                                (0.0385, -0.0780)),
            pairs=((291, 358),), full=0.16, half_width=0.0015, depth=0.5),

@@ -44,6 +44,7 @@ def test_rig_binds_every_crease_on_both_sides(rig):
 
 @pytest.mark.parametrize("crease, au", [
     ("glabellar_furrow", "AU4"), ("forehead_line_mid", "AU1"), ("crows_foot_mid", "AU6"),
+    ("infraorbital_furrow", "AU6"),
     ("nasolabial_fold", "AU12"), ("nose_wrinkle_upper", "AU9"), ("mentolabial_sulcus", "AU17"),
 ])
 def test_each_crease_appears_with_its_action_unit(rig, open_head, crease, au):
@@ -64,6 +65,9 @@ def test_creases_are_specific(rig, open_head):
     assert s["forehead_line_mid_l"] == 0.0  # lowered brows stretch the forehead
     s = dict(zip(rig.names, rig.strength(verts_for(open_head, AU12=2.0), rest)))
     assert s["nasolabial_fold_l"] > 0.5 and s["glabellar_furrow_l"] == 0.0
+    # the lower-lid furrow comes with a raised cheek, not with a tightened lid
+    s = dict(zip(rig.names, rig.strength(verts_for(open_head, AU7=2.0), rest)))
+    assert s["infraorbital_furrow_l"] == 0.0
 
 
 def test_visibility_scales_darkening(rig, open_head):
