@@ -9,7 +9,7 @@ buffers are created once and reused for every frame; only the vertex data change
 from __future__ import annotations
 
 import dataclasses
-
+import functools
 import logging
 from typing import Any, Dict, Optional, Tuple
 
@@ -161,6 +161,9 @@ class GLRenderer(Renderer):
         self._resolve = None
         self._bufs: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self._textures: Dict[str, Any] = {}
+        self._arrays: Dict[str, np.ndarray] = {}  # the textures' pixels (the photo: the backdrop)
+        self._plain: Optional[np.ndarray] = None  # a frame of the clear colour
+        self._plain_key: Any = None
         self._gl_renderer = ""
         self._ss_fbo = None
         self._ss_size: Tuple[int, int] = (0, 0)
@@ -229,7 +232,9 @@ class GLRenderer(Renderer):
         self._release_textures()
         for name, img in textures.items():
             h, w = img.shape[:2]
-            tex = ctx.texture((w, h), 3, np.ascontiguousarray(img, dtype=np.uint8).tobytes(), alignment=1)
+            img = np.ascontiguousarray(img, dtype=np.uint8)
+            self._arrays[name] = img
+            tex = ctx.texture((w, h), 3, img.tobytes(), alignment=1)
             tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
             tex.repeat_x = False
             tex.repeat_y = False
@@ -240,6 +245,7 @@ class GLRenderer(Renderer):
         for tex in self._textures.values():
             tex.release()
         self._textures = {}
+        self._arrays = {}
 
     def _end(self) -> None:
         self._release_textures()
@@ -360,50 +366,84 @@ class GLRenderer(Renderer):
         for layer in frame.layers:
             self._draw_layer(layer, zmap, frame)
 
-    def _clear(self, fbo, frame: Frame) -> None:
+    def _clear(self, fbo, frame: Frame, viewport: Optional[Tuple[int, int, int, int]] = None) -> None:
         fbo.use()
         fbo.depth_mask = True
         bg = frame.background
-        fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0)
+        fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0, viewport=viewport)
 
     def _draw(self, frame: Frame) -> np.ndarray:
-        import moderngl
-
         ctx = self.ctx
         h, w = self._size
         ctx.depth_func = "<"
         # our NDC y flips pixel v: negative signed area in pixels = counter-clockwise in GL
         ctx.front_face = "cw" if frame.front_ccw_pixels else "ccw"
-        depths = [np.asarray(l.depth) for l in frame.layers if l.depth is not None and l.depth_test and len(l.depth)]
-        if depths:
-            lo = min(float(d.min()) for d in depths)
-            hi = max(float(d.max()) for d in depths)
-            zmap = (lo, 1.0 / max(hi - lo, 1e-12))
-        else:
-            zmap = (0.0, 1.0)
-        self._region = (0.0, 0.0, float(w), float(h))
-        self._clear(self._fbo, frame)
-        self._draw_layers(frame, zmap)
-        ctx.disable(moderngl.BLEND)
-        if self._resolve is not self._fbo:
-            ctx.copy_framebuffer(self._resolve, self._fbo)
-        self._resolve.read_into(self._readbuf, components=3, alignment=1)
-        img = np.frombuffer(self._readbuf, dtype=np.uint8).reshape(h, w, 3)
-        img = np.ascontiguousarray(img[::-1])
-        # Only the photo look needs it (lips over a dark mouth on top of a photo) and only
-        # without MSAA; it costs ~6 ms a frame on llvmpipe, so the shaded look skips it.
-        photo_look = any(l.kind == "photo" for l in frame.layers)
-        box = _mouth_box(frame, (h, w)) if photo_look and not (self.samples or 0) > 1 else None
+        zmap = _depth_map(frame)
+        img = self._backdrop(frame)
+        # only the pixels the layers can touch are drawn and read back (llvmpipe's cost is per
+        # pixel): the rest of the frame is the background, which is known already
+        box = _layers_box(frame, (h, w)) if img is not None else (0, 0, w, h)
+        if img is None:
+            img = np.empty((h, w, 3), dtype=np.uint8)
         if box is not None:
-            self._supersample(frame, zmap, img, box)
+            x0, y0, x1, y1 = box
+            img[y0:y1, x0:x1] = self._draw_box(self._fbo, self._resolve, frame, zmap, box, 1)
+        # Only the photo look needs it (lips over a dark mouth on top of a photo) and only
+        # without MSAA; the shaded look skips it.
+        photo_look = any(l.kind == "photo" for l in frame.layers)
+        mouth = _mouth_box(frame, (h, w)) if photo_look and not (self.samples or 0) > 1 else None
+        if mouth is not None:
+            self._supersample(frame, zmap, img, mouth)
+        self._region = (0.0, 0.0, float(w), float(h))
+        self._fbo.use()
         return img
+
+    def _backdrop(self, frame: Frame) -> Optional[np.ndarray]:
+        """``(H, W, 3)`` uint8 of what the frame shows where no layer is: the clear colour or
+        the background texture (when it has the frame's size, so a texel is a pixel); None
+        when neither applies and the whole frame has to be drawn."""
+        h, w = self._size
+        if frame.background_texture:
+            tex = self._arrays.get(frame.background_texture)
+            if tex is None or tex.shape != (h, w, 3):
+                return None
+            return tex.copy()
+        bg = tuple(np.round(np.clip(np.asarray(frame.background, dtype=np.float64), 0.0, 1.0) * 255.0).astype(np.uint8))
+        key = (bg, h, w)
+        if self._plain_key != key:  # filling from a broadcast is ~20x slower than a copy
+            self._plain = np.empty((h, w, 3), dtype=np.uint8)
+            self._plain[:] = bg
+            self._plain_key = key
+        return self._plain.copy()
+
+    def _draw_box(self, fbo, resolve, frame: Frame, zmap: Tuple[float, float], box: Tuple[int, int, int, int],
+                  k: int) -> np.ndarray:
+        """Draw the pixel box ``(x0, y0, x1, y1)`` of ``frame`` at ``k`` x ``k`` samples a pixel
+        into the lower-left corner of ``fbo``; returns it as ``(k*(y1-y0), k*(x1-x0), 3)`` uint8,
+        top row first."""
+        import moderngl
+
+        ctx = self.ctx
+        x0, y0, x1, y1 = box
+        bw, bh = (x1 - x0) * k, (y1 - y0) * k
+        view = (0, 0, bw, bh)
+        self._clear(fbo, frame, viewport=view)
+        fbo.viewport = view
+        ctx.viewport = view
+        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        self._draw_layers(frame if k == 1 else _layers_over(frame, box), zmap)
+        ctx.disable(moderngl.BLEND)
+        if resolve is not fbo:
+            ctx.copy_framebuffer(resolve, fbo)
+        if len(self._readbuf) < bw * bh * 3:
+            self._readbuf = bytearray(bw * bh * 3)
+        resolve.read_into(self._readbuf, viewport=view, components=3, alignment=1)
+        return np.frombuffer(self._readbuf, dtype=np.uint8, count=bw * bh * 3).reshape(bh, bw, 3)[::-1]
 
     def _supersample(self, frame: Frame, zmap: Tuple[float, float], img: np.ndarray, box: Tuple[int, int, int, int]) -> None:
         """Redraw the pixel box ``(x0, y0, x1, y1)`` around the mouth at :data:`MOUTH_SUPERSAMPLE`
         x and put its box-filtered average into ``img`` where the subsamples disagree (the lips'
         edge over the dark mouth); smooth areas keep the single-sample pixels exactly."""
-        import moderngl
-
         ctx = self.ctx
         k = MOUTH_SUPERSAMPLE
         x0, y0, x1, y1 = box
@@ -417,24 +457,20 @@ class GLRenderer(Renderer):
             self._ss_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 4)],
                                            depth_attachment=ctx.depth_renderbuffer((sw, sh)))
             self._ss_size = (sw, sh)
-        fbo = self._ss_fbo
-        fbo.viewport = (0, 0, bw, bh)
-        self._clear(fbo, frame)
-        fbo.viewport = (0, 0, bw, bh)
-        ctx.viewport = (0, 0, bw, bh)
-        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-        self._draw_layers(_layers_over(frame, box), zmap)
-        ctx.disable(moderngl.BLEND)
-        raw = fbo.read(viewport=(0, 0, bw, bh), components=3, alignment=1)
-        sub = np.frombuffer(raw, dtype=np.uint8).reshape(bh, bw, 3)[::-1].astype(np.float32)
-        sub = sub.reshape(y1 - y0, k, x1 - x0, k, 3)
-        avg = sub.mean(axis=(1, 3))
-        spread = (sub.max(axis=(1, 3)) - sub.min(axis=(1, 3))).max(axis=2)
-        g = np.clip((spread - 24.0) / 40.0, 0.0, 1.0)[..., None]
-        cur = img[y0:y1, x0:x1].astype(np.float32)
-        img[y0:y1, x0:x1] = np.clip(cur + g * (avg - cur) + 0.5, 0, 255).astype(np.uint8)
-        self._region = (0.0, 0.0, float(self._size[1]), float(self._size[0]))
-        self._fbo.use()
+        sub = self._draw_box(self._ss_fbo, self._ss_fbo, frame, zmap, box, k)
+        # the k*k subsamples of each pixel as strided views (a reduction over two
+        # non-adjacent axes of a 5-d array is ~20x slower in numpy)
+        samples = [sub[i::k, j::k] for i in range(k) for j in range(k)]
+        total = sum(s.astype(np.uint16) for s in samples)
+        spread = (functools.reduce(np.maximum, samples) - functools.reduce(np.minimum, samples)).max(axis=2)
+        edge = spread > 24
+        if not edge.any():
+            return
+        g = np.clip((spread[edge].astype(np.float32) - 24.0) / 40.0, 0.0, 1.0)[:, None]
+        region = img[y0:y1, x0:x1]
+        cur = region[edge].astype(np.float32)
+        avg = total[edge].astype(np.float32) / (k * k)
+        region[edge] = np.clip(cur + g * (avg - cur) + 0.5, 0, 255).astype(np.uint8)
 
 
 #: supersampling factor (per axis) of the pixels around the mouth hole (2: 4 samples a pixel;
@@ -455,6 +491,43 @@ def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
         if hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1:
             keep.append(layer)
     return dataclasses.replace(frame, layers=keep)
+
+
+def _depth_map(frame: Frame) -> Tuple[float, float]:
+    """``(lo, 1 / (hi - lo))`` over the depth-tested layers' depths: maps them into the depth
+    buffer's range, the same for every pass of a frame."""
+    depths = [np.asarray(l.depth) for l in frame.layers if l.depth is not None and l.depth_test and len(l.depth)]
+    if not depths:
+        return 0.0, 1.0
+    lo = min(float(d.min()) for d in depths)
+    hi = max(float(d.max()) for d in depths)
+    return lo, 1.0 / max(hi - lo, 1e-12)
+
+
+def _layers_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:
+    """Pixel box ``(x0, y0, x1, y1)`` that holds every layer's triangles (2 px margin), clipped
+    to the frame; None when no layer has any."""
+    h, w = size
+    lo, hi = np.array([np.inf, np.inf]), np.array([-np.inf, -np.inf])
+    for layer in frame.layers:
+        xy = np.asarray(layer.xy)
+        if not len(xy) or not len(layer.faces):
+            continue
+        a, b = xy.min(axis=0), xy.max(axis=0)
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if not len(xy):
+                continue
+            a, b = xy.min(axis=0), xy.max(axis=0)
+        lo = np.minimum(lo, a)
+        hi = np.maximum(hi, b)
+    if not np.isfinite(lo).all():
+        return None
+    x0, y0 = (int(np.clip(np.floor(v) - 2, 0, m)) for v, m in zip(lo, (w, h)))
+    x1, y1 = (int(np.clip(np.ceil(v) + 2, 0, m)) for v, m in zip(hi, (w, h)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
 
 
 def _mouth_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:
