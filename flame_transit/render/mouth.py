@@ -128,6 +128,12 @@ def superellipsoid(
     return verts, norms, np.ascontiguousarray(faces, dtype=np.int32)
 
 
+def _face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(F, 3)`` unnormalised face normals (right-handed winding)."""
+    tri = verts[faces]
+    return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+
+
 @dataclass
 class _Part:
     """Rest-frame geometry of parts that move together."""
@@ -167,6 +173,7 @@ class MouthGeometry:
     ao: np.ndarray  #: (N,) ambient occlusion factor in 0..1
     cavity_faces: np.ndarray  #: (Fc, 3) faces of the cavity (drawn two-sided), into ``verts``
     opening: float = 0.0  #: lip gap at the midline / mouth width
+    facing: Optional[np.ndarray] = None  #: (F,) bool, ``faces`` that face the viewer (+z)
 
 
 class MouthRig:
@@ -332,6 +339,8 @@ class MouthRig:
         tongue = _Part(self._to_head(tv), tn @ self.axes, tf, np.full(len(tv), TONGUE), tao)
         self.upper_part = upper
         self.lower_part = _merge([lower, tongue])
+        # rest-frame face normals: a rigid part's faces face the viewer when R @ n has z > 0
+        self._face_normals = [_face_normals(part.verts, part.faces) for part in (self.upper_part, self.lower_part)]
         # cavity back rim: an ellipse in the mouth frame, upper half on the skull, lower on the jaw
         local = (ring_p - self.origin) @ self.axes.T
         half_w = max(np.abs(local[:, 0]).max(), 1e-9)
@@ -405,6 +414,7 @@ class MouthRig:
             ao=np.concatenate([np.concatenate([up.ao, lo.ao]) * shadow, cav_ao]),
             cavity_faces=(cav_f + off2).astype(np.int32),
             opening=opening,
+            facing=np.concatenate([self._face_normals[0] @ ru[2], self._face_normals[1] @ rl[2]]) > 0.0,
         )
 
     def _skull_local(self, pts: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -167,6 +167,7 @@ class GLRenderer(Renderer):
         self._gl_renderer = ""
         self._ss_fbo = None
         self._ss_size: Tuple[int, int] = (0, 0)
+        self._target = None  # the framebuffer being drawn
         self._region: Tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
     # -- context ---------------------------------------------------------------------------------
@@ -278,52 +279,71 @@ class GLRenderer(Renderer):
             pass
 
     # -- drawing -------------------------------------------------------------------------------
-    def _upload(self, key: Tuple[str, str], data: np.ndarray, faces: np.ndarray, fmt: str, attrs: Tuple[str, ...]):
-        ctx = self.ctx
+    def _buffers(self, key: Tuple[str, str], vbytes: int, ibytes: int, fmt: str, attrs: Tuple[str, ...]) -> Dict[str, Any]:
+        """The vertex / index buffers and vertex array of layer ``key``, grown to hold
+        ``vbytes`` / ``ibytes``."""
         entry = self._bufs.get(key)
-        vbytes = data.nbytes
-        ibytes = faces.nbytes
-        rebuild = entry is None or entry["vbo"].size < vbytes or entry["ibo"].size < ibytes
-        if rebuild:
-            if entry is not None:
-                for k in ("vao", "vbo", "ibo"):
-                    entry[k].release()
-            vbo = ctx.buffer(reserve=max(int(vbytes * 1.25), 64), dynamic=True)
-            ibo = ctx.buffer(reserve=max(int(ibytes * 1.25), 64), dynamic=True)
-            prog = self._progs[key[1]]
-            vao = ctx.vertex_array(prog, [(vbo, fmt, *attrs)], index_buffer=ibo, index_element_size=4)
-            entry = {"vbo": vbo, "ibo": ibo, "vao": vao}
-            self._bufs[key] = entry
-        entry["vbo"].write(data)
-        entry["ibo"].write(faces)
-        return entry["vao"]
+        if entry is not None and entry["vbo"].size >= vbytes and entry["ibo"].size >= ibytes:
+            return entry
+        ctx = self.ctx
+        if entry is not None:
+            for k in ("vao", "vbo", "ibo"):
+                entry[k].release()
+        vbo = ctx.buffer(reserve=max(int(vbytes * 1.25), 64), dynamic=True)
+        ibo = ctx.buffer(reserve=max(int(ibytes * 1.25), 64), dynamic=True)
+        vao = ctx.vertex_array(self._progs[key[1]], [(vbo, fmt, *attrs)], index_buffer=ibo, index_element_size=4)
+        entry = {"vbo": vbo, "ibo": ibo, "vao": vao}
+        self._bufs[key] = entry
+        return entry
 
     def _draw_layer(self, layer: Layer, zmap: Tuple[float, float], frame: Frame) -> None:
-        import moderngl
-
-        ctx = self.ctx
         n = len(layer.xy)
         if n == 0 or len(layer.faces) == 0:
             return
-        pos = np.empty((n, 3), dtype=np.float32)
-        pos[:, :2] = layer.xy
-        if layer.depth is not None and layer.depth_test:
-            lo, scale = zmap
-            pos[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
-        else:
-            pos[:, 2] = 0.0
+        key = (layer.name, layer.kind)
+        lit = layer.kind == "lit"
+        fmt, attrs = ("3f 3f 3f", ("in_pos", "in_normal", "in_color")) if lit else ("3f 2f 1f", ("in_pos", "in_uv", "in_ratio"))
+        # a layer drawn again (the mouth supersample, with a subset of its faces) keeps its
+        # uploaded vertices: same attribute arrays and depth mapping
+        arrays = (layer.xy, layer.depth, layer.normal, layer.color, layer.uv, layer.ratio)
         faces = np.ascontiguousarray(layer.faces, dtype=np.uint32)
+        entry = self._bufs.get(key)
+        same_vertices = (entry is not None and entry.get("zmap") == zmap and entry["ibo"].size >= faces.nbytes
+                         and all(a is b for a, b in zip(entry.get("arrays", ()), arrays)))
+        if not same_vertices:
+            pos = np.empty((n, 3), dtype=np.float32)
+            pos[:, :2] = layer.xy
+            if layer.depth is not None and layer.depth_test:
+                lo, scale = zmap
+                pos[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
+            else:
+                pos[:, 2] = 0.0
+            if lit:
+                data = np.concatenate([pos, np.asarray(layer.normal, np.float32), np.asarray(layer.color, np.float32)], axis=1)
+            else:
+                ratio = layer.ratio if layer.ratio is not None else np.ones(n)
+                data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
+            data = np.ascontiguousarray(data, np.float32)
+            entry = self._buffers(key, data.nbytes, faces.nbytes, fmt, attrs)
+            entry["vbo"].write(data)
+            entry["zmap"], entry["arrays"], entry["faces"] = zmap, arrays, None  # held: ids stay unique
+        else:
+            entry = self._buffers(key, 0, faces.nbytes, fmt, attrs)
+        if entry.get("faces") is not layer.faces:
+            entry["ibo"].write(faces)
+            entry["faces"], entry["count"] = layer.faces, faces.size
+        self._draw_uploaded(layer, entry)
+
+    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any]) -> None:
+        """Set the state and uniforms of ``layer`` and draw its uploaded buffers."""
+        import moderngl
+
+        ctx = self.ctx
+        vao = entry["vao"]
         if layer.kind == "lit":
-            data = np.concatenate([pos, np.asarray(layer.normal, np.float32), np.asarray(layer.color, np.float32)], axis=1)
-            vao = self._upload((layer.name, "lit"), np.ascontiguousarray(data, np.float32), faces, "3f 3f 3f",
-                               ("in_pos", "in_normal", "in_color"))
             prog = self._progs["lit"]
             prog["specular"].value = float(layer.specular)
         else:
-            ratio = layer.ratio if layer.ratio is not None else np.ones(n)
-            data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
-            vao = self._upload((layer.name, "photo"), np.ascontiguousarray(data, np.float32), faces, "3f 2f 1f",
-                               ("in_pos", "in_uv", "in_ratio"))
             prog = self._progs["photo"]
             tex = self._textures.get(layer.texture)
             if tex is None:
@@ -344,7 +364,7 @@ class GLRenderer(Renderer):
             ctx.enable(moderngl.DEPTH_TEST)
         else:
             ctx.disable(moderngl.DEPTH_TEST)
-        self._fbo.depth_mask = layer.alpha >= 1.0 and layer.depth_test
+        self._target.depth_mask = layer.alpha >= 1.0 and layer.depth_test
         if layer.alpha < 1.0:
             ctx.enable(moderngl.BLEND)
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
@@ -354,7 +374,7 @@ class GLRenderer(Renderer):
             ctx.enable(moderngl.CULL_FACE)
         else:
             ctx.disable(moderngl.CULL_FACE)
-        vao.render(moderngl.TRIANGLES, vertices=faces.size)
+        vao.render(moderngl.TRIANGLES, vertices=entry["count"])
 
     def _draw_layers(self, frame: Frame, zmap: Tuple[float, float]) -> None:
         if frame.background_texture:
@@ -395,6 +415,7 @@ class GLRenderer(Renderer):
         if mouth is not None:
             self._supersample(frame, zmap, img, mouth)
         self._region = (0.0, 0.0, float(w), float(h))
+        self._target = self._fbo
         self._fbo.use()
         return img
 
@@ -427,6 +448,7 @@ class GLRenderer(Renderer):
         x0, y0, x1, y1 = box
         bw, bh = (x1 - x0) * k, (y1 - y0) * k
         view = (0, 0, bw, bh)
+        self._target = fbo
         self._clear(fbo, frame, viewport=view)
         fbo.viewport = view
         ctx.viewport = view
@@ -479,17 +501,25 @@ MOUTH_SUPERSAMPLE = 2
 
 
 def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
-    """``frame`` with only the layers whose pixel bounds meet ``box (x0, y0, x1, y1)``: the
-    others cannot change a pixel there (eyes, forehead creases in the mouth's redraw)."""
+    """``frame`` with only the triangles whose pixel bounds meet ``box (x0, y0, x1, y1)``
+    (layers left without any are dropped): the others cannot change a pixel there, and
+    llvmpipe pays per triangle."""
     x0, y0, x1, y1 = box
     keep = []
     for layer in frame.layers:
         xy = np.asarray(layer.xy)
-        if not len(xy):
+        if not len(xy) or not len(layer.faces):
             continue
         lo, hi = xy.min(axis=0), xy.max(axis=0)
-        if hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1:
+        if not (hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1):
+            continue
+        corners = xy[np.asarray(layer.faces)]  # (F, 3, 2)
+        flo, fhi = corners.min(axis=1), corners.max(axis=1)
+        meets = (fhi[:, 0] >= x0) & (flo[:, 0] <= x1) & (fhi[:, 1] >= y0) & (flo[:, 1] <= y1)
+        if meets.all():
             keep.append(layer)
+        elif meets.any():
+            keep.append(dataclasses.replace(layer, faces=np.asarray(layer.faces)[meets]))
     return dataclasses.replace(frame, layers=keep)
 
 
