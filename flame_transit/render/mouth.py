@@ -37,6 +37,7 @@ __all__ = [
     "MATERIALS",
     "MouthGeometry",
     "MouthRig",
+    "SEGMENTS",
     "kabsch",
     "superellipsoid",
 ]
@@ -58,6 +59,13 @@ _UPPER_TEETH = ((0.0085, 0.0105, 0.0070), (0.0066, 0.0090, 0.0062), (0.0076, 0.0
 _LOWER_TEETH = ((0.0054, 0.0090, 0.0060), (0.0060, 0.0090, 0.0062), (0.0070, 0.0100, 0.0072),
                 (0.0070, 0.0082, 0.0078), (0.0071, 0.0078, 0.0082))
 _MOUTH_WIDTH = 0.050  # metres, corner to corner, at rest
+
+
+#: (around, pole to pole) segments of a tooth, its gum and the tongue, at each level of detail;
+#: "low" serves mouths under :data:`LOW_DETAIL_BELOW_PX` wide on screen, where a front tooth is
+#: under ~30 px and the finer facets do not show (a software rasteriser pays per triangle)
+SEGMENTS = {"full": ((12, 8), (10, 6), (16, 10)), "low": ((8, 6), (8, 4), (12, 8))}
+LOW_DETAIL_BELOW_PX = 180.0
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -185,6 +193,7 @@ class MouthRig:
         stable: vertex ids that follow the skull (upper teeth).
         jaw: vertex ids that follow the jaw (lower teeth, tongue).
         corners: optional outer mouth corner ids (default: the ring's extreme points).
+        detail: ``"full"`` or ``"low"`` tessellation (:data:`SEGMENTS`); see :meth:`set_detail`.
         lower_score: optional ``(R,)`` per ring vertex, larger on the lower lip (e.g. its jaw
             skinning weight); decides which half of a closed ring is the upper lip (default:
             the half that lies higher on ``rest``).
@@ -198,7 +207,12 @@ class MouthRig:
         jaw: Sequence[int],
         corners: Optional[Sequence[int]] = None,
         lower_score: Optional[Sequence[float]] = None,
+        detail: str = "full",
     ) -> None:
+        if detail not in SEGMENTS:
+            raise ValueError(f"detail must be one of {sorted(SEGMENTS)}, got {detail!r}")
+        self.detail = detail
+        self.segments = SEGMENTS[detail]
         rest = np.asarray(rest, dtype=np.float64)
         self.ring = np.asarray(ring, dtype=np.int64)
         self.stable = np.asarray(stable, dtype=np.int64)
@@ -245,7 +259,15 @@ class MouthRig:
         self.origin = 0.5 * (ring_p[up_i] + ring_p[lo_i])
         self.origin[0] = 0.5 * (left[0] + right[0])
         self.unit = self.width / _MOUTH_WIDTH
+        self._ring_rest = ring_p
         self._build(ring_p)
+
+    def set_detail(self, mouth_width_px: float) -> None:
+        """Pick the tessellation for a mouth ``mouth_width_px`` pixels wide on screen."""
+        detail = "low" if mouth_width_px < LOW_DETAIL_BELOW_PX else "full"
+        if detail != self.detail:
+            self.detail, self.segments = detail, SEGMENTS[detail]
+            self._build(self._ring_rest)
 
     # -- construction ------------------------------------------------------------------------
     def _to_head(self, local: np.ndarray) -> np.ndarray:
@@ -272,6 +294,7 @@ class MouthRig:
 
     def _teeth_row(self, upper: bool) -> Tuple[_Part, float]:
         u = self.unit
+        seg = self.segments
         table = _UPPER_TEETH if upper else _LOWER_TEETH
         # incisal edge heights and arch placement (mouth frame, metres * unit)
         if upper:
@@ -293,7 +316,7 @@ class MouthRig:
                     yc = edge0 + rise + total / 2
                 else:
                     yc = edge0 - rise - total / 2
-                v, nn, f = superellipsoid((w / 2 * 0.985, total / 2, d / 2), 0.35, nu=12, nv=8, exponent_v=0.45)
+                v, nn, f = superellipsoid((w / 2 * 0.985, total / 2, d / 2), 0.35, nu=seg[0][0], nv=seg[0][1], exponent_v=0.45)
                 # soften the crown's curvature: photos show teeth as a nearly even row
                 nn = nn + np.array([0.0, 0.0, 1.6]) * (nn[:, 2:3] > -0.2)
                 nn /= np.linalg.norm(nn, axis=1, keepdims=True)
@@ -314,7 +337,7 @@ class MouthRig:
                 # gum over the root end of the crown
                 gh = 0.0055 * u
                 gy = (edge0 + rise + h + gh / 2 - 0.0008 * u) if upper else (edge0 - rise - h - gh / 2 + 0.0008 * u)
-                gv, gn, gf = superellipsoid((w / 2 * 1.12, gh / 2 + 0.002 * u, d / 2 * 1.05), 0.6, nu=10, nv=6)
+                gv, gn, gf = superellipsoid((w / 2 * 1.12, gh / 2 + 0.002 * u, d / 2 * 1.05), 0.6, nu=seg[1][0], nv=seg[1][1])
                 if side < 0:
                     gf = gf[:, ::-1]
                 gcentre = np.array([side * x, gy, z + 0.0006 * u]) - rot[2] * (d / 2)
@@ -331,7 +354,7 @@ class MouthRig:
         upper, _ = self._teeth_row(True)
         lower, lower_edge = self._teeth_row(False)
         # tongue on the floor of the mouth, behind the lower incisors
-        tv, tn, tf = superellipsoid((0.017 * u, 0.0065 * u, 0.018 * u), 0.7, nu=16, nv=10)
+        tv, tn, tf = superellipsoid((0.017 * u, 0.0065 * u, 0.018 * u), 0.7, nu=self.segments[2][0], nv=self.segments[2][1])
         tv[:, 1] += 0.004 * u * np.clip(-tv[:, 2] / (0.018 * u), 0, 1)  # the dorsum rises towards the back
         centre = np.array([0.0, lower_edge - 0.006 * u, -0.012 * u - 0.018 * u])
         tv = tv + centre

@@ -206,6 +206,8 @@ class Scene:
             hw = check_size(tuple(int(s) for s in img_size))
         self.size = hw
         self.camera = camera_from_params(params, self.verts, hw)
+        if self.rig is not None:
+            self.rig.set_detail(self.rig.width * self.camera.pixels_per_metre(0))
         self.textures: Dict[str, np.ndarray] = {}
         self.background = tuple(float(c) for c in (background if background is not None else BACKGROUND))
         self.skin = np.asarray(color if color is not None else SKIN, dtype=np.float64)
@@ -373,6 +375,8 @@ class Scene:
             fz = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, 2] * (-1 if self.flip else 1)
             self.face_faces = self.faces[fz > 0]
         self.mouth_width_px = float(self.rig.width * ppm) if self.rig is not None else 0.0
+        if self.rig is not None:
+            self.rig.set_detail(self.mouth_width_px)
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
         self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
         if topo.mediapipe and self.open_face:

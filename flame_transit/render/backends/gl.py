@@ -513,9 +513,11 @@ def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         if not (hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1):
             continue
-        corners = xy[np.asarray(layer.faces)]  # (F, 3, 2)
-        flo, fhi = corners.min(axis=1), corners.max(axis=1)
-        meets = (fhi[:, 0] >= x0) & (flo[:, 0] <= x1) & (fhi[:, 1] >= y0) & (flo[:, 1] <= y1)
+        # a triangle's bounds miss the box iff all three corners lie beyond one of its sides:
+        # per-vertex outcodes (Cohen-Sutherland), AND-ed per face
+        code = ((xy[:, 0] < x0) | ((xy[:, 0] > x1) << 1) | ((xy[:, 1] < y0) << 2) | ((xy[:, 1] > y1) << 3)).astype(np.uint8)
+        f = np.asarray(layer.faces)
+        meets = (code[f[:, 0]] & code[f[:, 1]] & code[f[:, 2]]) == 0
         if meets.all():
             keep.append(layer)
         elif meets.any():
