@@ -1,14 +1,21 @@
 """End to end: photo + instruction → 60-frame 512² photo-textured clip → mp4, warm and cold.
 
-* **Warm** (goal ≤ 1.0 s): in one fresh subprocess (torch's default threads, as a user gets),
-  one cold call first, then repeated ``flame_transit.animate(photo, instruction, size=512)`` +
-  render all frames + mp4 encode; broken down by stage from ``Animation.timings`` (load_head,
-  text_parse, encode, transit, trajectory, head) plus render (``Animation.frames``) and video
-  (``save('.mp4')`` of the rendered frames). A cProfile of one warm run is kept.
+The goals are ratios against a reference measured in the same run, so machine load hits both:
+
+* **Warm clip** (goal ≤ 2.0× the reference encode): in one fresh subprocess (torch's default
+  threads, as a user gets), one cold call first, then repeatedly ``animate(photo, instruction,
+  size=512)`` + ``save('.mp4')`` (the path users take: frames rendered while ffmpeg encodes),
+  each round followed by the **reference**: a plain H.264 encode of the very same frames with
+  imageio's libx264 defaults. Also broken down by stage from ``Animation.timings`` (load_head,
+  text_parse, encode, transit, trajectory, head) plus render (``Animation.frames``) and video.
+  A cProfile of one warm run is kept.
+* **1024² scaling** (goal: render time grows no faster than the pixel count, 4×): the same clip
+  rendered at 512² and 1024², interleaved in the same process.
 * **Memory**: peak RSS of that subprocess (``resource.getrusage``), i.e. of the whole job.
-* **Cold CLI** (goal ≤ 10 s): ``flame-transit render --image … --instruction … --out x.mp4``
-  as a subprocess, wall time from start to the file written; where the time goes from
-  ``python -X importtime`` (top imports) and a cProfile of the same command in-process.
+* **Cold CLI** (goal ≤ 1.5× the bare-import process): ``flame-transit render --image …
+  --instruction … --out x.mp4`` as a subprocess, wall time from start to exit, interleaved with
+  ``python -c "import torch, mediapipe"``; where the time goes from ``python -X importtime`` (top
+  imports) and a cProfile of the same command in-process.
 """
 
 from __future__ import annotations
@@ -26,8 +33,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .common import REPO, Goal, Section, fmt_s, run_json_subprocess
 
-GOAL_WARM_S = 1.0
-GOAL_COLD_S = 10.0
+GOAL_WARM_RATIO = 2.0  # warm clip / reference encode of its frames
+GOAL_COLD_RATIO = 1.5  # cold CLI / bare `import torch, mediapipe` process
+GOAL_SCALE = 4.0  # render time at 1024² / at 512² (the pixel count ratio)
+SCALE_SIZE = 1024
+WARM_GOAL = "warm clip (60 frames 512², photo look, animate + save mp4) vs a reference H.264 encode of its frames"
 FRAMES = 60
 SIZE = 512
 INSTRUCTION = "Turn this face from disgust to happiness."
@@ -91,6 +101,21 @@ def stream_job():
     anim.save(path)
     return time.perf_counter() - t
 
+import imageio.v2 as imageio
+ref_path = os.path.join(out_dir, "reference.mp4")
+def reference_job(frames):
+    # the reference: a plain H.264 encode of the same frames, imageio's libx264 defaults
+    t = time.perf_counter()
+    imageio.mimwrite(ref_path, list(frames), fps=30, codec="libx264")
+    return time.perf_counter() - t
+
+def render_only(size):
+    a = animate(cfg["image"], cfg["instruction"], **dict(kw, size=size))
+    _ = a.vertices
+    t = time.perf_counter()
+    _ = a.frames
+    return time.perf_counter() - t
+
 # frame count: one transition of `duration` s; adjust once so the clip has exactly `frames`
 t = time.perf_counter()
 anim, frames, first_stages, first_total = job(record_rss=True)
@@ -98,17 +123,27 @@ first_total = time.perf_counter() - t
 if anim.num_frames != cfg["frames"]:
     kw["duration"] = kw["duration"] * cfg["frames"] / anim.num_frames
 runs = {str(t): [] for t in settings}
-stream_runs = []
-for r in range(cfg["repeats"]):  # streaming path and thread settings interleaved, order alternating
+stream_runs, ref_runs = [], []
+ref_frames = np.asarray(frames)
+for r in range(cfg["repeats"]):  # streaming path (+ its reference) and thread settings interleaved
     order = [("stream", default_threads)] + [("split", nt) for nt in settings]
     for mode, nt in (order if r % 2 == 0 else order[::-1]):
         torch.set_num_threads(nt)
         anim = frames = None  # drop the previous clip first: peak RSS is that of one clip
         if mode == "stream":
             stream_runs.append(stream_job())
+            ref_runs.append(reference_job(ref_frames))
             continue
         anim, frames, st, total = job()
         runs[str(nt)].append({"total": total, "stages": st})
+scale_runs = {str(cfg["size"]): [], str(cfg.get("scale_size")): []}
+if cfg.get("scale_size"):
+    render_only(cfg["scale_size"])  # warm the larger framebuffer
+    for r in range(cfg["repeats"]):
+        sizes = [cfg["size"], cfg["scale_size"]]
+        for sz in (sizes if r % 2 == 0 else sizes[::-1]):
+            scale_runs[str(sz)].append(render_only(sz))
+ref_frames = None
 torch.set_num_threads(default_threads)
 prof_text = prof_text_own = ""
 if cfg.get("profile"):
@@ -136,6 +171,8 @@ print(json.dumps({
     "file_bytes": os.path.getsize(path), "renderer": renderer_info,
     "default_threads": default_threads,
     "stream_runs": stream_runs,
+    "ref_runs": ref_runs,
+    "scale_runs": scale_runs,
     "rss_after_import_mb": rss_import,
     "rss_steps_mb": rss_steps,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -315,14 +352,14 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
     cfg = {"image": str(PHOTO), "instruction": INSTRUCTION, "size": SIZE, "frames": FRAMES,
            "repeats": repeats, "profile": True, "model": model}
     cfg["thread_settings"] = [None] if quick else [None, 1]
+    cfg["scale_size"] = SCALE_SIZE
     warm: Optional[Dict[str, Any]] = None
     try:
         warm = run_json_subprocess(_WORKER, timeout=600, args=[json.dumps(cfg)])
     except Exception as exc:
         sec.notes.append(f"end-to-end run failed: {exc}")
     if warm is None:
-        sec.goals.append(Goal("warm end-to-end clip (60 frames 512², photo look, mp4)", f"≤ {GOAL_WARM_S:g} s",
-                              "failed", None, "see the notes"))
+        sec.goals.append(Goal(WARM_GOAL, f"≤ {GOAL_WARM_RATIO:g}×", "failed", None, "see the notes"))
     else:
         def med_of(values: List[float]) -> float:
             v = sorted(values)
@@ -352,22 +389,43 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
         t.rows.append(["**total** (stages one after another)", *(fmt_s(totals[k]) for k in keys), "100 %",
                        fmt_s(warm["first_total"])])
         stream = med_of(warm["stream_runs"])
+        ref = med_of(warm["ref_runs"])
+        ratios = sorted(a / b for a, b in zip(warm["stream_runs"], warm["ref_runs"]))
+        ratio = med_of(ratios)
         t.rows.append(["**total, streaming** `animate()` + `save('.mp4')` (render while encoding; the API/CLI path)",
                        fmt_s(stream), *([""] * (len(keys) - 1)), "", ""])
-        met = stream <= GOAL_WARM_S
+        t.rows.append(["reference: imageio `mimwrite(..., codec='libx264')` of the same frames, after each streaming run",
+                       fmt_s(ref), *([""] * (len(keys) - 1)), "", ""])
+        met = ratio <= GOAL_WARM_RATIO
         top = sorted(stages, key=lambda st: -meds[default][st])[:3]
-        note = ("Largest stages: " + ", ".join(f"{st} {fmt_s(meds[default][st])}" for st in top) + ".")
+        note = (f"Median of {len(ratios)} per-round ratios (streaming clip / reference encode right after it; "
+                f"medians {fmt_s(stream)} / {fmt_s(ref)}). Largest stages: "
+                + ", ".join(f"{st} {fmt_s(meds[default][st])}" for st in top) + ".")
         others = [k for k in keys if k != default]
         for k in others:
-            note += f" With {k} torch thread(s): {fmt_s(totals[k])}."
+            note += f" With {k} torch thread(s), stage by stage: {fmt_s(totals[k])}."
         if not met:
             ev = _profile_evidence(warm.get("profile", "") + "\n" + warm.get("profile_own", ""))
             if ev:
                 note += " In the profiled warm run: " + "; ".join(ev) + "."
             note += " See the cProfile of one warm run below."
-        sec.goals.append(Goal("warm end-to-end clip (60 frames 512², photo look, mp4)", f"≤ {GOAL_WARM_S:g} s",
-                              f"{fmt_s(stream)} streaming; stage by stage {fmt_s(med)} ({default} threads)"
-                              + "".join(f", {fmt_s(totals[k])} ({k} thread)" for k in others), met, note))
+        sec.goals.append(Goal(WARM_GOAL, f"≤ {GOAL_WARM_RATIO:g}×",
+                              f"{ratio:.2f}× (rounds {min(ratios):.2f}–{max(ratios):.2f}×; {fmt_s(stream)} vs {fmt_s(ref)})",
+                              met, note))
+        scale = warm.get("scale_runs") or {}
+        small, big = scale.get(str(SIZE)) or [], scale.get(str(SCALE_SIZE)) or []
+        if small and big:
+            growth = sorted(b / a for a, b in zip(small, big))
+            g = med_of(growth)
+            st = sec.table(f"Render only (`Animation.frames`, photo look, {warm['num_frames']} frames) at {SIZE}² and "
+                           f"{SCALE_SIZE}², interleaved: medians of {len(small)} rounds.",
+                           [f"{SIZE}²", f"{SCALE_SIZE}²", "growth (median of per-round ratios)", "pixel ratio"])
+            st.rows.append([fmt_s(med_of(small)), fmt_s(med_of(big)), f"{g:.2f}×", f"{(SCALE_SIZE / SIZE) ** 2:.0f}×"])
+            sec.goals.append(Goal(f"photo look at {SCALE_SIZE}²: render time grows no faster than the pixel count",
+                                  f"≤ {GOAL_SCALE:g}× the {SIZE}² time", f"{g:.2f}× ({fmt_s(med_of(big))} vs "
+                                  f"{fmt_s(med_of(small))})", g <= GOAL_SCALE,
+                                  "Per-frame work that does not depend on the size (scene building, draw calls, "
+                                  "the mouth rig) keeps the growth under the pixel ratio."))
         mem = sec.table("Memory (5.): peak resident set size of the end-to-end subprocess "
                         "(resource.getrusage(RUSAGE_SELF).ru_maxrss): imports, models, one cold and "
                         f"{sum(len(v) for v in runs.values()) + 1} warm clips, each holding its 60 frames "
@@ -390,21 +448,35 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
             out = tmpdir / "cli.mp4"
             argv = _cli_args(out, SIZE) + (["--model", model] if model else [])
             cmd = _cli_cmd(argv)
-            walls = []
-            for _ in range(2):
-                if out.exists():
-                    out.unlink()
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
-                                      env=dict(os.environ, PYTHONPATH=str(REPO)))
-                wall = time.perf_counter() - t0
-                if proc.returncode != 0 or not out.exists():
-                    raise RuntimeError(f"rc {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-800:]}")
-                walls.append(wall)
-            best, last = min(walls), walls[-1]
-            sec.goals.append(Goal("cold CLI `flame-transit render` (start → mp4 written)", f"≤ {GOAL_COLD_S:g} s",
-                                  f"{fmt_s(last)} (runs: {', '.join(fmt_s(w) for w in walls)})", last <= GOAL_COLD_S,
-                                  "Wall time of the subprocess, file-system caches warm after the first run."))
+            bare = [sys.executable, "-c", "import torch, mediapipe"]
+            walls, bare_walls = [], []
+            for r in range(3):  # the CLI and the bare-import process interleaved, order alternating
+                for kind in (("cli", "bare") if r % 2 == 0 else ("bare", "cli")):
+                    if kind == "bare":
+                        t0 = time.perf_counter()
+                        proc = subprocess.run(bare, cwd=REPO, capture_output=True, text=True, timeout=600)
+                        bare_walls.append(time.perf_counter() - t0)
+                        if proc.returncode != 0:
+                            raise RuntimeError(f"bare import failed: {proc.stderr.strip()[-400:]}")
+                        continue
+                    if out.exists():
+                        out.unlink()
+                    t0 = time.perf_counter()
+                    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+                    wall = time.perf_counter() - t0
+                    if proc.returncode != 0 or not out.exists():
+                        raise RuntimeError(f"rc {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-800:]}")
+                    walls.append(wall)
+            cold_ratios = sorted(a / b for a, b in zip(walls, bare_walls))
+            cold = cold_ratios[len(cold_ratios) // 2]
+            sec.goals.append(Goal("cold CLI `flame-transit render` (start → exit, mp4 written) vs a bare "
+                                  "`python -c \"import torch, mediapipe\"` process", f"≤ {GOAL_COLD_RATIO:g}×",
+                                  f"{cold:.2f}× (CLI {', '.join(fmt_s(w) for w in walls)}; bare "
+                                  f"{', '.join(fmt_s(w) for w in bare_walls)})", cold <= GOAL_COLD_RATIO,
+                                  "Median of per-round ratios, the two processes interleaved; file-system caches "
+                                  "warm after the first run. The CLI renders the README clip's length at "
+                                  f"{SIZE}² (about 77 frames)."))
             out.unlink(missing_ok=True)
             t0 = time.perf_counter()
             timed = run_json_subprocess(_CLI_TIMED, timeout=600, args=[json.dumps(argv)])
@@ -428,11 +500,11 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
             prof = run_json_subprocess(_CLI_PROFILE, timeout=600, args=[json.dumps(argv)])
             sec.profiles.append((f"cProfile of the cold CLI run in-process (imports included; {fmt_s(prof['wall'])}), "
                                  "top by cumulative time", _short(prof["profile"])))
-            sec.data["cli"] = {"walls": walls, "imports": rows[:20]}
+            sec.data["cli"] = {"walls": walls, "bare_walls": bare_walls, "imports": rows[:20]}
         except Exception as exc:
             sec.notes.append(f"cold CLI run failed: {type(exc).__name__}: {exc}")
-            sec.goals.append(Goal("cold CLI `flame-transit render` (start → mp4 written)", f"≤ {GOAL_COLD_S:g} s",
-                                  "failed", None, str(exc)[-600:]))
+            sec.goals.append(Goal("cold CLI `flame-transit render` vs a bare `import torch, mediapipe` process",
+                                  f"≤ {GOAL_COLD_RATIO:g}×", "failed", None, str(exc)[-600:]))
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
     else:

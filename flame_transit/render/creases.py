@@ -140,16 +140,16 @@ def _locate(points: np.ndarray, verts2d: np.ndarray, faces: np.ndarray) -> Tuple
     den = np.where(np.abs(den) < 1e-15, 1e-15, den)
     tri = np.empty(len(points), dtype=np.int64)
     bary = np.empty((len(points), 3))
-    for k, p in enumerate(points):
-        w = p - a
-        l1 = (w[:, 0] * v1[:, 1] - w[:, 1] * v1[:, 0]) / den
-        l2 = (v0[:, 0] * w[:, 1] - v0[:, 1] * w[:, 0]) / den
-        lam = np.stack([1.0 - l1 - l2, l1, l2], axis=1)
-        outside = -np.minimum(lam, 0.0).sum(axis=1)  # 0 inside
-        best = int(np.argmin(outside))
-        tri[k] = best
-        lb = np.clip(lam[best], 0.0, None)
-        bary[k] = lb / lb.sum()
+    for s in range(0, len(points), 128):  # (128, F) at a time
+        w = points[s:s + 128, None, :] - a[None]
+        l1 = (w[..., 0] * v1[:, 1] - w[..., 1] * v1[:, 0]) / den
+        l2 = (v0[:, 0] * w[..., 1] - v0[:, 1] * w[..., 0]) / den
+        lam = np.stack([1.0 - l1 - l2, l1, l2], axis=-1)  # (n, F, 3)
+        outside = -np.minimum(lam, 0.0).sum(axis=-1)  # 0 inside
+        best = np.argmin(outside, axis=1)
+        lb = np.clip(lam[np.arange(len(best)), best], 0.0, None)
+        tri[s:s + 128] = best
+        bary[s:s + 128] = lb / lb.sum(axis=1, keepdims=True)
     return faces[tri], bary
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "MATERIALS",
     "MouthGeometry",
     "MouthRig",
+    "SEGMENTS",
     "kabsch",
     "superellipsoid",
 ]
@@ -58,6 +59,13 @@ _UPPER_TEETH = ((0.0085, 0.0105, 0.0070), (0.0066, 0.0090, 0.0062), (0.0076, 0.0
 _LOWER_TEETH = ((0.0054, 0.0090, 0.0060), (0.0060, 0.0090, 0.0062), (0.0070, 0.0100, 0.0072),
                 (0.0070, 0.0082, 0.0078), (0.0071, 0.0078, 0.0082))
 _MOUTH_WIDTH = 0.050  # metres, corner to corner, at rest
+
+
+#: (around, pole to pole) segments of a tooth, its gum and the tongue, at each level of detail;
+#: "low" serves mouths under :data:`LOW_DETAIL_BELOW_PX` wide on screen, where a front tooth is
+#: under ~30 px and the finer facets do not show (a software rasteriser pays per triangle)
+SEGMENTS = {"full": ((12, 8), (10, 6), (16, 10)), "low": ((8, 6), (8, 4), (12, 8))}
+LOW_DETAIL_BELOW_PX = 180.0
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -128,6 +136,12 @@ def superellipsoid(
     return verts, norms, np.ascontiguousarray(faces, dtype=np.int32)
 
 
+def _face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``(F, 3)`` unnormalised face normals (right-handed winding)."""
+    tri = verts[faces]
+    return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+
+
 @dataclass
 class _Part:
     """Rest-frame geometry of parts that move together."""
@@ -167,6 +181,7 @@ class MouthGeometry:
     ao: np.ndarray  #: (N,) ambient occlusion factor in 0..1
     cavity_faces: np.ndarray  #: (Fc, 3) faces of the cavity (drawn two-sided), into ``verts``
     opening: float = 0.0  #: lip gap at the midline / mouth width
+    facing: Optional[np.ndarray] = None  #: (F,) bool, ``faces`` that face the viewer (+z)
 
 
 class MouthRig:
@@ -178,6 +193,7 @@ class MouthRig:
         stable: vertex ids that follow the skull (upper teeth).
         jaw: vertex ids that follow the jaw (lower teeth, tongue).
         corners: optional outer mouth corner ids (default: the ring's extreme points).
+        detail: ``"full"`` or ``"low"`` tessellation (:data:`SEGMENTS`); see :meth:`set_detail`.
         lower_score: optional ``(R,)`` per ring vertex, larger on the lower lip (e.g. its jaw
             skinning weight); decides which half of a closed ring is the upper lip (default:
             the half that lies higher on ``rest``).
@@ -191,7 +207,12 @@ class MouthRig:
         jaw: Sequence[int],
         corners: Optional[Sequence[int]] = None,
         lower_score: Optional[Sequence[float]] = None,
+        detail: str = "full",
     ) -> None:
+        if detail not in SEGMENTS:
+            raise ValueError(f"detail must be one of {sorted(SEGMENTS)}, got {detail!r}")
+        self.detail = detail
+        self.segments = SEGMENTS[detail]
         rest = np.asarray(rest, dtype=np.float64)
         self.ring = np.asarray(ring, dtype=np.int64)
         self.stable = np.asarray(stable, dtype=np.int64)
@@ -238,7 +259,15 @@ class MouthRig:
         self.origin = 0.5 * (ring_p[up_i] + ring_p[lo_i])
         self.origin[0] = 0.5 * (left[0] + right[0])
         self.unit = self.width / _MOUTH_WIDTH
+        self._ring_rest = ring_p
         self._build(ring_p)
+
+    def set_detail(self, mouth_width_px: float) -> None:
+        """Pick the tessellation for a mouth ``mouth_width_px`` pixels wide on screen."""
+        detail = "low" if mouth_width_px < LOW_DETAIL_BELOW_PX else "full"
+        if detail != self.detail:
+            self.detail, self.segments = detail, SEGMENTS[detail]
+            self._build(self._ring_rest)
 
     # -- construction ------------------------------------------------------------------------
     def _to_head(self, local: np.ndarray) -> np.ndarray:
@@ -265,6 +294,7 @@ class MouthRig:
 
     def _teeth_row(self, upper: bool) -> Tuple[_Part, float]:
         u = self.unit
+        seg = self.segments
         table = _UPPER_TEETH if upper else _LOWER_TEETH
         # incisal edge heights and arch placement (mouth frame, metres * unit)
         if upper:
@@ -286,7 +316,7 @@ class MouthRig:
                     yc = edge0 + rise + total / 2
                 else:
                     yc = edge0 - rise - total / 2
-                v, nn, f = superellipsoid((w / 2 * 0.985, total / 2, d / 2), 0.35, nu=12, nv=8, exponent_v=0.45)
+                v, nn, f = superellipsoid((w / 2 * 0.985, total / 2, d / 2), 0.35, nu=seg[0][0], nv=seg[0][1], exponent_v=0.45)
                 # soften the crown's curvature: photos show teeth as a nearly even row
                 nn = nn + np.array([0.0, 0.0, 1.6]) * (nn[:, 2:3] > -0.2)
                 nn /= np.linalg.norm(nn, axis=1, keepdims=True)
@@ -307,7 +337,7 @@ class MouthRig:
                 # gum over the root end of the crown
                 gh = 0.0055 * u
                 gy = (edge0 + rise + h + gh / 2 - 0.0008 * u) if upper else (edge0 - rise - h - gh / 2 + 0.0008 * u)
-                gv, gn, gf = superellipsoid((w / 2 * 1.12, gh / 2 + 0.002 * u, d / 2 * 1.05), 0.6, nu=10, nv=6)
+                gv, gn, gf = superellipsoid((w / 2 * 1.12, gh / 2 + 0.002 * u, d / 2 * 1.05), 0.6, nu=seg[1][0], nv=seg[1][1])
                 if side < 0:
                     gf = gf[:, ::-1]
                 gcentre = np.array([side * x, gy, z + 0.0006 * u]) - rot[2] * (d / 2)
@@ -324,7 +354,7 @@ class MouthRig:
         upper, _ = self._teeth_row(True)
         lower, lower_edge = self._teeth_row(False)
         # tongue on the floor of the mouth, behind the lower incisors
-        tv, tn, tf = superellipsoid((0.017 * u, 0.0065 * u, 0.018 * u), 0.7, nu=16, nv=10)
+        tv, tn, tf = superellipsoid((0.017 * u, 0.0065 * u, 0.018 * u), 0.7, nu=self.segments[2][0], nv=self.segments[2][1])
         tv[:, 1] += 0.004 * u * np.clip(-tv[:, 2] / (0.018 * u), 0, 1)  # the dorsum rises towards the back
         centre = np.array([0.0, lower_edge - 0.006 * u, -0.012 * u - 0.018 * u])
         tv = tv + centre
@@ -332,6 +362,8 @@ class MouthRig:
         tongue = _Part(self._to_head(tv), tn @ self.axes, tf, np.full(len(tv), TONGUE), tao)
         self.upper_part = upper
         self.lower_part = _merge([lower, tongue])
+        # rest-frame face normals: a rigid part's faces face the viewer when R @ n has z > 0
+        self._face_normals = [_face_normals(part.verts, part.faces) for part in (self.upper_part, self.lower_part)]
         # cavity back rim: an ellipse in the mouth frame, upper half on the skull, lower on the jaw
         local = (ring_p - self.origin) @ self.axes.T
         half_w = max(np.abs(local[:, 0]).max(), 1e-9)
@@ -405,6 +437,7 @@ class MouthRig:
             ao=np.concatenate([np.concatenate([up.ao, lo.ao]) * shadow, cav_ao]),
             cavity_faces=(cav_f + off2).astype(np.int32),
             opening=opening,
+            facing=np.concatenate([self._face_normals[0] @ ru[2], self._face_normals[1] @ rl[2]]) > 0.0,
         )
 
     def _skull_local(self, pts: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:

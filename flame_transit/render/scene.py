@@ -6,7 +6,7 @@ start from, outline and eye and mouth holes, is :mod:`.topology`).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -206,6 +206,8 @@ class Scene:
             hw = check_size(tuple(int(s) for s in img_size))
         self.size = hw
         self.camera = camera_from_params(params, self.verts, hw)
+        if self.rig is not None:
+            self.rig.set_detail(self.rig.width * self.camera.pixels_per_metre(0))
         self.textures: Dict[str, np.ndarray] = {}
         self.background = tuple(float(c) for c in (background if background is not None else BACKGROUND))
         self.skin = np.asarray(color if color is not None else SKIN, dtype=np.float64)
@@ -251,12 +253,15 @@ class Scene:
 
     def _mouth_layers(self, verts: np.ndarray, t: int, offset: np.ndarray, palette: np.ndarray) -> List[Layer]:
         layers: List[Layer] = []
+        self._opening = None
         if self.rig is not None:
             g = self.rig.frame(verts)
+            self._opening = g.opening  # this frame's lip gap (the lip seal fades with it)
             p = self._project(g.verts, t)
             p[:, :2] += offset
             col = palette[g.material] * g.ao[:, None]
-            faces = np.concatenate([g.faces, g.cavity_faces])
+            faces = np.concatenate([_visible_through(g, p[:, :2], self._project(verts[self.rig.ring], t)[:, :2] + offset),
+                                    g.cavity_faces])
             layers.append(Layer("mouth", "lit", p[:, :2], faces, depth=p[:, 2], normal=g.normals,
                                 color=col, specular=0.25 if self.look == "shaded" else 0.0))
         elif self.mouth_interior is not None:
@@ -378,6 +383,8 @@ class Scene:
             fz = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, 2] * (-1 if self.flip else 1)
             self.face_faces = self.faces[fz > 0]
         self.mouth_width_px = float(self.rig.width * ppm) if self.rig is not None else 0.0
+        if self.rig is not None:
+            self.rig.set_detail(self.mouth_width_px)
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
         self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
         if topo.mediapipe and self.open_face:
@@ -480,17 +487,22 @@ class Scene:
         xy = self.src2d + self.disp_weight[:, None] * (p[:, :2] - self.proj_src[:, :2])
         return np.concatenate([xy, p[:, 2:3]], axis=1)
 
-    def mouth_similarity(self, verts: np.ndarray) -> float:
+    def _to_source(self, verts: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """Rigid ``(R, t)`` from frame ``verts`` to the source mesh, fitted on the skull's
+        stable vertices; None without them."""
+        ids = self.eye_skull if self.eye_skull is not None else (self.rig.stable if self.rig is not None else None)
+        return None if ids is None else kabsch(verts[ids], self.src[ids])
+
+    def mouth_similarity(self, verts: np.ndarray, to_source: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> float:
         """1 when the lip ring (skull motion removed) matches the photo's, falling to 0."""
         if self.topo.mouth is None or self.rig is None:
             return 0.0
-        ids = self.eye_skull if self.eye_skull is not None else self.rig.stable
-        r, tr = kabsch(verts[ids], self.src[ids])
+        r, tr = to_source if to_source is not None else self._to_source(verts)
         ring = verts[self.topo.mouth] @ r.T + tr
         d = np.sqrt(np.mean(np.sum((ring - self.src[self.topo.mouth]) ** 2, axis=1))) / self.rig.width
         return float(np.exp(-((d / 0.035) ** 2)))
 
-    def _lip_seal(self, verts: np.ndarray, p: np.ndarray) -> Optional[Layer]:
+    def _lip_seal(self, verts: np.ndarray, p: np.ndarray, opening: Optional[float] = None) -> Optional[Layer]:
         """Lips that (nearly) meet: the sliver left between them is filled with the lips' own
         colour (the face texture's inpainted source mouth, a little darker along the contact
         line) instead of showing the dark cavity through a one-pixel gap; faded out as the
@@ -498,7 +510,8 @@ class Scene:
         if self.rig is None or self.topo.mouth is None:
             return None
         lo, hi = SEAL_OPENING
-        a = float(np.clip((hi - self.rig.opening(verts)) / (hi - lo), 0.0, 1.0))
+        opening = self.rig.opening(verts) if opening is None else opening
+        a = float(np.clip((hi - opening) / (hi - lo), 0.0, 1.0))
         if a <= 0.0:
             return None
         ring = self.topo.mouth
@@ -522,11 +535,12 @@ class Scene:
             layers.append(Layer("skirt", "photo", xy, self.skirt_faces, uv=self.skirt_uv, texture="face",
                                 depth_test=False))
         layers += self._mouth_layers(verts, t, self.ring_offset, self.palette)
-        seal = self._lip_seal(verts, p)
+        seal = self._lip_seal(verts, p, self._opening)
         if seal is not None:
             layers.append(seal)
+        to_source = self._to_source(verts)
         if self.open_face and self.eye_skull is not None:
-            r, tr = kabsch(verts[self.eye_skull], self.src[self.eye_skull])  # frame -> source
+            r, tr = to_source
             for k, ring in enumerate(self.topo.eyes):
                 back = verts[ring] @ r.T + tr
                 uv = self.camera.project(back, 0)[:, :2] + self.residual[ring]
@@ -537,7 +551,7 @@ class Scene:
                                     uv=np.concatenate([uv, uv.mean(axis=0, keepdims=True)]), texture="eye"))
         w = 0.0
         if self.topo.mouth is not None:
-            w = self.mouth_similarity(verts) if self.rig is not None else 1.0
+            w = self.mouth_similarity(verts, to_source) if self.rig is not None else 1.0
         if w > 0.004:
             # the photo's own mouth, cross-faded over the rendered one while the lips are close
             # to the photo's; painted under the skin (no depth test) so lips always cover it
@@ -591,6 +605,23 @@ class Scene:
 
     def frame(self, t: int) -> Frame:
         return self._shaded_frame(t) if self.look == "shaded" else self._photo_frame(t)
+
+
+def _visible_through(g: Any, xy: np.ndarray, ring_xy: np.ndarray) -> np.ndarray:
+    """The closed mouth parts' (teeth, gums, tongue) faces of ``g`` that can show: facing the
+    viewer (they are convex; ``g.facing``) and near the pixel box of the lip opening
+    ``ring_xy (R, 2)``, the only place the skin leaves them uncovered. Most of the ~6,000
+    faces fail one test, and llvmpipe pays per face."""
+    f = g.faces
+    if not len(f):
+        return f
+    lo, hi = ring_xy.min(axis=0), ring_xy.max(axis=0)
+    margin = 0.05 * float(np.max(hi - lo)) + 2.0  # px: wider than a tooth's facet
+    near = ((xy >= lo - margin) & (xy <= hi + margin)).all(axis=1)
+    keep = near[f].any(axis=1)
+    if g.facing is not None:
+        keep &= g.facing
+    return f[keep]
 
 
 def build_scene(verts: np.ndarray, faces: np.ndarray, params: Any, **options: Any) -> Scene:

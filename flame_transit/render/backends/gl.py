@@ -9,7 +9,7 @@ buffers are created once and reused for every frame; only the vertex data change
 from __future__ import annotations
 
 import dataclasses
-
+import functools
 import logging
 from typing import Any, Dict, Optional, Tuple
 
@@ -161,9 +161,13 @@ class GLRenderer(Renderer):
         self._resolve = None
         self._bufs: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self._textures: Dict[str, Any] = {}
+        self._arrays: Dict[str, np.ndarray] = {}  # the textures' pixels (the photo: the backdrop)
+        self._plain: Optional[np.ndarray] = None  # a frame of the clear colour
+        self._plain_key: Any = None
         self._gl_renderer = ""
         self._ss_fbo = None
         self._ss_size: Tuple[int, int] = (0, 0)
+        self._target = None  # the framebuffer being drawn
         self._region: Tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
     # -- context ---------------------------------------------------------------------------------
@@ -229,17 +233,37 @@ class GLRenderer(Renderer):
         self._release_textures()
         for name, img in textures.items():
             h, w = img.shape[:2]
-            tex = ctx.texture((w, h), 3, np.ascontiguousarray(img, dtype=np.uint8).tobytes(), alignment=1)
+            img = np.ascontiguousarray(img, dtype=np.uint8)
+            self._arrays[name] = img
+            tex = ctx.texture((w, h), 3, img.tobytes(), alignment=1)
             tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
             tex.repeat_x = False
             tex.repeat_y = False
             self._textures[name] = tex
         self._size = tuple(size)
 
+    def _backdrop_texture(self, name: str) -> str:
+        """A nearest-filtered twin of texture ``name`` when it has the frame's size: painted
+        1:1 as the background it samples texel centres, where nearest equals linear, and
+        llvmpipe fills it in about half the time."""
+        twin = name + "#nearest"
+        if twin not in self._textures:
+            img = self._arrays.get(name)
+            if img is None or img.shape[:2] != tuple(self._size):
+                return name
+            import moderngl
+
+            tex = self.ctx.texture((img.shape[1], img.shape[0]), 3, img.tobytes(), alignment=1)
+            tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            tex.repeat_x = tex.repeat_y = False
+            self._textures[twin] = tex
+        return twin
+
     def _release_textures(self) -> None:
         for tex in self._textures.values():
             tex.release()
         self._textures = {}
+        self._arrays = {}
 
     def _end(self) -> None:
         self._release_textures()
@@ -272,52 +296,71 @@ class GLRenderer(Renderer):
             pass
 
     # -- drawing -------------------------------------------------------------------------------
-    def _upload(self, key: Tuple[str, str], data: np.ndarray, faces: np.ndarray, fmt: str, attrs: Tuple[str, ...]):
-        ctx = self.ctx
+    def _buffers(self, key: Tuple[str, str], vbytes: int, ibytes: int, fmt: str, attrs: Tuple[str, ...]) -> Dict[str, Any]:
+        """The vertex / index buffers and vertex array of layer ``key``, grown to hold
+        ``vbytes`` / ``ibytes``."""
         entry = self._bufs.get(key)
-        vbytes = data.nbytes
-        ibytes = faces.nbytes
-        rebuild = entry is None or entry["vbo"].size < vbytes or entry["ibo"].size < ibytes
-        if rebuild:
-            if entry is not None:
-                for k in ("vao", "vbo", "ibo"):
-                    entry[k].release()
-            vbo = ctx.buffer(reserve=max(int(vbytes * 1.25), 64), dynamic=True)
-            ibo = ctx.buffer(reserve=max(int(ibytes * 1.25), 64), dynamic=True)
-            prog = self._progs[key[1]]
-            vao = ctx.vertex_array(prog, [(vbo, fmt, *attrs)], index_buffer=ibo, index_element_size=4)
-            entry = {"vbo": vbo, "ibo": ibo, "vao": vao}
-            self._bufs[key] = entry
-        entry["vbo"].write(data)
-        entry["ibo"].write(faces)
-        return entry["vao"]
+        if entry is not None and entry["vbo"].size >= vbytes and entry["ibo"].size >= ibytes:
+            return entry
+        ctx = self.ctx
+        if entry is not None:
+            for k in ("vao", "vbo", "ibo"):
+                entry[k].release()
+        vbo = ctx.buffer(reserve=max(int(vbytes * 1.25), 64), dynamic=True)
+        ibo = ctx.buffer(reserve=max(int(ibytes * 1.25), 64), dynamic=True)
+        vao = ctx.vertex_array(self._progs[key[1]], [(vbo, fmt, *attrs)], index_buffer=ibo, index_element_size=4)
+        entry = {"vbo": vbo, "ibo": ibo, "vao": vao}
+        self._bufs[key] = entry
+        return entry
 
     def _draw_layer(self, layer: Layer, zmap: Tuple[float, float], frame: Frame) -> None:
-        import moderngl
-
-        ctx = self.ctx
         n = len(layer.xy)
         if n == 0 or len(layer.faces) == 0:
             return
-        pos = np.empty((n, 3), dtype=np.float32)
-        pos[:, :2] = layer.xy
-        if layer.depth is not None and layer.depth_test:
-            lo, scale = zmap
-            pos[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
-        else:
-            pos[:, 2] = 0.0
+        key = (layer.name, layer.kind)
+        lit = layer.kind == "lit"
+        fmt, attrs = ("3f 3f 3f", ("in_pos", "in_normal", "in_color")) if lit else ("3f 2f 1f", ("in_pos", "in_uv", "in_ratio"))
+        # a layer drawn again (the mouth supersample, with a subset of its faces) keeps its
+        # uploaded vertices: same attribute arrays and depth mapping
+        arrays = (layer.xy, layer.depth, layer.normal, layer.color, layer.uv, layer.ratio)
         faces = np.ascontiguousarray(layer.faces, dtype=np.uint32)
+        entry = self._bufs.get(key)
+        same_vertices = (entry is not None and entry.get("zmap") == zmap and entry["ibo"].size >= faces.nbytes
+                         and all(a is b for a, b in zip(entry.get("arrays", ()), arrays)))
+        if not same_vertices:
+            pos = np.empty((n, 3), dtype=np.float32)
+            pos[:, :2] = layer.xy
+            if layer.depth is not None and layer.depth_test:
+                lo, scale = zmap
+                pos[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
+            else:
+                pos[:, 2] = 0.0
+            if lit:
+                data = np.concatenate([pos, np.asarray(layer.normal, np.float32), np.asarray(layer.color, np.float32)], axis=1)
+            else:
+                ratio = layer.ratio if layer.ratio is not None else np.ones(n)
+                data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
+            data = np.ascontiguousarray(data, np.float32)
+            entry = self._buffers(key, data.nbytes, faces.nbytes, fmt, attrs)
+            entry["vbo"].write(data)
+            entry["zmap"], entry["arrays"], entry["faces"] = zmap, arrays, None  # held: ids stay unique
+        else:
+            entry = self._buffers(key, 0, faces.nbytes, fmt, attrs)
+        if entry.get("faces") is not layer.faces:
+            entry["ibo"].write(faces)
+            entry["faces"], entry["count"] = layer.faces, faces.size
+        self._draw_uploaded(layer, entry)
+
+    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any]) -> None:
+        """Set the state and uniforms of ``layer`` and draw its uploaded buffers."""
+        import moderngl
+
+        ctx = self.ctx
+        vao = entry["vao"]
         if layer.kind == "lit":
-            data = np.concatenate([pos, np.asarray(layer.normal, np.float32), np.asarray(layer.color, np.float32)], axis=1)
-            vao = self._upload((layer.name, "lit"), np.ascontiguousarray(data, np.float32), faces, "3f 3f 3f",
-                               ("in_pos", "in_normal", "in_color"))
             prog = self._progs["lit"]
             prog["specular"].value = float(layer.specular)
         else:
-            ratio = layer.ratio if layer.ratio is not None else np.ones(n)
-            data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
-            vao = self._upload((layer.name, "photo"), np.ascontiguousarray(data, np.float32), faces, "3f 2f 1f",
-                               ("in_pos", "in_uv", "in_ratio"))
             prog = self._progs["photo"]
             tex = self._textures.get(layer.texture)
             if tex is None:
@@ -338,7 +381,7 @@ class GLRenderer(Renderer):
             ctx.enable(moderngl.DEPTH_TEST)
         else:
             ctx.disable(moderngl.DEPTH_TEST)
-        self._fbo.depth_mask = layer.alpha >= 1.0 and layer.depth_test
+        self._target.depth_mask = layer.alpha >= 1.0 and layer.depth_test
         if layer.alpha < 1.0:
             ctx.enable(moderngl.BLEND)
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
@@ -348,62 +391,98 @@ class GLRenderer(Renderer):
             ctx.enable(moderngl.CULL_FACE)
         else:
             ctx.disable(moderngl.CULL_FACE)
-        vao.render(moderngl.TRIANGLES, vertices=faces.size)
+        vao.render(moderngl.TRIANGLES, vertices=entry["count"])
 
     def _draw_layers(self, frame: Frame, zmap: Tuple[float, float]) -> None:
         if frame.background_texture:
             h, w = self._size
             quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
             bg_layer = Layer("background", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad,
-                             texture=frame.background_texture, depth_test=False)
+                             texture=self._backdrop_texture(frame.background_texture), depth_test=False)
             self._draw_layer(bg_layer, zmap, frame)
         for layer in frame.layers:
             self._draw_layer(layer, zmap, frame)
 
-    def _clear(self, fbo, frame: Frame) -> None:
+    def _clear(self, fbo, frame: Frame, viewport: Optional[Tuple[int, int, int, int]] = None) -> None:
         fbo.use()
         fbo.depth_mask = True
         bg = frame.background
-        fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0)
+        fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0, viewport=viewport)
 
     def _draw(self, frame: Frame) -> np.ndarray:
-        import moderngl
-
         ctx = self.ctx
         h, w = self._size
         ctx.depth_func = "<"
         # our NDC y flips pixel v: negative signed area in pixels = counter-clockwise in GL
         ctx.front_face = "cw" if frame.front_ccw_pixels else "ccw"
-        depths = [np.asarray(l.depth) for l in frame.layers if l.depth is not None and l.depth_test and len(l.depth)]
-        if depths:
-            lo = min(float(d.min()) for d in depths)
-            hi = max(float(d.max()) for d in depths)
-            zmap = (lo, 1.0 / max(hi - lo, 1e-12))
-        else:
-            zmap = (0.0, 1.0)
-        self._region = (0.0, 0.0, float(w), float(h))
-        self._clear(self._fbo, frame)
-        self._draw_layers(frame, zmap)
-        ctx.disable(moderngl.BLEND)
-        if self._resolve is not self._fbo:
-            ctx.copy_framebuffer(self._resolve, self._fbo)
-        self._resolve.read_into(self._readbuf, components=3, alignment=1)
-        img = np.frombuffer(self._readbuf, dtype=np.uint8).reshape(h, w, 3)
-        img = np.ascontiguousarray(img[::-1])
-        # Only the photo look needs it (lips over a dark mouth on top of a photo) and only
-        # without MSAA; it costs ~6 ms a frame on llvmpipe, so the shaded look skips it.
-        photo_look = any(l.kind == "photo" for l in frame.layers)
-        box = _mouth_box(frame, (h, w)) if photo_look and not (self.samples or 0) > 1 else None
+        zmap = _depth_map(frame)
+        img = self._backdrop(frame)
+        # only the pixels the layers can touch are drawn and read back (llvmpipe's cost is per
+        # pixel): the rest of the frame is the background, which is known already
+        box = _layers_box(frame, (h, w)) if img is not None else (0, 0, w, h)
+        if img is None:
+            img = np.empty((h, w, 3), dtype=np.uint8)
         if box is not None:
-            self._supersample(frame, zmap, img, box)
+            x0, y0, x1, y1 = box
+            img[y0:y1, x0:x1] = self._draw_box(self._fbo, self._resolve, frame, zmap, box, 1)
+        # Only the photo look needs it (lips over a dark mouth on top of a photo) and only
+        # without MSAA; the shaded look skips it.
+        photo_look = any(l.kind == "photo" for l in frame.layers)
+        mouth = _mouth_box(frame, (h, w)) if photo_look and not (self.samples or 0) > 1 else None
+        if mouth is not None:
+            self._supersample(frame, zmap, img, mouth)
+        self._region = (0.0, 0.0, float(w), float(h))
+        self._target = self._fbo
+        self._fbo.use()
         return img
+
+    def _backdrop(self, frame: Frame) -> Optional[np.ndarray]:
+        """``(H, W, 3)`` uint8 of what the frame shows where no layer is: the clear colour or
+        the background texture (when it has the frame's size, so a texel is a pixel); None
+        when neither applies and the whole frame has to be drawn."""
+        h, w = self._size
+        if frame.background_texture:
+            tex = self._arrays.get(frame.background_texture)
+            if tex is None or tex.shape != (h, w, 3):
+                return None
+            return tex.copy()
+        bg = tuple(np.round(np.clip(np.asarray(frame.background, dtype=np.float64), 0.0, 1.0) * 255.0).astype(np.uint8))
+        key = (bg, h, w)
+        if self._plain_key != key:  # filling from a broadcast is ~20x slower than a copy
+            self._plain = np.empty((h, w, 3), dtype=np.uint8)
+            self._plain[:] = bg
+            self._plain_key = key
+        return self._plain.copy()
+
+    def _draw_box(self, fbo, resolve, frame: Frame, zmap: Tuple[float, float], box: Tuple[int, int, int, int],
+                  k: int) -> np.ndarray:
+        """Draw the pixel box ``(x0, y0, x1, y1)`` of ``frame`` at ``k`` x ``k`` samples a pixel
+        into the lower-left corner of ``fbo``; returns it as ``(k*(y1-y0), k*(x1-x0), 3)`` uint8,
+        top row first."""
+        import moderngl
+
+        ctx = self.ctx
+        x0, y0, x1, y1 = box
+        bw, bh = (x1 - x0) * k, (y1 - y0) * k
+        view = (0, 0, bw, bh)
+        self._target = fbo
+        self._clear(fbo, frame, viewport=view)
+        fbo.viewport = view
+        ctx.viewport = view
+        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        self._draw_layers(frame if k == 1 else _layers_over(frame, box), zmap)
+        ctx.disable(moderngl.BLEND)
+        if resolve is not fbo:
+            ctx.copy_framebuffer(resolve, fbo)
+        if len(self._readbuf) < bw * bh * 3:
+            self._readbuf = bytearray(bw * bh * 3)
+        resolve.read_into(self._readbuf, viewport=view, components=3, alignment=1)
+        return np.frombuffer(self._readbuf, dtype=np.uint8, count=bw * bh * 3).reshape(bh, bw, 3)[::-1]
 
     def _supersample(self, frame: Frame, zmap: Tuple[float, float], img: np.ndarray, box: Tuple[int, int, int, int]) -> None:
         """Redraw the pixel box ``(x0, y0, x1, y1)`` around the mouth at :data:`MOUTH_SUPERSAMPLE`
         x and put its box-filtered average into ``img`` where the subsamples disagree (the lips'
         edge over the dark mouth); smooth areas keep the single-sample pixels exactly."""
-        import moderngl
-
         ctx = self.ctx
         k = MOUTH_SUPERSAMPLE
         x0, y0, x1, y1 = box
@@ -417,24 +496,20 @@ class GLRenderer(Renderer):
             self._ss_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 4)],
                                            depth_attachment=ctx.depth_renderbuffer((sw, sh)))
             self._ss_size = (sw, sh)
-        fbo = self._ss_fbo
-        fbo.viewport = (0, 0, bw, bh)
-        self._clear(fbo, frame)
-        fbo.viewport = (0, 0, bw, bh)
-        ctx.viewport = (0, 0, bw, bh)
-        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-        self._draw_layers(_layers_over(frame, box), zmap)
-        ctx.disable(moderngl.BLEND)
-        raw = fbo.read(viewport=(0, 0, bw, bh), components=3, alignment=1)
-        sub = np.frombuffer(raw, dtype=np.uint8).reshape(bh, bw, 3)[::-1].astype(np.float32)
-        sub = sub.reshape(y1 - y0, k, x1 - x0, k, 3)
-        avg = sub.mean(axis=(1, 3))
-        spread = (sub.max(axis=(1, 3)) - sub.min(axis=(1, 3))).max(axis=2)
-        g = np.clip((spread - 24.0) / 40.0, 0.0, 1.0)[..., None]
-        cur = img[y0:y1, x0:x1].astype(np.float32)
-        img[y0:y1, x0:x1] = np.clip(cur + g * (avg - cur) + 0.5, 0, 255).astype(np.uint8)
-        self._region = (0.0, 0.0, float(self._size[1]), float(self._size[0]))
-        self._fbo.use()
+        sub = self._draw_box(self._ss_fbo, self._ss_fbo, frame, zmap, box, k)
+        # the k*k subsamples of each pixel as strided views (a reduction over two
+        # non-adjacent axes of a 5-d array is ~20x slower in numpy)
+        samples = [sub[i::k, j::k] for i in range(k) for j in range(k)]
+        total = sum(s.astype(np.uint16) for s in samples)
+        spread = (functools.reduce(np.maximum, samples) - functools.reduce(np.minimum, samples)).max(axis=2)
+        edge = spread > 24
+        if not edge.any():
+            return
+        g = np.clip((spread[edge].astype(np.float32) - 24.0) / 40.0, 0.0, 1.0)[:, None]
+        region = img[y0:y1, x0:x1]
+        cur = region[edge].astype(np.float32)
+        avg = total[edge].astype(np.float32) / (k * k)
+        region[edge] = np.clip(cur + g * (avg - cur) + 0.5, 0, 255).astype(np.uint8)
 
 
 #: supersampling factor (per axis) of the pixels around the mouth hole (2: 4 samples a pixel;
@@ -443,18 +518,65 @@ MOUTH_SUPERSAMPLE = 2
 
 
 def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
-    """``frame`` with only the layers whose pixel bounds meet ``box (x0, y0, x1, y1)``: the
-    others cannot change a pixel there (eyes, forehead creases in the mouth's redraw)."""
+    """``frame`` with only the triangles whose pixel bounds meet ``box (x0, y0, x1, y1)``
+    (layers left without any are dropped): the others cannot change a pixel there, and
+    llvmpipe pays per triangle."""
     x0, y0, x1, y1 = box
     keep = []
     for layer in frame.layers:
         xy = np.asarray(layer.xy)
-        if not len(xy):
+        if not len(xy) or not len(layer.faces):
             continue
         lo, hi = xy.min(axis=0), xy.max(axis=0)
-        if hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1:
+        if not (hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1):
+            continue
+        # a triangle's bounds miss the box iff all three corners lie beyond one of its sides:
+        # per-vertex outcodes (Cohen-Sutherland), AND-ed per face
+        code = ((xy[:, 0] < x0) | ((xy[:, 0] > x1) << 1) | ((xy[:, 1] < y0) << 2) | ((xy[:, 1] > y1) << 3)).astype(np.uint8)
+        f = np.asarray(layer.faces)
+        meets = (code[f[:, 0]] & code[f[:, 1]] & code[f[:, 2]]) == 0
+        if meets.all():
             keep.append(layer)
+        elif meets.any():
+            keep.append(dataclasses.replace(layer, faces=np.asarray(layer.faces)[meets]))
     return dataclasses.replace(frame, layers=keep)
+
+
+def _depth_map(frame: Frame) -> Tuple[float, float]:
+    """``(lo, 1 / (hi - lo))`` over the depth-tested layers' depths: maps them into the depth
+    buffer's range, the same for every pass of a frame."""
+    depths = [np.asarray(l.depth) for l in frame.layers if l.depth is not None and l.depth_test and len(l.depth)]
+    if not depths:
+        return 0.0, 1.0
+    lo = min(float(d.min()) for d in depths)
+    hi = max(float(d.max()) for d in depths)
+    return lo, 1.0 / max(hi - lo, 1e-12)
+
+
+def _layers_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:
+    """Pixel box ``(x0, y0, x1, y1)`` that holds every layer's triangles (2 px margin), clipped
+    to the frame; None when no layer has any."""
+    h, w = size
+    lo, hi = np.array([np.inf, np.inf]), np.array([-np.inf, -np.inf])
+    for layer in frame.layers:
+        xy = np.asarray(layer.xy)
+        if not len(xy) or not len(layer.faces):
+            continue
+        a, b = xy.min(axis=0), xy.max(axis=0)
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if not len(xy):
+                continue
+            a, b = xy.min(axis=0), xy.max(axis=0)
+        lo = np.minimum(lo, a)
+        hi = np.maximum(hi, b)
+    if not np.isfinite(lo).all():
+        return None
+    x0, y0 = (int(np.clip(np.floor(v) - 2, 0, m)) for v, m in zip(lo, (w, h)))
+    x1, y1 = (int(np.clip(np.ceil(v) + 2, 0, m)) for v, m in zip(hi, (w, h)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
 
 
 def _mouth_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:
