@@ -61,6 +61,8 @@ class Crease:
         depth: darkening at the centre line at full strength (ratio ``1 - depth``).
         apart: the crease forms as the pair moves apart (the chin boss pushed up, away from
             the menton, bunches the skin under the lower lip), not together.
+        photo: also painted (and lifted, see :meth:`CreaseRig.lift`) in the photo look; False
+            where the photo's own skin already shows the fold as the lids move.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Crease:
     half_width: float = 0.0012
     depth: float = 0.45
     apart: bool = False
+    photo: bool = True
 
 
 #: The folds. Paths were placed on a plot of the neutral template's landmarks.
@@ -89,7 +92,7 @@ CREASES: Tuple[Crease, ...] = (
     # (the narrowed, "smiling" eye of a felt smile); a tightened lid (AU7) moves away from it
     Crease("infraorbital_furrow", ((0.0240, -0.0095), (0.0300, -0.0115), (0.0360, -0.0125), (0.0420, -0.0118),
                                    (0.0465, -0.0105)),
-           pairs=((374, 330),), full=0.18, depth=0.35),
+           pairs=((374, 330),), full=0.18, depth=0.35, photo=False),
     Crease("nasolabial_fold", ((0.0245, -0.0385), (0.0290, -0.0480), (0.0335, -0.0580), (0.0370, -0.0680),
                                (0.0385, -0.0780)),
            pairs=((291, 358),), full=0.16, half_width=0.0015, depth=0.5),
@@ -195,9 +198,10 @@ class CreaseRig:
 
     @classmethod
     @functools.lru_cache(maxsize=4)
-    def for_template(cls, width_scale: float = 1.0) -> Optional["CreaseRig"]:
+    def for_template(cls, width_scale: float = 1.0, look: str = "shaded") -> Optional["CreaseRig"]:
         """The rig on the bundled open head's template (None if it cannot be read); strips
-        ``width_scale`` times as wide as authored."""
+        ``width_scale`` times as wide as authored; the creases of ``look`` (the photo look
+        leaves out those with ``photo=False``)."""
         try:
             from ..head.io import OPEN_HEAD_PATH
 
@@ -208,7 +212,8 @@ class CreaseRig:
         except (OSError, KeyError, ValueError):
             return None
         faces = faces[(faces < 468).all(axis=1)]
-        return cls.build(v, faces, mirror, width_scale=width_scale)
+        creases = [c for c in CREASES if c.photo or look != "photo"]
+        return cls.build(v, faces, mirror, creases, width_scale=width_scale)
 
     @classmethod
     def build(cls, template: np.ndarray, faces: np.ndarray, mirror: np.ndarray,

@@ -188,8 +188,8 @@ class Scene:
 
         # painted folds (forehead lines, frown lines, crow's feet, ...): MediaPipe topology only;
         # in the photo look, wider soft strips also lift the photo's own folds as they go
-        self.creases = CreaseRig.for_template() if self.topo.mediapipe else None
-        self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH) if self.topo.mediapipe and look == "photo" else None
+        self.creases = CreaseRig.for_template(look=look) if self.topo.mediapipe else None
+        self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH, look) if self.topo.mediapipe and look == "photo" else None
         self.crease_visibility: Optional[np.ndarray] = None
         self.lift_visibility: Optional[np.ndarray] = None
 

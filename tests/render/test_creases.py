@@ -159,3 +159,10 @@ def test_shaded_clip_measures_folds_and_teeth_from_the_neutral_face():
     rig = CreaseRig.for_template()
     first = dict(zip(rig.names, rig.strength(anim.vertices[0].astype(np.float64), rest)))
     assert first["glabellar_furrow_l"] > 0.5  # anger frowns relative to neutral
+
+
+def test_photo_look_leaves_out_the_folds_its_photo_already_shows():
+    shaded = CreaseRig.for_template(look="shaded")
+    photo = CreaseRig.for_template(look="photo")
+    assert "infraorbital_furrow_l" in shaded.names and "infraorbital_furrow_l" not in photo.names
+    assert set(photo.names) == {n for n in shaded.names if not n.startswith("infraorbital")}
