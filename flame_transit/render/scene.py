@@ -295,7 +295,7 @@ class Scene:
                 layers.append(Layer(name, "lit", p[:, :2], tri, depth=p[:, 2], normal=n,
                                     color=cols, specular=0.6))
             if self.eyes is not None:
-                layers += self.eyes.lash_layers(verts, p, n, color, bias, not self.open_face)
+                layers.append(self.eyes.lash_layer(p, n, color, bias, not self.open_face))
         elif self.open_face:
             for k, ring in enumerate(self.topo.eyes):
                 rp = p[ring]

@@ -10,7 +10,7 @@ lids, so a raised lid (AU5) bares more white and a narrowed one (AU6, AU7) less.
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -38,8 +38,14 @@ class ShadedEyes:
         from ..head.open_head import REGIONS
 
         self.colors: Dict[str, np.ndarray] = {}
-        #: per eye: the upper lid contour (corner to corner) and the lower one
-        self.lids = [(np.asarray(REGIONS[f"eye_{s}_upper"]), np.asarray(REGIONS[f"eye_{s}_lower"])) for s in "lr"]
+        #: per eye (rows): the upper lid contour (corner to corner) and the lower one
+        self._upper = np.array([REGIONS["eye_l_upper"], REGIONS["eye_r_upper"]])
+        self._lower = np.array([REGIONS["eye_l_lower"], REGIONS["eye_r_lower"]])
+        n = self._upper.shape[1]
+        self._width_profile = LASH_WIDTH[1] + (LASH_WIDTH[0] - LASH_WIDTH[1]) * np.sin(np.linspace(0.0, np.pi, n))
+        idx = (2 * n * np.arange(2)[:, None] + np.arange(n - 1)[None]).ravel()
+        self._lash_faces = np.concatenate([np.stack([idx, idx + 1, idx + n], 1),
+                                           np.stack([idx + 1, idx + n + 1, idx + n], 1)]).astype(np.int32)
         upper_ids = set(REGIONS["eye_l_upper"]) | set(REGIONS["eye_r_upper"])
         for name, tri, col in eye_parts:
             c = np.tile(np.asarray(col, dtype=np.float64), (num_vertices, 1))
@@ -58,28 +64,26 @@ class ShadedEyes:
                 c[rim] *= np.where(is_up, SCLERA_EDGE[0], SCLERA_EDGE[1])[:, None]
             self.colors[name] = c
 
-    def lash_layers(self, verts: np.ndarray, p: np.ndarray, normals: np.ndarray, skin: np.ndarray,
-                    depth_bias: float, cull_back: bool) -> List[Layer]:
-        """One strip per upper lid: ``p (V, 3)`` projected points, ``skin (V, 3)`` the face's
-        colour (the strip fades into it)."""
-        layers = []
-        for k, (u, lower) in enumerate(self.lids):
-            n = len(u)
-            xy0 = p[u, :2]
-            centre = np.concatenate([xy0, p[lower, :2]]).mean(axis=0)
-            tangent = np.gradient(xy0, axis=0)
-            normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
-            normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
-            normal *= np.sign(np.einsum("ij,ij->i", normal, xy0 - centre))[:, None]  # away from the eye
-            s = np.sin(np.linspace(0.0, np.pi, n))
-            width = (LASH_WIDTH[1] + (LASH_WIDTH[0] - LASH_WIDTH[1]) * s) * np.linalg.norm(xy0[-1] - xy0[0])
-            outer = np.concatenate([xy0 + width[:, None] * normal, p[u, 2:3]], axis=1)
-            xy = np.concatenate([p[u], outer])
-            depth = xy[:, 2] + depth_bias
-            col = np.concatenate([np.tile(LASH, (n, 1)), skin[u]])
-            nn = np.concatenate([normals[u], normals[u]])
-            idx = np.arange(n - 1)
-            tris = np.concatenate([np.stack([idx, idx + 1, idx + n], 1), np.stack([idx + 1, idx + n + 1, idx + n], 1)])
-            layers.append(Layer(f"lashes{k}", "lit", xy[:, :2], tris.astype(np.int32), depth=depth, normal=nn,
-                                color=col, specular=0.0, cull_back=cull_back))
-        return layers
+    def lash_layer(self, p: np.ndarray, normals: np.ndarray, skin: np.ndarray, depth_bias: float,
+                   cull_back: bool) -> Layer:
+        """Both upper lids' lash strips in one layer: ``p (V, 3)`` projected points,
+        ``normals (V, 3)``, ``skin (V, 3)`` the face's colour (each strip fades into it). Per lid,
+        the first row of points is the lid contour, the second the strip's outer edge."""
+        u, lower = self._upper, self._lower  # (2, n) per eye
+        n = u.shape[1]
+        xy0 = p[u, :2]  # (2, n, 2)
+        centre = (xy0.sum(axis=1) + p[lower, :2].sum(axis=1)) / (n + lower.shape[1])
+        tangent = np.empty_like(xy0)  # central differences, one-sided at the corners (np.gradient)
+        tangent[:, 1:-1] = 0.5 * (xy0[:, 2:] - xy0[:, :-2])
+        tangent[:, 0], tangent[:, -1] = xy0[:, 1] - xy0[:, 0], xy0[:, -1] - xy0[:, -2]
+        normal = np.stack([tangent[..., 1], -tangent[..., 0]], axis=-1)
+        normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-9)
+        away = np.sign(np.einsum("ejk,ejk->ej", normal, xy0 - centre[:, None]))  # away from the eye
+        width = self._width_profile[None] * np.linalg.norm(xy0[:, -1] - xy0[:, 0], axis=-1)[:, None]
+        outer = xy0 + (away * width)[..., None] * normal
+        xy = np.stack([xy0, outer], axis=1).reshape(-1, 2)  # per eye: contour row, then outer row
+        z = np.repeat(p[u, 2][:, None] + depth_bias, 2, axis=1).reshape(-1)
+        col = np.stack([np.broadcast_to(LASH, (2, n, 3)), skin[u]], axis=1).reshape(-1, 3)
+        nn = np.repeat(normals[u][:, None], 2, axis=1).reshape(-1, 3)
+        return Layer("lashes", "lit", xy, self._lash_faces, depth=z, normal=nn, color=col, specular=0.0,
+                     cull_back=cull_back)

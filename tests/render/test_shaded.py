@@ -48,16 +48,19 @@ def test_eyes_have_a_pupil_and_a_shaded_white(scene):
 def test_lash_strips_ride_on_the_upper_lids(scene):
     for t in (0, 1):
         frame = scene.frame(t)
-        lashes = [layer for layer in frame.layers if layer.name.startswith("lashes")]
-        assert len(lashes) == 2
+        (layer,) = [layer for layer in frame.layers if layer.name == "lashes"]
         p = scene._project(scene.verts[t].astype(np.float64), t)
-        for layer, lid in zip(lashes, ("eye_l_upper", "eye_r_upper")):
+        start = 0
+        for lid in ("eye_l_upper", "eye_r_upper"):
             ids = np.asarray(REGIONS[lid])
             n = len(ids)
-            np.testing.assert_allclose(layer.xy[:n], p[ids, :2])  # the margin row is the contour
-            up = layer.xy[:n, 1] - layer.xy[n:, 1]  # the strip grows upwards (pixel y points down)
+            margin, edge = layer.xy[start:start + n], layer.xy[start + n:start + 2 * n]
+            np.testing.assert_allclose(margin, p[ids, :2])  # the margin row is the contour
+            up = margin[:, 1] - edge[:, 1]  # the strip grows upwards (pixel y points down)
             assert (up[1:-1] > 0.5).all()  # (at the corners it tapers off sideways)
-            assert layer.color[:n].max() < 0.15  # dark at the margin
+            assert layer.color[start:start + n].max() < 0.15  # dark at the margin
+            start += 2 * n
+        assert start == len(layer.xy) and layer.faces.max() == start - 1
 
 
 def test_lash_line_darkens_the_rendered_lid(gl_renderer, open_head, scene):
