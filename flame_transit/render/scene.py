@@ -220,7 +220,7 @@ class Scene:
         if self.topo.mediapipe and len(self.eye_parts) == 4:
             from .shaded import ShadedEyes
 
-            self.eyes = ShadedEyes(self.faces, self.num_vertices, self.rest, self.eye_parts)
+            self.eyes = ShadedEyes(self.num_vertices, self.rest, self.eye_parts)
         self.open_face = self.topo.outer is not None and self._outline_encloses()
         self.weight = np.ones(self.num_vertices)
         self.albedo = np.tile(self.skin, (self.num_vertices, 1))

@@ -33,8 +33,10 @@ LASH_WIDTH = (0.16, 0.05)
 class ShadedEyes:
     """Per-vertex colours of the eye parts and the lash strips of one clip (MediaPipe topology)."""
 
-    def __init__(self, faces: np.ndarray, num_vertices: int, rest: np.ndarray,
+    def __init__(self, num_vertices: int, rest: np.ndarray,
                  eye_parts: Sequence[Tuple[str, np.ndarray, np.ndarray]]) -> None:
+        """``rest (V, 3)`` the neutral face; ``eye_parts``: ``(name, triangles (F, 3), colour (3,))``
+        of the sclera sockets (``eye_*``) and iris disks (``iris_*``)."""
         from ..head.open_head import REGIONS
 
         self.colors: Dict[str, np.ndarray] = {}
