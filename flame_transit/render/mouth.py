@@ -260,14 +260,29 @@ class MouthRig:
         self.origin[0] = 0.5 * (left[0] + right[0])
         self.unit = self.width / _MOUTH_WIDTH
         self._ring_rest = ring_p
-        self._build(ring_p)
+        self._built: Optional[str] = None  # the detail the parts were built at (built on first use)
 
     def set_detail(self, mouth_width_px: float) -> None:
         """Pick the tessellation for a mouth ``mouth_width_px`` pixels wide on screen."""
-        detail = "low" if mouth_width_px < LOW_DETAIL_BELOW_PX else "full"
-        if detail != self.detail:
-            self.detail, self.segments = detail, SEGMENTS[detail]
+        self.detail = "low" if mouth_width_px < LOW_DETAIL_BELOW_PX else "full"
+        self.segments = SEGMENTS[self.detail]
+
+    def _parts(self) -> Tuple[_Part, _Part]:
+        """``(upper, lower)`` rest-frame parts at the current detail, built when first needed."""
+        if self._built != self.detail:
             self._build(self._ring_rest)
+            self._built = self.detail
+        return self._upper_part, self._lower_part
+
+    @property
+    def upper_part(self) -> _Part:
+        """Upper teeth and gums (follow the skull), rest frame."""
+        return self._parts()[0]
+
+    @property
+    def lower_part(self) -> _Part:
+        """Lower teeth, gums and the tongue (follow the jaw), rest frame."""
+        return self._parts()[1]
 
     # -- construction ------------------------------------------------------------------------
     def _to_head(self, local: np.ndarray) -> np.ndarray:
@@ -360,10 +375,11 @@ class MouthRig:
         tv = tv + centre
         tao = np.clip(1.0 - 0.8 * (-0.013 * u - tv[:, 2]) / (0.04 * u), 0.25, 1.0)
         tongue = _Part(self._to_head(tv), tn @ self.axes, tf, np.full(len(tv), TONGUE), tao)
-        self.upper_part = upper
-        self.lower_part = _merge([lower, tongue])
+        self._upper_part = upper
+        self._lower_part = _merge([lower, tongue])
+        self._upper_local = (upper.verts - self.origin) @ self.axes.T
         # rest-frame face normals: a rigid part's faces face the viewer when R @ n has z > 0
-        self._face_normals = [_face_normals(part.verts, part.faces) for part in (self.upper_part, self.lower_part)]
+        self._face_normals = [_face_normals(part.verts, part.faces) for part in (self._upper_part, self._lower_part)]
         # cavity back rim: an ellipse in the mouth frame, upper half on the skull, lower on the jaw
         local = (ring_p - self.origin) @ self.axes.T
         half_w = max(np.abs(local[:, 0]).max(), 1e-9)
@@ -376,7 +392,7 @@ class MouthRig:
             np.where(self.upper, bh_up * np.sin(ang), -bh_lo * np.sin(ang)),
             np.full(len(ang), back_depth),
         ], axis=1)
-        self.back_rest = self._to_head(back)
+        self._back_rest = self._to_head(back)
 
     # -- per frame ------------------------------------------------------------------------------
     def transforms(self, verts: np.ndarray) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]:
@@ -387,15 +403,14 @@ class MouthRig:
         """Mouth geometry for one posed mesh ``verts (V, 3)``."""
         verts = np.asarray(verts, dtype=np.float64)
         (ru, tu), (rl, tl) = self.transforms(verts)
-        up = self.upper_part
-        lo = self.lower_part
+        up, lo = self._parts()
         p_up = up.verts @ ru.T + tu
         p_lo = lo.verts @ rl.T + tl
         n_up = up.normals @ ru.T
         n_lo = lo.normals @ rl.T
         # cavity: front rim = lip ring, middle rim, back rim, back cap
         front = verts[self.ring]
-        back = np.where(self.upper[:, None], self.back_rest @ ru.T + tu, self.back_rest @ rl.T + tl)
+        back = np.where(self.upper[:, None], self._back_rest @ ru.T + tu, self._back_rest @ rl.T + tl)
         mid = 0.55 * front + 0.45 * back
         centre = back.mean(axis=0, keepdims=True)
         n = len(self.ring)
@@ -418,7 +433,8 @@ class MouthRig:
         off2 = off1 + len(p_lo)
         # the upper lip shades what lies just below it (a slit shows dark teeth, a grin bright ones)
         lip = self._skull_local(verts[self.ring], ru, tu)
-        inner = self._skull_local(np.concatenate([p_up, p_lo]), ru, tu)
+        # (the upper parts ride the skull: their skull-local points are their rest points)
+        inner = np.concatenate([self._upper_local, self._skull_local(p_lo, ru, tu)])
         up_pts = lip[self.upper]
         order = np.argsort(up_pts[:, 0])
         lip_y = np.interp(inner[:, 0], up_pts[order, 0], up_pts[order, 1])

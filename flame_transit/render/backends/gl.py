@@ -67,7 +67,23 @@ void main() {
 }
 """
 
-_LIT_FS = "#version 330\n" + _SHADE + f"""
+def _shine_glsl(exponent: float) -> str:
+    """GLSL ``float shine(float x)``: ``x ** exponent``, by repeated squaring when the exponent
+    is a small whole number (llvmpipe evaluates ``pow`` as exp2(log2) per fragment)."""
+    k = int(round(exponent))
+    if abs(exponent - k) > 1e-9 or not 1 <= k <= 64:
+        return f"float shine(float x) {{ return pow(x, {exponent:.6f}); }}\n"
+    body, power = ["float r = 1.0;", "float p = x;"], k
+    while power:
+        if power & 1:
+            body.append("r *= p;")
+        power >>= 1
+        if power:
+            body.append("p *= p;")
+    return "float shine(float x) { " + " ".join(body) + " return r; }\n"
+
+
+_LIT_FS = "#version 330\n" + _SHADE + _shine_glsl(SHININESS) + f"""
 uniform float specular;
 uniform float alpha;
 in vec3 v_normal;
@@ -76,7 +92,7 @@ out vec4 f_color;
 const vec3 HALF_KEY = vec3({HALF_KEY[0]:.8f}, {HALF_KEY[1]:.8f}, {HALF_KEY[2]:.8f});
 void main() {{
     vec3 n = towards_viewer(v_normal);
-    float s = specular * {SPECULAR:.6f} * (pow(max(n.z, 0.0), {SHININESS:.3f}) + 0.6 * pow(max(dot(n, HALF_KEY), 0.0), {SHININESS:.3f}));
+    float s = specular == 0.0 ? 0.0 : specular * {SPECULAR:.6f} * (shine(max(n.z, 0.0)) + 0.6 * shine(max(dot(n, HALF_KEY), 0.0)));
     f_color = vec4(clamp(v_color * shade(n) + vec3(s), 0.0, 1.0), alpha);
 }}
 """
@@ -558,10 +574,15 @@ def _layers_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int,
     to the frame; None when no layer has any."""
     h, w = size
     lo, hi = np.array([np.inf, np.inf]), np.array([-np.inf, -np.inf])
+    seen = set()
     for layer in frame.layers:
         xy = np.asarray(layer.xy)
         if not len(xy) or not len(layer.faces):
             continue
+        view = (xy.__array_interface__["data"][0], xy.shape, xy.strides)
+        if view in seen:  # the shaded look's painted parts share the skin's positions
+            continue
+        seen.add(view)
         a, b = xy.min(axis=0), xy.max(axis=0)
         if not (np.isfinite(a).all() and np.isfinite(b).all()):
             xy = xy[np.isfinite(xy).all(axis=1)]
