@@ -209,6 +209,7 @@ class GLRenderer(Renderer):
             self.samples = 0 if software else 4
         if self.samples > max_samples:
             self.samples = max_samples
+        self._uniform_values: Dict[Tuple[str, str], Any] = {}
         self._progs["lit"] = ctx.program(vertex_shader=_LIT_VS, fragment_shader=_LIT_FS)
         self._progs["photo"] = ctx.program(vertex_shader=_PHOTO_VS, fragment_shader=_PHOTO_FS)
         return ctx
@@ -373,26 +374,22 @@ class GLRenderer(Renderer):
 
         ctx = self.ctx
         vao = entry["vao"]
-        if layer.kind == "lit":
-            prog = self._progs["lit"]
-            prog["specular"].value = float(layer.specular)
+        kind = "lit" if layer.kind == "lit" else "photo"
+        if kind == "lit":
+            self._uniform(kind, "specular", float(layer.specular))
         else:
-            prog = self._progs["photo"]
             tex = self._textures.get(layer.texture)
             if tex is None:
                 raise RuntimeError(f"layer {layer.name!r} uses unknown texture {layer.texture!r}")
             tex.use(location=0)
-            prog["tex"].value = 0
+            self._uniform(kind, "tex", 0)
             tex2 = self._textures.get(layer.texture2) if layer.texture2 else None
-            mix = float(layer.mix) if tex2 is not None else 0.0
             (tex2 or tex).use(location=1)
-            prog["tex2"].value = 1
-            prog["mix_tex2"].value = mix
-        if "viewport" in prog:  # photo layers: uv in output pixels
-            prog["viewport"].value = (float(self._size[1]), float(self._size[0]))
-        prog["region"].value = self._region
-        if "alpha" in prog:
-            prog["alpha"].value = float(layer.alpha)
+            self._uniform(kind, "tex2", 1)
+            self._uniform(kind, "mix_tex2", float(layer.mix) if tex2 is not None else 0.0)
+            self._uniform(kind, "viewport", (float(self._size[1]), float(self._size[0])))  # uv in output pixels
+        self._uniform(kind, "region", self._region)
+        self._uniform(kind, "alpha", float(layer.alpha))
         if layer.depth_test and layer.depth is not None:
             ctx.enable(moderngl.DEPTH_TEST)
         else:
@@ -408,6 +405,14 @@ class GLRenderer(Renderer):
         else:
             ctx.disable(moderngl.CULL_FACE)
         vao.render(moderngl.TRIANGLES, vertices=entry["count"])
+
+    def _uniform(self, program: str, name: str, value: Any) -> None:
+        """Set a uniform of ``program`` when its value changed (a write costs a Python round
+        trip into moderngl for every layer of every frame)."""
+        key = (program, name)
+        if self._uniform_values.get(key) != value:
+            self._progs[program][name].value = value
+            self._uniform_values[key] = value
 
     def _draw_layers(self, frame: Frame, zmap: Tuple[float, float]) -> None:
         if frame.background_texture:
