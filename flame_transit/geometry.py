@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["similarity_transform", "vertex_normals", "vertex_face_incidence"]
+__all__ = ["face_normals", "similarity_transform", "vertex_normals", "vertex_face_incidence"]
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: Optional[np.ndarray] = None, *,
@@ -68,6 +68,20 @@ def vertex_face_incidence(faces: np.ndarray, num_vertices: int) -> Any:
     return index_sparse(int(num_vertices), np.asarray(faces, dtype=np.int64))
 
 
+def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unnormalised face normals ``(F, 3)``: ``(b - a) x (c - a)`` per triangle, right-handed
+    winding, length twice the triangle's area.
+
+    Example:
+        >>> face_normals(np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])).tolist()
+        [[0.0, 0.0, 1.0]]
+    """
+    v = np.asarray(verts)
+    f = np.asarray(faces)
+    a = v[f[:, 0]]
+    return np.cross(v[f[:, 1]] - a, v[f[:, 2]] - a)
+
+
 def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) -> np.ndarray:
     """Area-weighted unit vertex normals ``(V, 3)`` float64 (zero for unused vertices).
 
@@ -80,7 +94,6 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) 
 
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
-    face_normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 x area
     if incidence is None:
         incidence = vertex_face_incidence(f, len(v))
-    return np.asarray(mean_vertex_normals(len(v), f, face_normals, sparse=incidence), dtype=np.float64)
+    return np.asarray(mean_vertex_normals(len(v), f, face_normals(v, f), sparse=incidence), dtype=np.float64)

@@ -31,7 +31,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..geometry import similarity_transform, vertex_normals
+from ..geometry import face_normals, similarity_transform
 
 __all__ = [
     "MATERIALS",
@@ -127,19 +127,13 @@ def superellipsoid(
     faces = np.concatenate([np.stack([v00, v01, v11], 1), np.stack([v00, v11, v10], 1)])
     # orient outwards
     tri = verts[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    fn = face_normals(verts, faces)
     area = np.linalg.norm(fn, axis=1)
     keep = area > 1e-14
     faces = faces[keep]
     if np.einsum("ij,ij->", fn[keep], tri[keep].mean(axis=1)) < 0:
         faces = faces[:, ::-1]
     return verts, norms, np.ascontiguousarray(faces, dtype=np.int32)
-
-
-def _face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """``(F, 3)`` unnormalised face normals (right-handed winding)."""
-    tri = verts[faces]
-    return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
 
 
 @dataclass
@@ -379,7 +373,7 @@ class MouthRig:
         self._lower_part = _merge([lower, tongue])
         self._upper_local = (upper.verts - self.origin) @ self.axes.T
         # rest-frame face normals: a rigid part's faces face the viewer when R @ n has z > 0
-        self._face_normals = [_face_normals(part.verts, part.faces) for part in (self._upper_part, self._lower_part)]
+        self._face_normals = [face_normals(part.verts, part.faces) for part in (self._upper_part, self._lower_part)]
         # cavity back rim: an ellipse in the mouth frame, upper half on the skull, lower on the jaw
         local = (ring_p - self.origin) @ self.axes.T
         half_w = max(np.abs(local[:, 0]).max(), 1e-9)

@@ -17,7 +17,7 @@ from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
 from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
 from ..geometry import vertex_face_incidence as _incidence
-from ..geometry import vertex_normals
+from ..geometry import face_normals, vertex_normals
 from .topology import _fan, _head_forward, _hops_from, _inside, _rigid_sets, analyse_mesh
 from .types import Frame, Layer
 
@@ -138,8 +138,7 @@ class Scene:
 
         # orientation: normals point out of the face (towards the viewer on the front)
         tri = src[faces]
-        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        self.flip = float(np.einsum("ij,ij->", fn, tri.mean(axis=1) - src.mean(axis=0))) < 0
+        self.flip = float(np.einsum("ij,ij->", face_normals(src, faces), tri.mean(axis=1) - src.mean(axis=0))) < 0
 
         self.topo = analyse_mesh(faces, src)
         self.rig: Optional[MouthRig] = None
@@ -253,12 +252,14 @@ class Scene:
         n = vertex_normals(verts, self.faces, self.incidence)
         return -n if self.flip else n
 
-    def _mouth_layers(self, verts: np.ndarray, t: int, offset: np.ndarray, palette: np.ndarray) -> List[Layer]:
+    def _mouth_layers(self, verts: np.ndarray, t: int, offset: np.ndarray,
+                      palette: np.ndarray) -> Tuple[List[Layer], Optional[float]]:
+        """The mouth interior's layers of frame ``t`` and the rig's lip gap (None without a rig)."""
         layers: List[Layer] = []
-        self._opening = None
+        opening = None
         if self.rig is not None:
             g = self.rig.frame(verts)
-            self._opening = g.opening  # this frame's lip gap (the lip seal fades with it)
+            opening = g.opening
             p = self._project(g.verts, t)
             p[:, :2] += offset
             col = palette[g.material] * g.ao[:, None]
@@ -272,7 +273,7 @@ class Scene:
             col = np.broadcast_to(palette[3], (len(verts), 3))
             layers.append(Layer("mouth_interior", "lit", p[:, :2] + offset, self.mouth_interior,
                                 depth=p[:, 2] - 1e-4 * abs(self.camera.frame(t)[0][0]), normal=n, color=col))
-        return layers
+        return layers, opening
 
     def _shaded_frame(self, t: int) -> Frame:
         verts = self.verts[t].astype(np.float64)
@@ -290,7 +291,7 @@ class Scene:
             layers.append(Layer(name, "lit", p[:, :2], tri, depth=p[:, 2] + bias, normal=n,
                                 color=col * color / self.skin, specular=0.5 if name == "lips" else 0.2,
                                 cull_back=not self.open_face))
-        layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)
+        layers += self._mouth_layers(verts, t, np.zeros(2), self.palette)[0]
         if self.eye_parts:
             for name, tri, cols in self.eye_layers:
                 layers.append(Layer(name, "lit", p[:, :2], tri, depth=p[:, 2], normal=n,
@@ -380,8 +381,7 @@ class Scene:
             nz = self.n_src[:, 2]
             self.weight = np.clip((nz - 0.1) / 0.4, 0, 1)
             self.disp_weight = np.clip((nz - 0.05) / 0.35, 0, 1) ** 2
-            tri = self.src[self.faces]
-            fz = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, 2] * (-1 if self.flip else 1)
+            fz = face_normals(self.src, self.faces)[:, 2] * (-1 if self.flip else 1)
             self.face_faces = self.faces[fz > 0]
         self.mouth_width_px = float(self.rig.width * ppm) if self.rig is not None else 0.0
         if self.rig is not None:
@@ -437,7 +437,7 @@ class Scene:
     def _vertex_areas(self, verts: np.ndarray) -> np.ndarray:
         """Per-vertex area (a third of each adjacent triangle's), metres²."""
         f = self.faces
-        a = 0.5 * np.linalg.norm(np.cross(verts[f[:, 1]] - verts[f[:, 0]], verts[f[:, 2]] - verts[f[:, 0]]), axis=1)
+        a = 0.5 * np.linalg.norm(face_normals(verts, f), axis=1)
         return np.bincount(f.ravel(), weights=np.repeat(a / 3.0, 3), minlength=len(verts))
 
     def crease_ratio(self, verts: np.ndarray) -> np.ndarray:
@@ -535,8 +535,9 @@ class Scene:
             xy = np.concatenate([inner, self.skirt_mid + 0.25 * (inner - self.src2d[ring]), self.skirt_out])
             layers.append(Layer("skirt", "photo", xy, self.skirt_faces, uv=self.skirt_uv, texture="face",
                                 depth_test=False))
-        layers += self._mouth_layers(verts, t, self.ring_offset, self.palette)
-        seal = self._lip_seal(verts, p, self._opening)
+        mouth, opening = self._mouth_layers(verts, t, self.ring_offset, self.palette)
+        layers += mouth
+        seal = self._lip_seal(verts, p, opening)
         if seal is not None:
             layers.append(seal)
         to_source = self._to_source(verts)

@@ -548,9 +548,6 @@ def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
         xy = np.asarray(layer.xy)
         if not len(xy) or not len(layer.faces):
             continue
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        if not (hi[0] >= x0 and lo[0] <= x1 and hi[1] >= y0 and lo[1] <= y1):
-            continue
         # a triangle's bounds miss the box iff all three corners lie beyond one of its sides:
         # per-vertex outcodes (Cohen-Sutherland), AND-ed per face
         code = ((xy[:, 0] < x0) | ((xy[:, 0] > x1) << 1) | ((xy[:, 1] < y0) << 2) | ((xy[:, 1] > y1) << 3)).astype(np.uint8)
