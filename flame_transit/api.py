@@ -64,6 +64,7 @@ class Animation:
     timings: Dict[str, float] = field(default_factory=dict)
     _vertices: Optional[np.ndarray] = field(default=None, repr=False)
     _frames: Optional[np.ndarray] = field(default=None, repr=False)
+    _kept_frames: Optional[List[np.ndarray]] = field(default=None, repr=False)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -123,8 +124,9 @@ class Animation:
 
     def iter_frames(self, progress: bool = False) -> Iterator[np.ndarray]:
         """Yield ``(H, W, 3)`` uint8 frames one by one (no clip-sized buffer)."""
-        if self._frames is not None:
-            yield from self._frames
+        cached = self._frames if self._frames is not None else self._kept_frames
+        if cached is not None:
+            yield from cached
             return
         from .render import render_frames
 
@@ -132,8 +134,8 @@ class Animation:
 
     def _caching_frames(self, progress: bool) -> Iterator[np.ndarray]:
         """Stream frames and keep them (so a contact sheet after a video renders nothing)."""
-        if self._frames is not None:
-            yield from self._frames
+        if self._frames is not None or self._kept_frames is not None:
+            yield from self.iter_frames()
             return
         kept: List[np.ndarray] = []
         budget = 1 << 30  # keep at most ~1 GiB of frames
@@ -144,11 +146,13 @@ class Animation:
                     kept = None
             yield frame
         if kept is not None and len(kept) == self.num_frames:
-            self._frames = np.stack(kept)
+            self._kept_frames = kept  # stacked only if .frames is asked for (a 45 MiB copy)
 
     @property
     def frames(self) -> np.ndarray:
         """``(T, H, W, 3)`` uint8, rendered on first access and cached."""
+        if self._frames is None and self._kept_frames is not None:
+            self._frames, self._kept_frames = np.stack(self._kept_frames), None
         if self._frames is None:
             t0 = time.perf_counter()
             self._frames = np.stack(list(self.iter_frames(progress=self.render_options.get("progress", False))))
