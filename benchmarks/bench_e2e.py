@@ -204,7 +204,9 @@ from flame_transit.cli import main
 t1 = time.perf_counter()
 rc = main(json.loads(sys.argv[1]))
 t2 = time.perf_counter()
-print(json.dumps({"rc": rc, "import_cli": t1 - t0, "main": t2 - t1}))
+print(json.dumps({"rc": rc, "import_cli": t1 - t0, "main": t2 - t1}), flush=True)
+import gc
+gc.freeze()  # as the flame-transit command does on exit (cli.console)
 """
 
 
