@@ -35,7 +35,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, Optional, Type, Union
+from typing import IO, Any, Dict, Iterator, Optional, Tuple, Type, Union
 
 from .errors import InputError
 
@@ -54,6 +54,7 @@ __all__ = [
     "DIRECTORY_MARKER",
     "is_our_directory",
     "read_npz",
+    "read_npz_with_header",
     "user_cache_dir",
     "CACHE_DIR_ENV_VAR",
 ]
@@ -385,3 +386,29 @@ def read_npz(path: PathLike, what: str, error: Type[Exception] = InputError) -> 
             return {k: npz[k] for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise error(f"{p} is not a readable {what} .npz file ({exc})") from exc
+
+
+def read_npz_with_header(path: PathLike, what: str, writer: str, fmt: str,
+                         error: Type[Exception] = InputError) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``(header, arrays)`` of an ``.npz`` file that carries a JSON ``header_json`` with a
+    ``format`` tag (the files our ``save`` methods write): :func:`read_npz`, then one clear
+    error naming ``writer`` when the header is missing, unreadable or of another format.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+        >>> np.savez(p, header_json=np.array(json.dumps({"format": "demo/1"})), x=np.arange(2))
+        >>> header, arrays = read_npz_with_header(p, "demo", "Demo.save", "demo/1")
+        >>> header["format"], sorted(arrays)
+        ('demo/1', ['x'])
+    """
+    arrays = read_npz(path, what, error)
+    p = user_path(os.fspath(path))
+    try:
+        header = json.loads(str(arrays.pop("header_json")))
+        found = header.get("format")
+    except Exception as exc:
+        raise error(f"{p} is not a {what} file written by {writer} ({type(exc).__name__}: {exc})") from exc
+    if found != fmt:
+        raise error(f"{p} is not a {what} file (format {found!r}, expected {fmt!r})")
+    return header, arrays

@@ -101,3 +101,30 @@ def test_read_only_target_is_kept(tmp_path):
         assert target.read_bytes() == b"keep me"  # also when running as root
     finally:
         target.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_read_npz_with_header_errors_name_the_writer(tmp_path):
+    import json
+
+    import numpy as np
+
+    from flame_transit.errors import AssetError
+    from flame_transit.io_utils import read_npz_with_header
+
+    def write(name, **arrays):
+        p = tmp_path / name
+        np.savez(p, **arrays)
+        return p
+
+    ok = write("ok.npz", header_json=np.array(json.dumps({"format": "demo/1", "n": 2})), x=np.arange(2))
+    header, arrays = read_npz_with_header(ok, "demo", "Demo.save", "demo/1", AssetError)
+    assert header["n"] == 2 and list(arrays) == ["x"]
+    missing = write("missing.npz", x=np.arange(2))
+    with pytest.raises(AssetError, match="written by Demo.save"):
+        read_npz_with_header(missing, "demo", "Demo.save", "demo/1", AssetError)
+    garbled = write("garbled.npz", header_json=np.array("{not json"))
+    with pytest.raises(AssetError, match="written by Demo.save"):
+        read_npz_with_header(garbled, "demo", "Demo.save", "demo/1", AssetError)
+    other = write("other.npz", header_json=np.array(json.dumps({"format": "other/3"})))
+    with pytest.raises(AssetError, match="format 'other/3', expected 'demo/1'"):
+        read_npz_with_header(other, "demo", "Demo.save", "demo/1", AssetError)

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import AssetError, CheckpointMismatchError, InputError
 from ..geometry import similarity_transform
-from ..io_utils import read_npz, user_path
+from ..io_utils import read_npz_with_header, user_path
 
 __all__ = ["FlameAUBasis", "fit_au_basis", "au_basis_for", "umeyama", "embedding_mediapipe_indices"]
 
@@ -153,13 +153,7 @@ class FlameAUBasis:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "FlameAUBasis":
         path = user_path(path)
-        data = read_npz(path, "AU basis", AssetError)
-        try:
-            header = json.loads(str(data.pop("header_json")))
-        except Exception as exc:
-            raise AssetError(f"{path} is not an AU basis file written by FlameAUBasis.save ({exc})") from exc
-        if header.get("format") != _FORMAT:
-            raise AssetError(f"{path} is not an AU basis file (format {header.get('format')!r})")
+        header, data = read_npz_with_header(path, "AU basis", "FlameAUBasis.save", _FORMAT, AssetError)
         try:
             return cls(head_name=header["head_name"], au_names=tuple(header["au_names"]),
                        scale=float(header["scale"]), num_landmarks=int(header["num_landmarks"]),

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.dataset import ExpressionDataset
 from ..errors import AssetError, CheckpointMismatchError, InputError
-from ..io_utils import read_npz, user_path
+from ..io_utils import read_npz_with_header, user_path
 
 __all__ = [
     "ExpressionClassifier",
@@ -146,13 +146,8 @@ class ExpressionClassifier:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "ExpressionClassifier":
         path = user_path(path)
-        data = read_npz(path, "classifier", AssetError)
-        try:
-            header = json.loads(str(data["header_json"]))
-        except Exception as exc:
-            raise AssetError(f"{path} is not a classifier file written by ExpressionClassifier.save ({exc})") from exc
-        if header.get("format") != _CLS_FORMAT:
-            raise AssetError(f"{path} is not an expression classifier (format {header.get('format')!r})")
+        header, data = read_npz_with_header(path, "expression classifier", "ExpressionClassifier.save", _CLS_FORMAT,
+                                            AssetError)
         try:
             weights = [(data[f"W{i}"], data[f"b{i}"]) for i in range(int(header["layers"]))]
             return cls(
