@@ -28,11 +28,32 @@ class _Tok:
 
 def _match(toks: List[_Tok], i: int, table: Mapping[Tuple[str, ...], Any], maxlen: int) -> int:
     """Length of the longest phrase of ``table`` starting at ``i`` over free tokens, or 0."""
-    for n in range(min(maxlen, len(toks) - i), 0, -1):
-        if all(t.kind == "" for t in toks[i:i + n]):
-            if tuple(t.text for t in toks[i:i + n]) in table:
-                return n
+    # a phrase may only cover the run of free tokens from i: find it once, then try the
+    # prefixes of its words from the longest (this runs for every token of every instruction)
+    if toks[i].text not in _first_words(table):
+        return 0
+    limit = min(maxlen, len(toks) - i)
+    free = 0
+    while free < limit and toks[i + free].kind == "":
+        free += 1
+    words = tuple(t.text for t in toks[i:i + free])
+    for n in range(free, 0, -1):
+        if words[:n] in table:
+            return n
     return 0
+
+
+#: id(table) -> (table, the words its phrases start with): the lexicon builds its tables once
+#: (lexicon._lex) and never changes them; most tokens start no phrase and stop at this check
+_FIRST_WORDS: Dict[int, Tuple[Mapping[Tuple[str, ...], Any], frozenset]] = {}
+
+
+def _first_words(table: Mapping[Tuple[str, ...], Any]) -> frozenset:
+    entry = _FIRST_WORDS.get(id(table))
+    if entry is None or entry[0] is not table:
+        entry = (table, frozenset(p[0] for p in table if p))
+        _FIRST_WORDS[id(table)] = entry
+    return entry[1]
 
 
 def _phrase(toks: List[_Tok], i: int, n: int) -> Tuple[str, ...]:
