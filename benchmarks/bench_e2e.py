@@ -200,13 +200,14 @@ print(json.dumps({"rc": rc, "wall": wall, "profile": buf.getvalue()}))
 _CLI_TIMED = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from flame_transit.cli import main
+from flame_transit.cli import COMMAND_GC_THRESHOLD, main
 t1 = time.perf_counter()
+import gc
+gc.set_threshold(*COMMAND_GC_THRESHOLD)  # the collector as the flame-transit command sets it (cli.console)
 rc = main(json.loads(sys.argv[1]))
 t2 = time.perf_counter()
 print(json.dumps({"rc": rc, "import_cli": t1 - t0, "main": t2 - t1}), flush=True)
-import gc
-gc.freeze()  # as the flame-transit command does on exit (cli.console)
+gc.freeze()  # as the flame-transit command does on exit
 """
 
 

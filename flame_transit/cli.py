@@ -490,6 +490,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             signal.signal(sig, handler)
 
 
+#: :func:`gc.set_threshold` of the command's process (see :func:`console`)
+COMMAND_GC_THRESHOLD = (20000, 10, 10)
+
+
 def console(argv: Optional[Sequence[str]] = None) -> None:
     """The ``flame-transit`` command: :func:`main`, then exit with its status.
 
@@ -503,9 +507,8 @@ def console(argv: Optional[Sequence[str]] = None) -> None:
       walks every object torch and MediaPipe created (0.8-1.1 s here), is skipped with
       :func:`gc.freeze`; objects are still released, leftover cycles go with the process.
     """
-    gc.set_threshold(20000, 10, 10)
+    gc.set_threshold(*COMMAND_GC_THRESHOLD)
     code = main(argv)
-    sys.stdout.flush()
     gc.freeze()
     sys.exit(code)
 

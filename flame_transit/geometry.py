@@ -7,7 +7,7 @@
   the adjacent faces' cross products, normalised), as one product with a scipy sparse
   vertex-face incidence built once per mesh (:func:`vertex_face_incidence`) for per-frame use.
   Not through trimesh: importing it costs ~0.3 s of every cold render for these two lines;
-  ``tests/test_geometry.py`` checks the result against trimesh's ``vertex_normals``.
+  ``tests/test_geometry.py`` checks the result against trimesh's ``mean_vertex_normals``.
 """
 
 from __future__ import annotations
