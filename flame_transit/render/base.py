@@ -36,8 +36,8 @@ __all__ = ["Renderer", "render_frames"]
 class Renderer(abc.ABC):
     """Renders FLAME-layout meshes to ``uint8`` RGB frames.
 
-    Backends implement :meth:`_draw` (one :class:`Frame` -> ``(H, W, 3)`` uint8) and
-    :meth:`_set_textures`; the looks are built here from :mod:`.scene` / :mod:`.photo`.
+    Backends implement :meth:`_draw` (one :class:`Frame` -> ``(H, W, 3)`` uint8), optionally
+    split into :meth:`_submit` / :meth:`_collect`, and :meth:`_begin`; the looks are built here from :mod:`.scene` / :mod:`.photo`.
     """
 
     name = "base"
@@ -139,8 +139,17 @@ class Renderer(abc.ABC):
 
             iterator = tqdm(iterator, desc=f"render {look}", unit="frame")
         try:
+            # frame t's geometry is computed while the backend still rasterises frame t - 1
+            # (submitted, not yet read back); a backend without that split draws eagerly
+            pending = None
             for t in iterator:
-                yield self._draw(scene.frame(t))
+                frame = scene.frame(t)
+                done = self._collect(pending) if pending is not None else None
+                pending = self._submit(frame)
+                if done is not None:
+                    yield done
+            if pending is not None:
+                yield self._collect(pending)
         finally:
             self._end()
 
@@ -152,6 +161,17 @@ class Renderer(abc.ABC):
     @abc.abstractmethod
     def _draw(self, frame: Frame) -> np.ndarray:
         """Rasterise one frame to ``(H, W, 3)`` uint8."""
+
+    def _submit(self, frame: Frame) -> Any:
+        """Start drawing ``frame``; :meth:`_collect` of the result gives its pixels. A backend
+        that draws asynchronously (GL) returns before the pixels are ready, so the caller can
+        build the next frame meanwhile; the default draws at once."""
+        return self._draw(frame)
+
+    def _collect(self, pending: Any) -> np.ndarray:
+        """``(H, W, 3)`` uint8 of a frame :meth:`_submit` started (called before the next
+        submit)."""
+        return pending
 
     def _end(self) -> None:
         """Release per-clip resources (textures)."""

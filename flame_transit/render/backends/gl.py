@@ -9,9 +9,8 @@ buffers are created once and reused for every frame; only the vertex data change
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -126,6 +125,46 @@ void main() {{
 }}
 """
 
+#: supersampling factor (per axis) of the pixels around the mouth hole (2: 4 samples a pixel;
+#: 4 looked no better at 512 px and cost 3x more)
+MOUTH_SUPERSAMPLE = 2
+#: a pixel of the mouth box whose subsamples differ by more than this (0..255, largest channel)
+#: lies on an edge and takes their average; fully at EDGE_SPREAD + EDGE_RAMP
+EDGE_SPREAD = 24.0
+EDGE_RAMP = 40.0
+
+_EDGE_VS = _VS_HEAD + """
+void main() {
+    gl_Position = to_clip(in_pos);
+}
+"""
+
+_EDGE_FS = f"""#version 330
+uniform sampler2D samples;  // the mouth box drawn at K x K samples a pixel, bottom row first
+uniform vec4 region;        // the pixel rectangle (x0, y0, w, h) of the pass drawn into
+uniform vec3 box;           // the mouth box's left, top and height in pixels
+out vec4 f_color;
+const int K = {MOUTH_SUPERSAMPLE};
+void main() {{
+    ivec2 px = ivec2(int(region.x) + int(gl_FragCoord.x), int(region.y + region.w) - 1 - int(gl_FragCoord.y));
+    ivec2 base = ivec2(K * (px.x - int(box.x)), K * (int(box.z) - 1 - (px.y - int(box.y))));
+    vec3 lo = vec3(255.0), hi = vec3(0.0), sum = vec3(0.0);
+    for (int i = 0; i < K; i++) {{
+        for (int j = 0; j < K; j++) {{
+            vec3 c = round(texelFetch(samples, base + ivec2(j, i), 0).rgb * 255.0);
+            lo = min(lo, c);
+            hi = max(hi, c);
+            sum += c;
+        }}
+    }}
+    vec3 spread = hi - lo;
+    float edge = max(spread.r, max(spread.g, spread.b));
+    if (edge <= {EDGE_SPREAD:.1f}) discard;
+    // blended over the single-sample pixel: c + a * (average - c)
+    f_color = vec4(sum / float(K * K * 255), clamp((edge - {EDGE_SPREAD:.1f}) / {EDGE_RAMP:.1f}, 0.0, 1.0));
+}}
+"""
+
 
 #: one GL context per (backend, options) for the whole process: glcontext's EGL backend
 #: terminates the shared EGL display when a context is released, which would break every other
@@ -148,6 +187,26 @@ def _shared_context(backend: str, kwargs: Dict[str, Any]):
                  info.get("GL_VENDOR", "?"))
         _CONTEXTS[key] = ctx
     return ctx
+
+
+def _gl_flush(backend: str, kwargs: Dict[str, Any]) -> Callable[[], None]:
+    """``glFlush`` of the library the context's functions come from (glcontext resolves them
+    in ``libgl``, the system libGL unless given): it hands the queued draws to the rasteriser
+    without waiting (llvmpipe then rasterises on its own threads while Python builds the next
+    frame). A no-op when it cannot be found: it only overlaps work, reading back still waits."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    name = kwargs.get("libgl") or os.environ.get("GLCONTEXT_LINUX_LIBGL") or ctypes.util.find_library("GL")
+    try:
+        flush = ctypes.CDLL(name).glFlush
+    except (OSError, AttributeError, TypeError) as exc:
+        log.debug("gl renderer: no glFlush in %r (%s); frames are drawn without overlap", name, exc)
+        return lambda: None
+    flush.restype = None
+    flush.argtypes = []
+    return flush
 
 
 class GLRenderer(Renderer):
@@ -175,7 +234,10 @@ class GLRenderer(Renderer):
         self._fbo_size: Optional[Tuple[int, int]] = None
         self._fbo = None
         self._resolve = None
-        self._bufs: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self._bufs: Dict[Tuple[str, str], Dict[str, Any]] = {}  # vertex buffers, per layer
+        self._indices: Dict[Tuple[str, str, str], Dict[str, Any]] = {}  # index buffers, per layer and pass
+        self._pass = "main"
+        self._quads: Dict[Tuple[int, int], np.ndarray] = {}
         self._textures: Dict[str, Any] = {}
         self._arrays: Dict[str, np.ndarray] = {}  # the textures' pixels (the photo: the backdrop)
         self._plain: Optional[np.ndarray] = None  # a frame of the clear colour
@@ -210,8 +272,10 @@ class GLRenderer(Renderer):
         if self.samples > max_samples:
             self.samples = max_samples
         self._uniform_values: Dict[Tuple[str, str], Any] = {}
+        self._flush = _gl_flush(self.backend, self.context_kwargs)
         self._progs["lit"] = ctx.program(vertex_shader=_LIT_VS, fragment_shader=_LIT_FS)
         self._progs["photo"] = ctx.program(vertex_shader=_PHOTO_VS, fragment_shader=_PHOTO_FS)
+        self._progs["edges"] = ctx.program(vertex_shader=_EDGE_VS, fragment_shader=_EDGE_FS)
         return ctx
 
     @property
@@ -222,9 +286,8 @@ class GLRenderer(Renderer):
         ctx = self.ctx
         if self._fbo_size == size:
             return
-        for obj in (self._fbo, self._resolve):
-            if obj is not None:
-                obj.release()
+        for fbo in {id(f): f for f in (self._fbo, self._resolve) if f is not None}.values():
+            _release_framebuffer(fbo)
         h, w = size
         if self.samples > 1:
             self._fbo = ctx.framebuffer(
@@ -287,17 +350,15 @@ class GLRenderer(Renderer):
 
     def close(self) -> None:
         self._release_textures()
+        for entry in self._indices.values():
+            entry["vao"].release()
+            entry["ibo"].release()
         for entry in self._bufs.values():
-            for key in ("vao", "vbo", "ibo"):
-                if entry.get(key) is not None:
-                    entry[key].release()
+            entry["vbo"].release()
         self._bufs = {}
-        for obj in (self._fbo, self._resolve, self._ss_fbo):
-            if obj is not None:
-                try:
-                    obj.release()
-                except Exception:
-                    pass
+        self._indices = {}
+        for fbo in {id(f): f for f in (self._fbo, self._resolve, self._ss_fbo) if f is not None}.values():
+            _release_framebuffer(fbo)
         self._fbo = self._resolve = self._ss_fbo = None
         self._ss_size = (0, 0)
         self._fbo_size = None
@@ -313,21 +374,33 @@ class GLRenderer(Renderer):
             pass
 
     # -- drawing -------------------------------------------------------------------------------
-    def _buffers(self, key: Tuple[str, str], vbytes: int, ibytes: int, fmt: str, attrs: Tuple[str, ...]) -> Dict[str, Any]:
-        """The vertex / index buffers and vertex array of layer ``key``, grown to hold
-        ``vbytes`` / ``ibytes``."""
+    def _vertex_buffer(self, key: Tuple[str, str], vbytes: int) -> Dict[str, Any]:
+        """The vertex buffer of layer ``key``, grown to hold ``vbytes``."""
         entry = self._bufs.get(key)
-        if entry is not None and entry["vbo"].size >= vbytes and entry["ibo"].size >= ibytes:
+        if entry is not None and entry["vbo"].size >= vbytes:
             return entry
-        ctx = self.ctx
         if entry is not None:
-            for k in ("vao", "vbo", "ibo"):
-                entry[k].release()
-        vbo = ctx.buffer(reserve=max(int(vbytes * 1.25), 64), dynamic=True)
-        ibo = ctx.buffer(reserve=max(int(ibytes * 1.25), 64), dynamic=True)
-        vao = ctx.vertex_array(self._progs[key[1]], [(vbo, fmt, *attrs)], index_buffer=ibo, index_element_size=4)
-        entry = {"vbo": vbo, "ibo": ibo, "vao": vao}
+            entry["vbo"].release()
+        entry = {"vbo": self.ctx.buffer(reserve=max(int(vbytes * 1.25), 64), dynamic=True)}
         self._bufs[key] = entry
+        return entry
+
+    def _index_buffer(self, key: Tuple[str, str, str], vbo, ibytes: int, fmt: str, attrs: Tuple[str, ...]) -> Dict[str, Any]:
+        """The index buffer and vertex array of layer ``key[:2]`` in pass ``key[2]``: each pass
+        has its own, so writing the mouth pass's indices never waits for the main pass's
+        draw, which still reads the old ones."""
+        entry = self._indices.get(key)
+        if entry is not None and entry["vbo"] is vbo and entry["ibo"].size >= ibytes:
+            return entry
+        if entry is not None:
+            entry["vao"].release()
+            if entry["ibo"].size < ibytes:
+                entry["ibo"].release()
+                entry = None
+        ibo = entry["ibo"] if entry is not None else self.ctx.buffer(reserve=max(int(ibytes * 1.25), 64), dynamic=True)
+        vao = self.ctx.vertex_array(self._progs[key[1]], [(vbo, fmt, *attrs)], index_buffer=ibo, index_element_size=4)
+        entry = {"vbo": vbo, "ibo": ibo, "vao": vao, "faces": None, "count": 0}
+        self._indices[key] = entry
         return entry
 
     def _draw_layer(self, layer: Layer, zmap: Tuple[float, float], frame: Frame) -> None:
@@ -340,10 +413,9 @@ class GLRenderer(Renderer):
         # a layer drawn again (the mouth supersample, with a subset of its faces) keeps its
         # uploaded vertices: same attribute arrays and depth mapping
         arrays = (layer.xy, layer.depth, layer.normal, layer.color, layer.uv, layer.ratio)
-        faces = np.ascontiguousarray(layer.faces, dtype=np.uint32)
-        entry = self._bufs.get(key)
-        same_vertices = (entry is not None and entry.get("zmap") == zmap and entry["ibo"].size >= faces.nbytes
-                         and all(a is b for a, b in zip(entry.get("arrays", ()), arrays)))
+        vertices = self._bufs.get(key)
+        same_vertices = (vertices is not None and vertices.get("zmap") == zmap
+                         and all(a is b for a, b in zip(vertices.get("arrays", ()), arrays)))
         if not same_vertices:
             pos = np.empty((n, 3), dtype=np.float32)
             pos[:, :2] = layer.xy
@@ -358,14 +430,16 @@ class GLRenderer(Renderer):
                 ratio = layer.ratio if layer.ratio is not None else np.ones(n)
                 data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
             data = np.ascontiguousarray(data, np.float32)
-            entry = self._buffers(key, data.nbytes, faces.nbytes, fmt, attrs)
-            entry["vbo"].write(data)
-            entry["zmap"], entry["arrays"], entry["faces"] = zmap, arrays, None  # held: ids stay unique
-        else:
-            entry = self._buffers(key, 0, faces.nbytes, fmt, attrs)
-        if entry.get("faces") is not layer.faces:
-            entry["ibo"].write(faces)
-            entry["faces"], entry["count"] = layer.faces, faces.size
+            vertices = self._vertex_buffer(key, data.nbytes)
+            vertices["vbo"].write(data)
+            vertices["zmap"], vertices["arrays"] = zmap, arrays  # held: ids stay unique
+        faces = layer.faces
+        entry = self._indices.get((*key, self._pass))
+        if entry is None or entry["faces"] is not faces or entry["vbo"] is not vertices["vbo"]:
+            tri = np.ascontiguousarray(faces, dtype=np.uint32)
+            entry = self._index_buffer((*key, self._pass), vertices["vbo"], tri.nbytes, fmt, attrs)
+            entry["ibo"].write(tri)
+            entry["faces"], entry["count"] = faces, tri.size
         self._draw_uploaded(layer, entry)
 
     def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any]) -> None:
@@ -417,8 +491,10 @@ class GLRenderer(Renderer):
     def _draw_layers(self, frame: Frame, zmap: Tuple[float, float]) -> None:
         if frame.background_texture:
             h, w = self._size
-            quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
-            bg_layer = Layer("background", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad,
+            quad = self._quads.get((h, w))
+            if quad is None:  # one array per size: the pass that redraws it reuses its upload
+                quad = self._quads[(h, w)] = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+            bg_layer = Layer("background", "photo", quad, _QUAD_FACES, uv=quad,
                              texture=self._backdrop_texture(frame.background_texture), depth_test=False)
             self._draw_layer(bg_layer, zmap, frame)
         for layer in frame.layers:
@@ -430,7 +506,9 @@ class GLRenderer(Renderer):
         bg = frame.background
         fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0, viewport=viewport)
 
-    def _draw(self, frame: Frame) -> np.ndarray:
+    def _submit(self, frame: Frame) -> Tuple[np.ndarray, Any, Any]:
+        """Issue every pass of ``frame`` and flush: the rasteriser works on them while the
+        caller builds the next frame; :meth:`_collect` reads them back."""
         ctx = self.ctx
         h, w = self._size
         ctx.depth_func = "<"
@@ -443,19 +521,37 @@ class GLRenderer(Renderer):
         box = _layers_box(frame, (h, w)) if img is not None else (0, 0, w, h)
         if img is None:
             img = np.empty((h, w, 3), dtype=np.uint8)
-        if box is not None:
-            x0, y0, x1, y1 = box
-            img[y0:y1, x0:x1] = self._draw_box(self._fbo, self._resolve, frame, zmap, box, 1)
-        # Only the photo look needs it (lips over a dark mouth on top of a photo) and only
-        # without MSAA; the shaded look skips it.
+        # The mouth box is drawn again at MOUTH_SUPERSAMPLE^2 samples a pixel, and its edge
+        # pixels (the lips' edge over the dark mouth) blended over the main pass. Only the
+        # photo look needs it (lips over a dark mouth on top of a photo) and only without MSAA.
         photo_look = any(l.kind == "photo" for l in frame.layers)
-        mouth = _mouth_box(frame, (h, w)) if photo_look and not (self.samples or 0) > 1 else None
+        mouth = _mouth_box(frame, (h, w)) if box is not None and photo_look and not (self.samples or 0) > 1 else None
         if mouth is not None:
-            self._supersample(frame, zmap, img, mouth)
+            mouth = _intersect(mouth, box)
+        if mouth is not None:
+            self._issue_box(self._supersample_fbo(mouth), None, frame, zmap, mouth, MOUTH_SUPERSAMPLE)
+        if box is not None:
+            self._issue_box(self._fbo, self._resolve, frame, zmap, box, 1)
+        self._flush()
         self._region = (0.0, 0.0, float(w), float(h))
         self._target = self._fbo
+        self._pass = "main"
         self._fbo.use()
+        return img, box, mouth
+
+    def _collect(self, pending: Tuple[np.ndarray, Any, Any]) -> np.ndarray:
+        img, box, mouth = pending
+        if mouth is not None:
+            # blended here, not at submit: llvmpipe stalls a draw that samples a texture
+            # still being rasterised, and by now the supersampled pass is done
+            self._draw_edges(mouth, box)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            img[y0:y1, x0:x1] = self._read_box(self._resolve, box)
         return img
+
+    def _draw(self, frame: Frame) -> np.ndarray:
+        return self._collect(self._submit(frame))
 
     def _backdrop(self, frame: Frame) -> Optional[np.ndarray]:
         """``(H, W, 3)`` uint8 of what the frame shows where no layer is: the clear colour or
@@ -475,67 +571,105 @@ class GLRenderer(Renderer):
             self._plain_key = key
         return self._plain.copy()
 
-    def _draw_box(self, fbo, resolve, frame: Frame, zmap: Tuple[float, float], box: Tuple[int, int, int, int],
-                  k: int) -> np.ndarray:
+    def _issue_box(self, fbo, resolve, frame: Frame, zmap: Tuple[float, float], box: Tuple[int, int, int, int],
+                   k: int) -> None:
         """Draw the pixel box ``(x0, y0, x1, y1)`` of ``frame`` at ``k`` x ``k`` samples a pixel
-        into the lower-left corner of ``fbo``; returns it as ``(k*(y1-y0), k*(x1-x0), 3)`` uint8,
-        top row first."""
+        into the lower-left corner of ``fbo`` (then resolved into ``resolve``, when another)."""
         import moderngl
 
         ctx = self.ctx
         x0, y0, x1, y1 = box
-        bw, bh = (x1 - x0) * k, (y1 - y0) * k
-        view = (0, 0, bw, bh)
+        view = (0, 0, (x1 - x0) * k, (y1 - y0) * k)
         self._target = fbo
+        self._pass = "main" if k == 1 else f"x{k}"
         self._clear(fbo, frame, viewport=view)
         fbo.viewport = view
         ctx.viewport = view
         self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
         self._draw_layers(frame if k == 1 else _layers_over(frame, box), zmap)
         ctx.disable(moderngl.BLEND)
-        if resolve is not fbo:
+        if resolve is not None and resolve is not fbo:
             ctx.copy_framebuffer(resolve, fbo)
+
+    def _draw_edges(self, box: Tuple[int, int, int, int], into: Tuple[int, int, int, int]) -> None:
+        """Blend the edge pixels of the pixel box ``box``, drawn supersampled into the
+        supersample framebuffer, over the main framebuffer, which holds the box ``into``."""
+        import moderngl
+
+        ctx = self.ctx
+        view = (0, 0, into[2] - into[0], into[3] - into[1])
+        self._target = fbo = self._fbo
+        fbo.use()
+        fbo.viewport = view
+        ctx.viewport = view
+        self._region = (float(into[0]), float(into[1]), float(view[2]), float(view[3]))
+        x0, y0, x1, y1 = box
+        quad = np.array([[x0, y0, 0], [x1, y0, 0], [x1, y1, 0], [x0, y1, 0]], dtype=np.float32)
+        entry = self._indices.get(("edges", "edges", "main"))
+        if entry is None:
+            vbo = self.ctx.buffer(reserve=quad.nbytes, dynamic=True)
+            self._bufs[("edges", "edges")] = {"vbo": vbo}
+            entry = self._index_buffer(("edges", "edges", "main"), vbo, _QUAD_FACES.nbytes, "3f", ("in_pos",))
+            entry["ibo"].write(_QUAD_FACES)
+            entry["count"] = _QUAD_FACES.size
+        entry["vbo"].write(quad)
+        self._ss_fbo.color_attachments[0].use(location=0)
+        self._uniform("edges", "samples", 0)
+        self._uniform("edges", "region", self._region)
+        self._uniform("edges", "box", (float(x0), float(y0), float(y1 - y0)))
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self._target.depth_mask = False
+        ctx.enable(moderngl.BLEND)
+        ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        entry["vao"].render(moderngl.TRIANGLES, vertices=entry["count"])
+        ctx.disable(moderngl.BLEND)
+
+    def _read_box(self, fbo, box: Tuple[int, int, int, int]) -> np.ndarray:
+        """``(y1-y0, x1-x0, 3)`` uint8, top row first, of a box :meth:`_issue_box` drew into
+        ``fbo`` (a view of a buffer the next read reuses)."""
+        x0, y0, x1, y1 = box
+        bw, bh = x1 - x0, y1 - y0
         if len(self._readbuf) < bw * bh * 3:
             self._readbuf = bytearray(bw * bh * 3)
-        resolve.read_into(self._readbuf, viewport=view, components=3, alignment=1)
+        fbo.read_into(self._readbuf, viewport=(0, 0, bw, bh), components=3, alignment=1)
         return np.frombuffer(self._readbuf, dtype=np.uint8, count=bw * bh * 3).reshape(bh, bw, 3)[::-1]
 
-    def _supersample(self, frame: Frame, zmap: Tuple[float, float], img: np.ndarray, box: Tuple[int, int, int, int]) -> None:
-        """Redraw the pixel box ``(x0, y0, x1, y1)`` around the mouth at :data:`MOUTH_SUPERSAMPLE`
-        x and put its box-filtered average into ``img`` where the subsamples disagree (the lips'
-        edge over the dark mouth); smooth areas keep the single-sample pixels exactly."""
+    def _supersample_fbo(self, box: Tuple[int, int, int, int]):
+        """The framebuffer of the supersampled mouth pass, grown to hold ``box``."""
         ctx = self.ctx
         k = MOUTH_SUPERSAMPLE
         x0, y0, x1, y1 = box
         bw, bh = (x1 - x0) * k, (y1 - y0) * k
         if self._ss_fbo is None or self._ss_size[0] < bw or self._ss_size[1] < bh:
             if self._ss_fbo is not None:
-                self._ss_fbo.release()
+                _release_framebuffer(self._ss_fbo)
             sw = max(bw, self._ss_size[0], 64)
             sh = max(bh, self._ss_size[1], 64)
             sw, sh = -(-sw // 64) * 64, -(-sh // 64) * 64
-            self._ss_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 4)],
+            samples = ctx.texture((sw, sh), 4)  # sampled by the edge pass (texelFetch)
+            self._ss_fbo = ctx.framebuffer(color_attachments=[samples],
                                            depth_attachment=ctx.depth_renderbuffer((sw, sh)))
             self._ss_size = (sw, sh)
-        sub = self._draw_box(self._ss_fbo, self._ss_fbo, frame, zmap, box, k)
-        # the k*k subsamples of each pixel as strided views (a reduction over two
-        # non-adjacent axes of a 5-d array is ~20x slower in numpy)
-        samples = [sub[i::k, j::k] for i in range(k) for j in range(k)]
-        total = sum(s.astype(np.uint16) for s in samples)
-        spread = (functools.reduce(np.maximum, samples) - functools.reduce(np.minimum, samples)).max(axis=2)
-        edge = spread > 24
-        if not edge.any():
-            return
-        g = np.clip((spread[edge].astype(np.float32) - 24.0) / 40.0, 0.0, 1.0)[:, None]
-        region = img[y0:y1, x0:x1]
-        cur = region[edge].astype(np.float32)
-        avg = total[edge].astype(np.float32) / (k * k)
-        region[edge] = np.clip(cur + g * (avg - cur) + 0.5, 0, 255).astype(np.uint8)
+        return self._ss_fbo
 
 
-#: supersampling factor (per axis) of the pixels around the mouth hole (2: 4 samples a pixel;
-#: 4 looked no better at 512 px and cost 3x more)
-MOUTH_SUPERSAMPLE = 2
+_QUAD_FACES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.uint32)
+
+
+def _release_framebuffer(fbo) -> None:
+    """Release ``fbo`` and its attachments (releasing a framebuffer keeps them)."""
+    for obj in (*fbo.color_attachments, fbo.depth_attachment, fbo):
+        if obj is not None:
+            try:
+                obj.release()
+            except Exception:  # pragma: no cover - already released with the context
+                pass
+
+
+def _intersect(a: Tuple[int, int, int, int], b: Tuple[int, int, int, int]) -> Optional[Tuple[int, int, int, int]]:
+    """The pixel box where boxes ``a`` and ``b`` ``(x0, y0, x1, y1)`` overlap; None if nowhere."""
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:

@@ -1,0 +1,85 @@
+"""The GL backend's own passes: the supersampled mouth edges blended in a shader, and frames
+drawn (submitted) while the next one is built."""
+
+import numpy as np
+import pytest
+
+from flame_transit.render.backends import gl
+from flame_transit.render.types import Frame, Layer
+
+
+@pytest.fixture()
+def renderer():
+    from flame_transit.render import get_renderer
+
+    r = get_renderer("gl")
+    yield r
+    r.close()
+
+
+def _mouth_frame(size: int) -> Frame:
+    """A bright photo patch with a dark, slanted "mouth" triangle over it: the photo look's
+    lips-over-mouth edge that the mouth pass supersamples."""
+    quad = np.array([[4, 4], [size - 4, 4], [size - 4, size - 4], [4, size - 4]], dtype=np.float64)
+    patch = Layer("face", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad, texture="photo",
+                  depth_test=False)
+    tri = np.array([[0.3 * size, 0.31 * size], [0.77 * size, 0.43 * size], [0.41 * size, 0.69 * size]])
+    mouth = Layer("mouth", "lit", tri, np.array([[0, 1, 2]]), depth=np.zeros(3), normal=np.tile([0.0, 0.0, 1.0], (3, 1)),
+                  color=np.full((3, 3), 0.05))
+    return Frame([patch, mouth], background_texture="photo")
+
+
+def _box_filtered(plain: np.ndarray, sub: np.ndarray, k: int) -> np.ndarray:
+    """The documented blend in numpy: where a pixel's k*k subsamples spread by more than
+    EDGE_SPREAD (largest channel), move it towards their mean, fully at EDGE_SPREAD + EDGE_RAMP."""
+    s = sub.reshape(plain.shape[0], k, plain.shape[1], k, 3).astype(np.float64)
+    spread = (s.max(axis=(1, 3)) - s.min(axis=(1, 3))).max(axis=-1)
+    mean = s.mean(axis=(1, 3))
+    a = np.clip((spread - gl.EDGE_SPREAD) / gl.EDGE_RAMP, 0.0, 1.0)[..., None]
+    out = plain + a * (mean - plain)
+    return np.where((spread > gl.EDGE_SPREAD)[..., None], np.floor(out + 0.5), plain).astype(np.uint8)
+
+
+def test_mouth_edges_are_the_box_filter_of_the_supersampled_pass(renderer, monkeypatch):
+    size, k = 96, gl.MOUTH_SUPERSAMPLE
+    photo = np.full((size, size, 3), 230, np.uint8)
+    photo[:, :, 1] = np.linspace(150, 250, size).astype(np.uint8)  # not flat: the blend mixes real values
+    frame = _mouth_frame(size)
+    box = gl._mouth_box(frame, (size, size))
+    assert box is not None
+    x0, y0, x1, y1 = box
+
+    renderer._begin((size, size), {"photo": photo})
+    blended = renderer._draw(frame)
+    bw, bh = (x1 - x0) * k, (y1 - y0) * k
+    raw = np.frombuffer(renderer._ss_fbo.read(viewport=(0, 0, bw, bh), components=3, alignment=1), np.uint8)
+    sub = raw.reshape(bh, bw, 3)[::-1]
+    monkeypatch.setattr(gl, "_mouth_box", lambda frame, size: None)
+    plain = renderer._draw(frame)
+    renderer._end()
+
+    expected = plain.copy()
+    expected[y0:y1, x0:x1] = _box_filtered(plain[y0:y1, x0:x1], sub, k)
+    changed = np.abs(expected.astype(int) - plain).max(axis=-1) > 0
+    assert changed.sum() > 20  # the triangle's edges are blended ...
+    assert not changed[:y0].any() and not changed[y1:].any()  # ... and nothing outside its box
+    np.testing.assert_allclose(blended, expected, atol=1)  # unorm rounding of the blend unit
+    assert (blended[~changed] == plain[~changed]).all()
+
+
+def test_submitted_frames_match_frames_drawn_one_by_one(renderer, open_head, astronaut, astronaut_clip):
+    """iter_frames builds frame t while frame t - 1 rasterises: its output must be what drawing
+    each frame alone gives (no state of one frame leaks into the next)."""
+    from flame_transit.render.scene import build_scene
+
+    img, p = astronaut
+    verts = astronaut_clip[[0, 2, 1, 2]]
+    streamed = list(renderer.iter_frames(verts, open_head.faces, p, look="photo", photo=img, head=open_head, size=160))
+    scene = build_scene(verts, np.asarray(open_head.faces), p, look="photo", photo=img, head=open_head, size=160,
+                        source_vertices=None, rest_vertices=None, background=None, color=None, mouth=True,
+                        shading_gain=1.0)
+    for t, frame in enumerate(streamed):
+        with gl.GLRenderer() as alone:
+            alone._begin(scene.size, scene.textures)
+            np.testing.assert_array_equal(frame, alone._draw(scene.frame(t)))
+    assert np.abs(streamed[1].astype(int) - streamed[2]).max() > 50  # the frames differ (jaw open / neutral)
