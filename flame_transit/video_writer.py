@@ -199,7 +199,7 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
         "-movflags", "+faststart", str(tmp),
     ]
     with tempfile.TemporaryFile() as err:
-        proc = None
+        proc = writer = None
         broken = False
         try:
             # a signal while ffmpeg starts would leave it running unowned, writing the temporary
@@ -209,12 +209,11 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
                     cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
                     start_new_session=os.name == "posix",  # Ctrl-C reaches Python, which kills ffmpeg
                 )
+            writer = _PipeWriter(proc.stdin)
             for frame in stream:
-                try:
-                    proc.stdin.write(_pad_even(frame))
-                except OSError:  # ffmpeg quit early; its message is in `err`
-                    broken = True
-                    break
+                if not writer.put(_pad_even(frame)):
+                    break  # ffmpeg quit early; its message is in `err`
+            broken = not writer.finish()
             try:
                 proc.stdin.close()  # end of input: ffmpeg flushes the encoder and exits
             except OSError:
@@ -225,6 +224,8 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
                 raise
             proc.kill()
             proc.wait()
+            if writer is not None:
+                writer.finish()
             try:
                 proc.stdin.close()
             except OSError:
@@ -234,6 +235,50 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
             err.seek(0)
             msg = err.read().decode("utf-8", "replace").strip()[-2000:]
             raise InputError(f"ffmpeg could not write {tmp.name} (exit status {proc.returncode}): {msg or 'no message'}")
+
+
+class _PipeWriter:
+    """Writes frames to ffmpeg's stdin from a thread: a frame (~0.8 MB at 512²) passes the
+    64 KiB pipe only as fast as ffmpeg reads it, and the writing thread waits for that without
+    the GIL while the caller renders the next frame. At most :attr:`DEPTH` frames wait."""
+
+    DEPTH = 4
+
+    def __init__(self, pipe: Any) -> None:
+        import queue
+        import threading
+
+        self._pipe = pipe
+        self._queue: "queue.Queue[Optional[np.ndarray]]" = queue.Queue(self.DEPTH)
+        self._failed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flame_transit-ffmpeg-pipe", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if not self._failed.is_set():  # after a failure: drain, so put never blocks
+                try:
+                    self._pipe.write(frame)
+                except (OSError, ValueError):  # ffmpeg quit (or the pipe was closed)
+                    self._failed.set()
+
+    def put(self, frame: np.ndarray) -> bool:
+        """Queue a copy of ``frame`` (the caller may reuse its buffer); False once a write
+        has failed."""
+        if self._failed.is_set():
+            return False
+        self._queue.put(np.array(frame, dtype=np.uint8, order="C", copy=True))
+        return True
+
+    def finish(self) -> bool:
+        """Wait for every queued frame to be written; False when a write failed."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        return not self._failed.is_set()
 
 
 def _write_gif(stream: Iterable[np.ndarray], tmp: Path, fps: float) -> None:

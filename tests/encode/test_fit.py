@@ -64,6 +64,32 @@ def test_fit_is_deterministic_and_bounded(open_head):
     assert -0.05 - 1e-6 <= a.pose[6] <= 0.5 + 1e-6
 
 
+def test_converged_rotations_reuse_the_linear_model(open_head, monkeypatch):
+    """The model's forward is skipped once the jaw / eye rotations stop moving: fewer forwards,
+    the same fit to well below a micrometre."""
+    from flame_transit.encode import fit as fit_module
+    from flame_transit.encode.fit_model import HeadFitData
+
+    rng = np.random.default_rng(3)
+    pose = np.zeros(15)
+    pose[0:3] = rng.normal(scale=0.1, size=3)
+    pose[6] = 0.15
+    expr = np.zeros(open_head.num_expression)
+    expr[open_head.expression_names.index("AU12")] = 0.8
+    pts = _render_landmarks(open_head, rng.normal(scale=0.5, size=open_head.num_shape), expr, pose)
+    calls = []
+    forward = HeadFitData.linear_model
+    monkeypatch.setattr(HeadFitData, "linear_model", lambda self, theta: calls.append(1) or forward(self, theta))
+    reused = fit_landmarks(pts, open_head, CROP)
+    n_reused = len(calls)
+    calls.clear()
+    monkeypatch.setattr(fit_module, "THETA_REUSE", -1.0)  # every call recomputes
+    fresh = fit_landmarks(pts, open_head, CROP)
+    assert n_reused < len(calls) == fresh.iterations + 1
+    np.testing.assert_allclose(reused.vertices, fresh.vertices, atol=1e-7)  # metres
+    np.testing.assert_allclose(reused.pose, fresh.pose, atol=1e-6)
+
+
 def test_sparsity_prefers_bilateral_au(open_head):
     names = open_head.expression_names
     expr = np.zeros(22)
