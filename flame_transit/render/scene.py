@@ -567,7 +567,11 @@ class Scene:
         layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
                             ratio=ratio, uv=self.src2d, texture="face", texture2="photo", mix=w))
         layers += self._crease_layers(verts, p, t, ratio=ratio, mix=w)
-        return Frame(layers, background_texture="photo")
+        # the rendered mouth shows through the lips' opening unless the photo's own mouth
+        # covers it: the lip ring's box is where its edges are
+        shows = self.topo.mouth is not None and any(l.name == "mouth" for l in mouth) and w < 0.999
+        edge_box = _pixel_box(p[self.topo.mouth, :2], self.size, margin=3) if shows else None
+        return Frame(layers, background_texture="photo", edge_box=edge_box)
 
     def _crease_layers(self, verts: np.ndarray, p: np.ndarray, t: int, *, normals: Optional[np.ndarray] = None,
                        color: Optional[np.ndarray] = None, ratio: Optional[np.ndarray] = None,
@@ -628,6 +632,21 @@ def _merge_sides(parts: Sequence[Tuple[str, np.ndarray, np.ndarray]], colors: Di
             cols[ids] = own[ids]
             tris.append(tri)
     return [(kind, np.concatenate(tris), cols) for kind, (tris, cols) in merged.items()]
+
+
+def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:
+    """Pixel box ``(x0, y0, x1, y1)`` around points ``xy (N, 2)`` with ``margin`` pixels, clipped
+    to a frame of ``size (H, W)``; None when it is empty, degenerate or over a quarter of the
+    frame (a close-up's mouth: supersampling it would cost more than the rest of the frame)."""
+    h, w = size
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy):
+        return None
+    x0, y0 = (int(np.clip(np.floor(v) - margin, 0, m)) for v, m in zip(xy.min(axis=0), (w, h)))
+    x1, y1 = (int(np.clip(np.ceil(v) + margin, 0, m)) for v, m in zip(xy.max(axis=0), (w, h)))
+    if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > 0.25 * h * w:
+        return None
+    return x0, y0, x1, y1
 
 
 def _visible_through(g: Any, xy: np.ndarray, ring_xy: np.ndarray) -> np.ndarray:

@@ -61,3 +61,7 @@ class Frame:
     #: True: front faces have a positive signed area ``(b-a) x (c-a)`` in pixel coordinates
     #: ``(u, v)``; False: negative (layers with ``cull_back`` drop the others)
     front_ccw_pixels: bool = False
+    #: pixel box ``(x0, y0, x1, y1)`` whose edges deserve more than one sample a pixel: the lips
+    #: over the dark mouth in the photo look, where a stair-stepped lip line shows at once.
+    #: Backends without multisampling may draw it again supersampled; None: nowhere
+    edge_box: Optional[Tuple[int, int, int, int]] = None

@@ -1,6 +1,8 @@
 """The GL backend's own passes: the supersampled mouth edges blended in a shader, and frames
 drawn (submitted) while the next one is built."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,8 @@ def _mouth_frame(size: int) -> Frame:
     tri = np.array([[0.3 * size, 0.31 * size], [0.77 * size, 0.43 * size], [0.41 * size, 0.69 * size]])
     mouth = Layer("mouth", "lit", tri, np.array([[0, 1, 2]]), depth=np.zeros(3), normal=np.tile([0.0, 0.0, 1.0], (3, 1)),
                   color=np.full((3, 3), 0.05))
-    return Frame([patch, mouth], background_texture="photo")
+    box = (int(0.3 * size) - 3, int(0.31 * size) - 3, int(0.77 * size) + 4, int(0.69 * size) + 4)
+    return Frame([patch, mouth], background_texture="photo", edge_box=box)
 
 
 def _box_filtered(plain: np.ndarray, sub: np.ndarray, k: int) -> np.ndarray:
@@ -40,22 +43,19 @@ def _box_filtered(plain: np.ndarray, sub: np.ndarray, k: int) -> np.ndarray:
     return np.where((spread > gl.EDGE_SPREAD)[..., None], np.floor(out + 0.5), plain).astype(np.uint8)
 
 
-def test_mouth_edges_are_the_box_filter_of_the_supersampled_pass(renderer, monkeypatch):
+def test_mouth_edges_are_the_box_filter_of_the_supersampled_pass(renderer):
     size, k = 96, gl.MOUTH_SUPERSAMPLE
     photo = np.full((size, size, 3), 230, np.uint8)
     photo[:, :, 1] = np.linspace(150, 250, size).astype(np.uint8)  # not flat: the blend mixes real values
     frame = _mouth_frame(size)
-    box = gl._mouth_box(frame, (size, size))
-    assert box is not None
-    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = frame.edge_box
 
     renderer._begin((size, size), {"photo": photo})
     blended = renderer._draw(frame)
     bw, bh = (x1 - x0) * k, (y1 - y0) * k
     raw = np.frombuffer(renderer._ss_fbo.read(viewport=(0, 0, bw, bh), components=3, alignment=1), np.uint8)
     sub = raw.reshape(bh, bw, 3)[::-1]
-    monkeypatch.setattr(gl, "_mouth_box", lambda frame, size: None)
-    plain = renderer._draw(frame)
+    plain = renderer._draw(dataclasses.replace(frame, edge_box=None))
     renderer._end()
 
     expected = plain.copy()
