@@ -140,16 +140,20 @@ class Renderer(abc.ABC):
             iterator = tqdm(iterator, desc=f"render {look}", unit="frame")
         try:
             # frame t's geometry is computed while the backend still rasterises frame t - 1
-            # (submitted, not yet read back); a backend without that split draws eagerly
-            pending = None
+            # (submitted, not yet read back); a backend without that split draws eagerly. A
+            # frame that repeats the one before (a hold) is not drawn again: `owed` copies.
+            pending, owed = None, 0
             for t in iterator:
+                if pending is not None and scene.repeats(t):
+                    owed += 1
+                    continue
                 frame = scene.frame(t)
-                done = self._collect(pending) if pending is not None else None
-                pending = self._submit(frame)
+                done, copies = (self._collect(pending), owed) if pending is not None else (None, 0)
+                pending, owed = self._submit(frame), 0
                 if done is not None:
-                    yield done
+                    yield from _with_copies(done, copies)
             if pending is not None:
-                yield self._collect(pending)
+                yield from _with_copies(self._collect(pending), owed)
         finally:
             self._end()
 
@@ -189,6 +193,13 @@ class Renderer(abc.ABC):
     def device_info(self) -> str:
         """Which device / GL implementation draws (after the first frame)."""
         return self.name
+
+
+def _with_copies(image: np.ndarray, copies: int) -> Iterator[np.ndarray]:
+    """``image``, then ``copies`` copies of it (each frame its own array: callers may edit)."""
+    yield image
+    for _ in range(copies):
+        yield image.copy()
 
 
 def render_frames(animation: Any, progress: bool = False, renderer: Optional[Renderer] = None,

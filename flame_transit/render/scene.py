@@ -616,6 +616,15 @@ class Scene:
     def frame(self, t: int) -> Frame:
         return self._shaded_frame(t) if self.look == "shaded" else self._photo_frame(t)
 
+    def repeats(self, t: int) -> bool:
+        """True when frame ``t`` draws exactly what frame ``t - 1`` draws: the same mesh under
+        the same camera (a clip's holds); a frame depends on nothing else."""
+        if t <= 0:
+            return False
+        (c0, a0), (c1, a1) = self.camera.frame(t - 1), self.camera.frame(t)
+        return (np.array_equal(self.verts[t], self.verts[t - 1]) and np.array_equal(c0, c1)
+                and np.array_equal(a0, a1))
+
 
 def _merge_sides(parts: Sequence[Tuple[str, np.ndarray, np.ndarray]], colors: Dict[str, np.ndarray],
                  num_vertices: int) -> List[Tuple[str, np.ndarray, np.ndarray]]:

@@ -83,3 +83,31 @@ def test_submitted_frames_match_frames_drawn_one_by_one(renderer, open_head, ast
             alone._begin(scene.size, scene.textures)
             np.testing.assert_array_equal(frame, alone._draw(scene.frame(t)))
     assert np.abs(streamed[1].astype(int) - streamed[2]).max() > 50  # the frames differ (jaw open / neutral)
+
+
+def test_held_frames_are_drawn_once_and_repeated(renderer, open_head, astronaut, astronaut_clip, monkeypatch):
+    from flame_transit.render import scene as scene_module
+
+    img, p = astronaut
+    verts = astronaut_clip[[0, 0, 0, 2, 2, 1]]
+    submitted = []
+    submit = type(renderer)._submit
+    monkeypatch.setattr(type(renderer), "_submit", lambda self, frame: submitted.append(1) or submit(self, frame))
+    held = list(renderer.iter_frames(verts, open_head.faces, p, look="photo", photo=img, head=open_head, size=128))
+    assert len(held) == 6 and len(submitted) == 3  # frames 1, 2 and 4 repeat the one before
+    assert len({id(f) for f in held}) == 6  # each frame its own array
+    monkeypatch.setattr(scene_module.Scene, "repeats", lambda self, t: False)
+    drawn = list(renderer.iter_frames(verts, open_head.faces, p, look="photo", photo=img, head=open_head, size=128))
+    assert len(submitted) == 9
+    np.testing.assert_array_equal(np.stack(held), np.stack(drawn))
+
+
+def test_a_frame_repeats_only_under_the_same_camera(open_head, astronaut_clip):
+    from flame_transit.render.scene import build_scene
+
+    verts = astronaut_clip[[1, 1, 1]]
+    cam = np.array([[9.0, 0.0, 0.0], [9.0, 0.0, 0.0], [9.0, 0.01, 0.0]])  # the last frame pans
+    scene = build_scene(verts, np.asarray(open_head.faces), {"cam": cam}, look="shaded", size=64, photo=None,
+                        head=open_head, source_vertices=None, rest_vertices=None, background=None, color=None,
+                        mouth=True, shading_gain=1.0)
+    assert [scene.repeats(t) for t in range(3)] == [False, True, False]
