@@ -225,10 +225,12 @@ def _short(text: str) -> str:
 #: (label, pattern in a pstats line) of the calls that bound the warm clip, in report order
 _EVIDENCE = (
     ("render total (Animation.frames)", "api.py", "(frames)"),
-    ("GL draw + readback (llvmpipe rasterises during read_into)", "", "'read_into' of"),
+    ("GL submit: draw calls (llvmpipe transforms and bins on the calling thread)", "backends/gl.py", "(_submit)"),
+    ("GL read-back (waits for llvmpipe's threads, which rasterise while the next frame is built)", "",
+     "'read_into' of"),
     ("photo-texture build per clip (render/photo.py build)", "render/photo.py", "(build)"),
     ("of which scipy binary dilation", "", "_nd_image.binary_erosion"),
-    ("per-frame photo compositing (render/scene.py _photo_frame)", "render/scene.py", "(_photo_frame)"),
+    ("per-frame geometry and draw lists (render/scene.py _photo_frame)", "render/scene.py", "(_photo_frame)"),
     ("numpy stack (frame assembly)", "shape_base.py", "(stack)"),
     ("mp4 encode (video_writer.py _write_mp4)", "video_writer.py", "(_write_mp4)"),
     ("of which imageio-ffmpeg polling sleeps at close", "", "time.sleep"),
