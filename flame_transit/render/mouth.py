@@ -387,6 +387,27 @@ class MouthRig:
             np.full(len(ang), back_depth),
         ], axis=1)
         self._back_rest = self._to_head(back)
+        # what frame() returns that no pose changes, built once: the cavity's faces (front rim =
+        # lip ring, middle rim, back rim, back cap), materials and occlusion, the teeth's faces
+        n = len(self.ring)
+        idx = np.arange(n)
+        nxt = (idx + 1) % n
+        walls = []
+        for r0 in (0, 1):
+            a0, a1 = r0 * n + idx, r0 * n + nxt
+            b0, b1 = (r0 + 1) * n + idx, (r0 + 1) * n + nxt
+            walls += [np.stack([a0, b0, a1], 1), np.stack([a1, b0, b1], 1)]
+        cap = np.stack([2 * n + idx, np.full(n, 3 * n), 2 * n + nxt], 1)
+        off1 = len(self._upper_part.verts)
+        off2 = off1 + len(self._lower_part.verts)
+        self._cavity_faces = (np.concatenate(walls + [cap]) + off2).astype(np.int32)
+        self._faces = np.concatenate([self._upper_part.faces, self._lower_part.faces + off1]).astype(np.int32)
+        cav_m = np.concatenate([np.full(n, CAVITY_FRONT), np.full(n, CAVITY_FRONT), np.full(n + 1, CAVITY_BACK)])
+        self._material = np.concatenate([self._upper_part.material, self._lower_part.material, cav_m]).astype(np.int32)
+        self._cavity_ao = np.concatenate([np.full(n, 1.0), np.full(n, 0.75), np.full(n, 1.0), [0.35]])  # throat darkest
+        self._teeth_ao = np.concatenate([self._upper_part.ao, self._lower_part.ao])
+        for shared in (self._cavity_faces, self._faces, self._material, self._cavity_ao):
+            shared.flags.writeable = False  # every frame's MouthGeometry holds these same arrays
 
     # -- per frame ------------------------------------------------------------------------------
     def transforms(self, verts: np.ndarray) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]:
@@ -402,31 +423,17 @@ class MouthRig:
         p_lo = lo.verts @ rl.T + tl
         n_up = up.normals @ ru.T
         n_lo = lo.normals @ rl.T
-        # cavity: front rim = lip ring, middle rim, back rim, back cap
+        # cavity (rims and faces: see _build): front rim = lip ring, middle, back rim, back cap
         front = verts[self.ring]
         back = np.where(self.upper[:, None], self._back_rest @ ru.T + tu, self._back_rest @ rl.T + tl)
         mid = 0.55 * front + 0.45 * back
         centre = back.mean(axis=0, keepdims=True)
-        n = len(self.ring)
         cav_v = np.concatenate([front, mid, back, centre])
-        idx = np.arange(n)
-        nxt = (idx + 1) % n
-        walls = []
-        for r0 in (0, 1):
-            a0, a1 = r0 * n + idx, r0 * n + nxt
-            b0, b1 = (r0 + 1) * n + idx, (r0 + 1) * n + nxt
-            walls += [np.stack([a0, b0, a1], 1), np.stack([a1, b0, b1], 1)]
-        cap = np.stack([2 * n + idx, np.full(n, 3 * n), 2 * n + nxt], 1)
-        cav_f = np.concatenate(walls + [cap]).astype(np.int32)
         # the cavity is lit by what comes in through the lips, not by the key light: face it to
         # the viewer and let the palette / occlusion set its tone
-        cav_n = np.tile(ru[:, 2], (len(cav_v), 1))
-        cav_m = np.concatenate([np.full(n, CAVITY_FRONT), np.full(n, CAVITY_FRONT), np.full(n + 1, CAVITY_BACK)])
-        cav_ao = np.concatenate([np.full(n, 1.0), np.full(n, 0.75), np.full(n, 1.0), [0.35]])  # throat darkest
-        off1 = len(p_up)
-        off2 = off1 + len(p_lo)
+        cav_n = np.broadcast_to(ru[:, 2], (len(cav_v), 3))
         # the upper lip shades what lies just below it (a slit shows dark teeth, a grin bright ones)
-        lip = self._skull_local(verts[self.ring], ru, tu)
+        lip = self._skull_local(front, ru, tu)
         # (the upper parts ride the skull: their skull-local points are their rest points)
         inner = np.concatenate([self._upper_local, self._skull_local(p_lo, ru, tu)])
         up_pts = lip[self.upper]
@@ -434,18 +441,17 @@ class MouthRig:
         lip_y = np.interp(inner[:, 0], up_pts[order, 0], up_pts[order, 1])
         below = (lip_y - inner[:, 1]) / (0.03 * self.width)
         shadow = np.clip(0.62 + 0.45 * below, 0.62, 1.0)
-        opening = self.opening(verts, (ru, tu))
+        opening = self._opening_local(lip)
         shadow *= float(np.clip(0.45 + 0.55 * opening / 0.05, 0.45, 1.0))
         verts_all = np.concatenate([p_up, p_lo, cav_v])
         normals_all = np.concatenate([n_up, n_lo, cav_n])
-        faces_all = np.concatenate([up.faces, lo.faces + off1]).astype(np.int32)
         return MouthGeometry(
             verts=verts_all,
             normals=normals_all,
-            faces=faces_all,
-            material=np.concatenate([up.material, lo.material, cav_m]).astype(np.int32),
-            ao=np.concatenate([np.concatenate([up.ao, lo.ao]) * shadow, cav_ao]),
-            cavity_faces=(cav_f + off2).astype(np.int32),
+            faces=self._faces,
+            material=self._material,
+            ao=np.concatenate([self._teeth_ao * shadow, self._cavity_ao]),
+            cavity_faces=self._cavity_faces,
             opening=opening,
             facing=np.concatenate([self._face_normals[0] @ ru[2], self._face_normals[1] @ rl[2]]) > 0.0,
         )
@@ -458,7 +464,10 @@ class MouthRig:
         """Lip gap at the midline as a fraction of the mouth width (0 = closed)."""
         verts = np.asarray(verts, dtype=np.float64)
         r, t = skull if skull is not None else kabsch(self.rest_stable, verts[self.stable])
-        local = self._skull_local(verts[self.ring], r, t)
+        return self._opening_local(self._skull_local(verts[self.ring], r, t))
+
+    def _opening_local(self, local: np.ndarray) -> float:
+        """:meth:`opening` from the lip ring in the rest mouth frame ``(R, 3)``."""
         up = local[self.upper, 1]
         lo = local[~self.upper, 1]
         return float(max(0.0, np.median(up) - np.median(lo)) / self.width) if len(lo) else 0.0
