@@ -21,6 +21,7 @@ The goals are ratios against a reference measured in the same run, so machine lo
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import re
@@ -458,8 +459,6 @@ def _run(sec: Section, quick: bool, repeats: int, ckpt_dir: Path, t_start: float
             # torch's and mediapipe's bytecode was compiled when pip installed them; compile the
             # checkout's too (pip does it for an installed wheel), else a machine that sets
             # PYTHONDONTWRITEBYTECODE recompiles every module of ours at every start
-            import compileall
-
             compileall.compile_dir(str(REPO / "flame_transit"), quiet=1)
             walls, bare_walls = [], []
             for r in range(3):  # the CLI and the bare-import process interleaved, order alternating

@@ -262,8 +262,8 @@ class _PipeWriter:
             if not self._failed.is_set():  # after a failure: drain, so put never blocks
                 try:
                     self._pipe.write(frame)
-                except (OSError, ValueError):  # ffmpeg quit (or the pipe was closed)
-                    self._failed.set()
+                except BaseException:  # ffmpeg quit, the pipe was closed, or anything else:
+                    self._failed.set()  # the caller sees a failed put / finish, not a hang
 
     def put(self, frame: np.ndarray) -> bool:
         """Queue a copy of ``frame`` (the caller may reuse its buffer); False once a write

@@ -36,8 +36,9 @@ __all__ = ["Renderer", "render_frames"]
 class Renderer(abc.ABC):
     """Renders FLAME-layout meshes to ``uint8`` RGB frames.
 
-    Backends implement :meth:`_draw` (one :class:`Frame` -> ``(H, W, 3)`` uint8), optionally
-    split into :meth:`_submit` / :meth:`_collect`, and :meth:`_begin`; the looks are built here from :mod:`.scene` / :mod:`.photo`.
+    Backends implement :meth:`_begin`, :meth:`_draw` (one :class:`Frame` -> a new
+    ``(H, W, 3)`` uint8 array), optionally split into :meth:`_submit` / :meth:`_collect`, and
+    :meth:`_end`; the looks are built here from :mod:`.scene` / :mod:`.photo`.
     """
 
     name = "base"
@@ -164,18 +165,18 @@ class Renderer(abc.ABC):
 
     @abc.abstractmethod
     def _draw(self, frame: Frame) -> np.ndarray:
-        """Rasterise one frame to ``(H, W, 3)`` uint8."""
+        """Rasterise one frame to a new ``(H, W, 3)`` uint8 array (the caller keeps it)."""
 
     def _submit(self, frame: Frame) -> Any:
         """Start drawing ``frame``; :meth:`_collect` of the result gives its pixels. A backend
         that draws asynchronously (GL) returns before the pixels are ready, so the caller can
-        build the next frame meanwhile; the default draws at once."""
-        return self._draw(frame)
+        build the next frame meanwhile; by default nothing is drawn until :meth:`_collect`."""
+        return frame
 
     def _collect(self, pending: Any) -> np.ndarray:
         """``(H, W, 3)`` uint8 of a frame :meth:`_submit` started (called before the next
         submit)."""
-        return pending
+        return self._draw(pending)
 
     def _end(self) -> None:
         """Release per-clip resources (textures)."""
@@ -196,10 +197,11 @@ class Renderer(abc.ABC):
 
 
 def _with_copies(image: np.ndarray, copies: int) -> Iterator[np.ndarray]:
-    """``image``, then ``copies`` copies of it (each frame its own array: callers may edit)."""
-    yield image
+    """``copies + 1`` frames of ``image``: its copies first (taken while no caller holds it),
+    then ``image`` itself, so a caller that edits a frame in place edits only that one."""
     for _ in range(copies):
         yield image.copy()
+    yield image
 
 
 def render_frames(animation: Any, progress: bool = False, renderer: Optional[Renderer] = None,

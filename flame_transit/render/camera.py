@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InputError
 from .inputs import _get, _to_numpy
 
-__all__ = ["RenderCamera", "default_camera", "framing_cam", "camera_from_params"]
+__all__ = ["RenderCamera", "default_camera", "framing_cam", "camera_from_params", "pixel_box"]
 
 
 @dataclass
@@ -124,3 +124,20 @@ def camera_from_params(
     if not np.isfinite(a).all():
         raise InputError("params.crop_to_image contains NaN or infinite values")
     return RenderCamera(cam, a, (h, w))
+
+
+def pixel_box(lo: np.ndarray, hi: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:
+    """The whole-pixel box ``(x0, y0, x1, y1)`` (x1, y1 exclusive) that holds the pixel-space
+    bounds ``lo = (x, y)`` .. ``hi = (x, y)`` with ``margin`` pixels around, clipped to a frame
+    of ``size (H, W)``; None when none of it is inside.
+
+    Example:
+        >>> pixel_box(np.array([10.2, 5.0]), np.array([20.5, 7.5]), (64, 64), margin=2)
+        (8, 3, 23, 10)
+    """
+    h, w = size
+    x0, y0 = (int(np.clip(np.floor(v) - margin, 0, m)) for v, m in zip(lo, (w, h)))
+    x1, y1 = (int(np.clip(np.ceil(v) + margin, 0, m)) for v, m in zip(hi, (w, h)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1

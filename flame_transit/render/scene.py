@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .camera import camera_from_params
+from .camera import camera_from_params, pixel_box
 from .creases import CreaseRig
 from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
@@ -651,15 +651,11 @@ def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[T
     """Pixel box ``(x0, y0, x1, y1)`` around points ``xy (N, 2)`` with ``margin`` pixels, clipped
     to a frame of ``size (H, W)``; None when it is empty, degenerate or over a quarter of the
     frame (a close-up's mouth: supersampling it would cost more than the rest of the frame)."""
-    h, w = size
     xy = xy[np.isfinite(xy).all(axis=1)]
-    if not len(xy):
+    box = pixel_box(xy.min(axis=0), xy.max(axis=0), size, margin) if len(xy) else None
+    if box is None or box[2] - box[0] < 2 or box[3] - box[1] < 2:
         return None
-    x0, y0 = (int(np.clip(np.floor(v) - margin, 0, m)) for v, m in zip(xy.min(axis=0), (w, h)))
-    x1, y1 = (int(np.clip(np.ceil(v) + margin, 0, m)) for v, m in zip(xy.max(axis=0), (w, h)))
-    if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > 0.25 * h * w:
-        return None
-    return x0, y0, x1, y1
+    return None if (box[2] - box[0]) * (box[3] - box[1]) > 0.25 * size[0] * size[1] else box
 
 
 def _visible_through(g: Any, xy: np.ndarray, ring_xy: np.ndarray) -> np.ndarray:

@@ -6,15 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from flame_transit.render.backends import gl
+from flame_transit.render.backends import gl, gl_shaders
 from flame_transit.render.types import Frame, Layer
 
 
 @pytest.fixture()
 def renderer():
-    from flame_transit.render import get_renderer
-
-    r = get_renderer("gl")
+    r = gl.GLRenderer(samples=0)  # no MSAA (a GPU's default): the edge pass is what is tested
     yield r
     r.close()
 
@@ -38,9 +36,9 @@ def _box_filtered(plain: np.ndarray, sub: np.ndarray, k: int) -> np.ndarray:
     s = sub.reshape(plain.shape[0], k, plain.shape[1], k, 3).astype(np.float64)
     spread = (s.max(axis=(1, 3)) - s.min(axis=(1, 3))).max(axis=-1)
     mean = s.mean(axis=(1, 3))
-    a = np.clip((spread - gl.EDGE_SPREAD) / gl.EDGE_RAMP, 0.0, 1.0)[..., None]
+    a = np.clip((spread - gl_shaders.EDGE_SPREAD) / gl_shaders.EDGE_RAMP, 0.0, 1.0)[..., None]
     out = plain + a * (mean - plain)
-    return np.where((spread > gl.EDGE_SPREAD)[..., None], np.floor(out + 0.5), plain).astype(np.uint8)
+    return np.where((spread > gl_shaders.EDGE_SPREAD)[..., None], np.floor(out + 0.5), plain).astype(np.uint8)
 
 
 def test_mouth_edges_are_the_box_filter_of_the_supersampled_pass(renderer):
@@ -61,10 +59,9 @@ def test_mouth_edges_are_the_box_filter_of_the_supersampled_pass(renderer):
     expected = plain.copy()
     expected[y0:y1, x0:x1] = _box_filtered(plain[y0:y1, x0:x1], sub, k)
     changed = np.abs(expected.astype(int) - plain).max(axis=-1) > 0
-    assert changed.sum() > 20  # the triangle's edges are blended ...
-    assert not changed[:y0].any() and not changed[y1:].any()  # ... and nothing outside its box
+    assert changed.sum() > 20  # the triangle's edges are blended
     np.testing.assert_allclose(blended, expected, atol=1)  # unorm rounding of the blend unit
-    assert (blended[~changed] == plain[~changed]).all()
+    assert (blended[~changed] == plain[~changed]).all()  # nothing else moves, outside the box too
 
 
 def test_submitted_frames_match_frames_drawn_one_by_one(renderer, open_head, astronaut, astronaut_clip):
@@ -96,9 +93,14 @@ def test_held_frames_are_drawn_once_and_repeated(renderer, open_head, astronaut,
     held = list(renderer.iter_frames(verts, open_head.faces, p, look="photo", photo=img, head=open_head, size=128))
     assert len(held) == 6 and len(submitted) == 3  # frames 1, 2 and 4 repeat the one before
     assert len({id(f) for f in held}) == 6  # each frame its own array
+    edited = []
+    for f in renderer.iter_frames(verts, open_head.faces, p, look="photo", photo=img, head=open_head, size=128):
+        edited.append(f.copy())
+        f[:8] = 255  # a caller drawing on each frame as it comes must not reach the held copies
+    np.testing.assert_array_equal(np.stack(edited), np.stack(held))
     monkeypatch.setattr(scene_module.Scene, "repeats", lambda self, t: False)
     drawn = list(renderer.iter_frames(verts, open_head.faces, p, look="photo", photo=img, head=open_head, size=128))
-    assert len(submitted) == 9
+    assert len(submitted) == 12
     np.testing.assert_array_equal(np.stack(held), np.stack(drawn))
 
 

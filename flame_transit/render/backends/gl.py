@@ -2,8 +2,11 @@
 
 On a CPU-only Linux machine this runs on Mesa's llvmpipe (Debian packages ``libegl1 libgl1
 libgl1-mesa-dri``); on a machine with an NVIDIA driver the same code runs on the GPU's EGL.
-One context, two shader programs, one (multisampled) framebuffer and a few dynamic vertex
-buffers are created once and reused for every frame; only the vertex data changes.
+One context, three shader programs (:mod:`.gl_shaders`), a (multisampled) framebuffer, a
+supersample framebuffer for the frame's edge box and dynamic vertex / index buffers are created
+once and reused for every frame; only the vertex data changes. A frame is submitted (every pass
+issued, then ``glFlush``) and read back at the next one, so llvmpipe's threads rasterise it while
+Python builds the next frame.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import numpy as np
 
 from ...errors import RendererUnavailableError
 from ..base import Renderer
-from ..lights import AMBIENT, HALF_KEY, HEADLIGHT, KEY, KEY_DIR, LUMA, SHININESS, SPECULAR
+from ..camera import pixel_box
 from ..types import Frame, Layer
+from .gl_shaders import EDGE_FS, EDGE_VS, LIT_FS, LIT_VS, MOUTH_SUPERSAMPLE, PHOTO_FS, PHOTO_VS
 
 __all__ = ["GLRenderer", "INSTALL_HINT"]
 
@@ -28,143 +32,6 @@ INSTALL_HINT = (
     "`apt-get install libegl1 libgl1 libgl1-mesa-dri` (Mesa's llvmpipe renders on the CPU; "
     "an NVIDIA driver provides its own EGL); or install PyTorch3D and use renderer='pytorch3d'"
 )
-
-_SHADE = f"""
-const float AMBIENT = {AMBIENT:.8f};
-const float HEADLIGHT = {HEADLIGHT:.8f};
-const float KEY = {KEY:.8f};
-const vec3 KEY_DIR = vec3({KEY_DIR[0]:.8f}, {KEY_DIR[1]:.8f}, {KEY_DIR[2]:.8f});
-vec3 towards_viewer(vec3 n) {{
-    float l = length(n);
-    n = l > 1e-20 ? n / l : vec3(0.0, 0.0, 1.0);
-    return n.z < 0.0 ? -n : n;
-}}
-float shade(vec3 n) {{
-    return AMBIENT + HEADLIGHT * max(n.z, 0.0) + KEY * max(dot(n, KEY_DIR), 0.0);
-}}
-"""
-
-_VS_HEAD = """
-#version 330
-uniform vec2 viewport;
-uniform vec4 region;  // drawn pixel rectangle (x0, y0, w, h): the frame, or a supersampled part
-in vec3 in_pos;
-vec4 to_clip(vec3 p) {
-    return vec4((p.x - region.x) / region.z * 2.0 - 1.0, 1.0 - (p.y - region.y) / region.w * 2.0, p.z, 1.0);
-}
-"""
-
-_LIT_VS = _VS_HEAD + """
-in vec3 in_normal;
-in vec3 in_color;
-out vec3 v_normal;
-out vec3 v_color;
-void main() {
-    gl_Position = to_clip(in_pos);
-    v_normal = in_normal;
-    v_color = in_color;
-}
-"""
-
-def _shine_glsl(exponent: float) -> str:
-    """GLSL ``float shine(float x)``: ``x ** exponent``, by repeated squaring when the exponent
-    is a small whole number (llvmpipe evaluates ``pow`` as exp2(log2) per fragment)."""
-    k = int(round(exponent))
-    if abs(exponent - k) > 1e-9 or not 1 <= k <= 64:
-        return f"float shine(float x) {{ return pow(x, {exponent:.6f}); }}\n"
-    body, power = ["float r = 1.0;", "float p = x;"], k
-    while power:
-        if power & 1:
-            body.append("r *= p;")
-        power >>= 1
-        if power:
-            body.append("p *= p;")
-    return "float shine(float x) { " + " ".join(body) + " return r; }\n"
-
-
-_LIT_FS = "#version 330\n" + _SHADE + _shine_glsl(SHININESS) + f"""
-uniform float specular;
-uniform float alpha;
-in vec3 v_normal;
-in vec3 v_color;
-out vec4 f_color;
-const vec3 HALF_KEY = vec3({HALF_KEY[0]:.8f}, {HALF_KEY[1]:.8f}, {HALF_KEY[2]:.8f});
-void main() {{
-    vec3 n = towards_viewer(v_normal);
-    float s = specular == 0.0 ? 0.0 : specular * {SPECULAR:.6f} * (shine(max(n.z, 0.0)) + 0.6 * shine(max(dot(n, HALF_KEY), 0.0)));
-    f_color = vec4(clamp(v_color * shade(n) + vec3(s), 0.0, 1.0), alpha);
-}}
-"""
-
-_PHOTO_VS = _VS_HEAD + """
-in vec2 in_uv;
-in float in_ratio;
-out vec2 v_uv;
-out float v_ratio;
-void main() {
-    gl_Position = to_clip(in_pos);
-    v_uv = in_uv / viewport;
-    v_ratio = in_ratio;
-}
-"""
-
-_PHOTO_FS = f"""#version 330
-uniform sampler2D tex;
-uniform sampler2D tex2;
-uniform float mix_tex2;
-uniform float alpha;
-in vec2 v_uv;
-in float v_ratio;
-out vec4 f_color;
-void main() {{
-    vec3 c = texture(tex, v_uv).rgb;
-    if (mix_tex2 > 0.0) c = mix(c, texture(tex2, v_uv).rgb, mix_tex2);
-    float r = v_ratio;
-    if (r != 1.0) c = r < 1.0 ? c * r : c + vec3((r - 1.0) * dot(c, vec3({LUMA[0]:.6f}, {LUMA[1]:.6f}, {LUMA[2]:.6f})));
-    f_color = vec4(clamp(c, 0.0, 1.0), alpha);
-}}
-"""
-
-#: supersampling factor (per axis) of the pixels around the mouth hole (2: 4 samples a pixel;
-#: 4 looked no better at 512 px and cost 3x more)
-MOUTH_SUPERSAMPLE = 2
-#: a pixel of the mouth box whose subsamples differ by more than this (0..255, largest channel)
-#: lies on an edge and takes their average; fully at EDGE_SPREAD + EDGE_RAMP
-EDGE_SPREAD = 24.0
-EDGE_RAMP = 40.0
-
-_EDGE_VS = _VS_HEAD + """
-void main() {
-    gl_Position = to_clip(in_pos);
-}
-"""
-
-_EDGE_FS = f"""#version 330
-uniform sampler2D samples;  // the mouth box drawn at K x K samples a pixel, bottom row first
-uniform vec4 region;        // the pixel rectangle (x0, y0, w, h) of the pass drawn into
-uniform vec3 box;           // the mouth box's left, top and height in pixels
-out vec4 f_color;
-const int K = {MOUTH_SUPERSAMPLE};
-void main() {{
-    ivec2 px = ivec2(int(region.x) + int(gl_FragCoord.x), int(region.y + region.w) - 1 - int(gl_FragCoord.y));
-    ivec2 base = ivec2(K * (px.x - int(box.x)), K * (int(box.z) - 1 - (px.y - int(box.y))));
-    vec3 lo = vec3(255.0), hi = vec3(0.0), sum = vec3(0.0);
-    for (int i = 0; i < K; i++) {{
-        for (int j = 0; j < K; j++) {{
-            vec3 c = round(texelFetch(samples, base + ivec2(j, i), 0).rgb * 255.0);
-            lo = min(lo, c);
-            hi = max(hi, c);
-            sum += c;
-        }}
-    }}
-    vec3 spread = hi - lo;
-    float edge = max(spread.r, max(spread.g, spread.b));
-    if (edge <= {EDGE_SPREAD:.1f}) discard;
-    // blended over the single-sample pixel: c + a * (average - c)
-    f_color = vec4(sum / float(K * K * 255), clamp((edge - {EDGE_SPREAD:.1f}) / {EDGE_RAMP:.1f}, 0.0, 1.0));
-}}
-"""
-
 
 #: one GL context per (backend, options) for the whole process: glcontext's EGL backend
 #: terminates the shared EGL display when a context is released, which would break every other
@@ -189,16 +56,17 @@ def _shared_context(backend: str, kwargs: Dict[str, Any]):
     return ctx
 
 
-def _gl_flush(backend: str, kwargs: Dict[str, Any]) -> Callable[[], None]:
+def _gl_flush(kwargs: Dict[str, Any]) -> Callable[[], None]:
     """``glFlush`` of the library the context's functions come from (glcontext resolves them
-    in ``libgl``, the system libGL unless given): it hands the queued draws to the rasteriser
-    without waiting (llvmpipe then rasterises on its own threads while Python builds the next
-    frame). A no-op when it cannot be found: it only overlaps work, reading back still waits."""
+    in ``$GLCONTEXT_LINUX_LIBGL``, else the ``libgl`` option, else the system libGL): it hands
+    the queued draws to the rasteriser without waiting (llvmpipe then rasterises on its own
+    threads while Python builds the next frame). A no-op when it cannot be found: it only
+    overlaps work, reading back still waits."""
     import ctypes
     import ctypes.util
     import os
 
-    name = kwargs.get("libgl") or os.environ.get("GLCONTEXT_LINUX_LIBGL") or ctypes.util.find_library("GL")
+    name = os.environ.get("GLCONTEXT_LINUX_LIBGL") or kwargs.get("libgl") or ctypes.util.find_library("GL")
     try:
         flush = ctypes.CDLL(name).glFlush
     except (OSError, AttributeError, TypeError) as exc:
@@ -272,10 +140,10 @@ class GLRenderer(Renderer):
         if self.samples > max_samples:
             self.samples = max_samples
         self._uniform_values: Dict[Tuple[str, str], Any] = {}
-        self._flush = _gl_flush(self.backend, self.context_kwargs)
-        self._progs["lit"] = ctx.program(vertex_shader=_LIT_VS, fragment_shader=_LIT_FS)
-        self._progs["photo"] = ctx.program(vertex_shader=_PHOTO_VS, fragment_shader=_PHOTO_FS)
-        self._progs["edges"] = ctx.program(vertex_shader=_EDGE_VS, fragment_shader=_EDGE_FS)
+        self._flush = _gl_flush(self.context_kwargs)
+        self._progs["lit"] = ctx.program(vertex_shader=LIT_VS, fragment_shader=LIT_FS)
+        self._progs["photo"] = ctx.program(vertex_shader=PHOTO_VS, fragment_shader=PHOTO_FS)
+        self._progs["edges"] = ctx.program(vertex_shader=EDGE_VS, fragment_shader=EDGE_FS)
         return ctx
 
     @property
@@ -387,8 +255,8 @@ class GLRenderer(Renderer):
 
     def _index_buffer(self, key: Tuple[str, str, str], vbo, ibytes: int, fmt: str, attrs: Tuple[str, ...]) -> Dict[str, Any]:
         """The index buffer and vertex array of layer ``key[:2]`` in pass ``key[2]``: each pass
-        has its own, so writing the mouth pass's indices never waits for the main pass's
-        draw, which still reads the old ones."""
+        has its own, so writing one pass's indices never waits for the other pass's draw
+        (issued earlier in the same frame, still reading its own)."""
         entry = self._indices.get(key)
         if entry is not None and entry["vbo"] is vbo and entry["ibo"].size >= ibytes:
             return entry
@@ -410,8 +278,8 @@ class GLRenderer(Renderer):
         key = (layer.name, layer.kind)
         lit = layer.kind == "lit"
         fmt, attrs = ("3f 3f 3f", ("in_pos", "in_normal", "in_color")) if lit else ("3f 2f 1f", ("in_pos", "in_uv", "in_ratio"))
-        # a layer drawn again (the mouth supersample, with a subset of its faces) keeps its
-        # uploaded vertices: same attribute arrays and depth mapping
+        # a layer drawn again in the frame's other pass (with a subset of its faces) keeps the
+        # vertices the first pass uploaded: same attribute arrays and depth mapping
         arrays = (layer.xy, layer.depth, layer.normal, layer.color, layer.uv, layer.ratio)
         vertices = self._bufs.get(key)
         same_vertices = (vertices is not None and vertices.get("zmap") == zmap
@@ -532,10 +400,6 @@ class GLRenderer(Renderer):
         if box is not None:
             self._issue_box(self._fbo, self._resolve, frame, zmap, box, 1)
         self._flush()
-        self._region = (0.0, 0.0, float(w), float(h))
-        self._target = self._fbo
-        self._pass = "main"
-        self._fbo.use()
         return img, box, mouth
 
     def _collect(self, pending: Tuple[np.ndarray, Any, Any]) -> np.ndarray:
@@ -716,7 +580,6 @@ def _depth_map(frame: Frame) -> Tuple[float, float]:
 def _layers_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int, int, int]]:
     """Pixel box ``(x0, y0, x1, y1)`` that holds every layer's triangles (2 px margin), clipped
     to the frame; None when no layer has any."""
-    h, w = size
     lo, hi = np.array([np.inf, np.inf]), np.array([-np.inf, -np.inf])
     seen = set()
     for layer in frame.layers:
@@ -735,10 +598,4 @@ def _layers_box(frame: Frame, size: Tuple[int, int]) -> Optional[Tuple[int, int,
             a, b = xy.min(axis=0), xy.max(axis=0)
         lo = np.minimum(lo, a)
         hi = np.maximum(hi, b)
-    if not np.isfinite(lo).all():
-        return None
-    x0, y0 = (int(np.clip(np.floor(v) - 2, 0, m)) for v, m in zip(lo, (w, h)))
-    x1, y1 = (int(np.clip(np.ceil(v) + 2, 0, m)) for v, m in zip(hi, (w, h)))
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return x0, y0, x1, y1
+    return pixel_box(lo, hi, size, margin=2) if np.isfinite(lo).all() else None
