@@ -25,8 +25,9 @@ MIN_FPS = 1.0
 MAX_FPS = 240.0
 #: smallest output frame side, pixels (``animate(size=...)``, ``--size``)
 MIN_SIZE = 16
-#: largest frame side, pixels, for outputs and renderers (GL guarantees 8192 for renderbuffers
-#: and textures; the photo look supersamples the mouth 2x2, so outputs stop at half of that)
+#: largest frame side, pixels, for outputs and renderers (render targets of 8192 are common to
+#: current drivers -- llvmpipe here allows 16384 -- and the photo look supersamples the mouth
+#: 2x2, so outputs stop at half of that)
 MAX_SIZE = 4096
 #: fastest GIF: its delays are centiseconds, and browsers treat delays under 2 cs as 10 cs
 MAX_GIF_FPS = 50.0
