@@ -155,7 +155,8 @@ class Animation:
             self._frames, self._kept_frames = np.stack(self._kept_frames), None
         if self._frames is None:
             t0 = time.perf_counter()
-            self._frames = np.stack(list(self.iter_frames(progress=self.render_options.get("progress", False))))
+            self._frames = _into_one_array(self.iter_frames(progress=self.render_options.get("progress", False)),
+                                           self.num_frames)
             self.timings["render"] = time.perf_counter() - t0
         return self._frames
 
@@ -308,6 +309,24 @@ def _check_options(fps: float, duration: Optional[float], hold: float, look: str
     if look not in _LOOKS:
         raise InputError(f"look must be one of {_LOOKS}, got {look!r}")
     check_frame_size(size)
+
+
+def _into_one_array(frames: Iterator[np.ndarray], count: int) -> np.ndarray:
+    """``(T, H, W, 3)`` of streamed frames, each copied into one array allocated at the first
+    (not a list of frames stacked at the end: half the peak memory, and each frame's buffer is
+    free again for the next)."""
+    out: Optional[np.ndarray] = None
+    n = 0
+    for n, frame in enumerate(frames, start=1):
+        if out is None:
+            out = np.empty((count,) + frame.shape, dtype=frame.dtype)
+        if n > count:
+            break
+        out[n - 1] = frame
+    if out is None or n != count:
+        made = f"more than {count}" if n > count else str(n)
+        raise RuntimeError(f"the renderer produced {made} frames for a {count}-frame clip")
+    return out
 
 
 def animate(

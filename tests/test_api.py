@@ -255,3 +255,17 @@ def test_exports_write_the_whole_head_and_name_it(tmp_path):
     assert tree["accessors"][prim["indices"]]["count"] == 3 * len(faces)
     with np.load(anim.save(tmp_path / "clip.npz")) as z:
         assert z["faces"].shape == faces.shape
+
+
+def test_streamed_frames_are_copied_into_one_array():
+    from flame_transit.api import _into_one_array
+
+    frames = [np.full((4, 6, 3), i, np.uint8) for i in range(5)]
+    out = _into_one_array(iter(frames), 5)
+    np.testing.assert_array_equal(out, np.stack(frames))
+    frames[0][:] = 99  # a copy: the renderer may reuse its buffers
+    assert out[0].max() == 0
+    with pytest.raises(RuntimeError, match="4 frames for a 5-frame"):
+        _into_one_array(iter(frames[:4]), 5)
+    with pytest.raises(RuntimeError, match="more than 3 frames for a 3-frame"):
+        _into_one_array(iter(frames), 3)
