@@ -64,7 +64,6 @@ class Animation:
     timings: Dict[str, float] = field(default_factory=dict)
     _vertices: Optional[np.ndarray] = field(default=None, repr=False)
     _frames: Optional[np.ndarray] = field(default=None, repr=False)
-    _kept_frames: Optional[List[np.ndarray]] = field(default=None, repr=False)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -124,35 +123,34 @@ class Animation:
 
     def iter_frames(self, progress: bool = False) -> Iterator[np.ndarray]:
         """Yield ``(H, W, 3)`` uint8 frames one by one (no clip-sized buffer)."""
-        cached = self._frames if self._frames is not None else self._kept_frames
-        if cached is not None:
-            yield from cached
+        if self._frames is not None:
+            yield from self._frames
             return
         from .render import render_frames
 
         yield from render_frames(self, progress=progress)
 
     def _caching_frames(self, progress: bool) -> Iterator[np.ndarray]:
-        """Stream frames and keep them (so a contact sheet after a video renders nothing)."""
-        if self._frames is not None or self._kept_frames is not None:
+        """Stream frames and keep a copy of each in :attr:`frames`' array (so a contact sheet
+        after a video renders nothing), unless the clip is over ~1 GiB of pixels."""
+        if self._frames is not None:
             yield from self.iter_frames()
             return
-        kept: List[np.ndarray] = []
-        budget = 1 << 30  # keep at most ~1 GiB of frames
-        for frame in self.iter_frames(progress=progress):
-            if kept is not None:
-                kept.append(frame)
-                if len(kept) * frame.nbytes > budget:
-                    kept = None
+        count, budget = self.num_frames, 1 << 30
+        kept: Optional[np.ndarray] = None
+        n = 0
+        for n, frame in enumerate(self.iter_frames(progress=progress), start=1):
+            if n == 1 and count * frame.nbytes <= budget:
+                kept = np.empty((count,) + frame.shape, dtype=frame.dtype)
+            if kept is not None and n <= count:
+                kept[n - 1] = frame
             yield frame
-        if kept is not None and len(kept) == self.num_frames:
-            self._kept_frames = kept  # stacked only if .frames is asked for (a 45 MiB copy)
+        if kept is not None and n == count:
+            self._frames = kept
 
     @property
     def frames(self) -> np.ndarray:
         """``(T, H, W, 3)`` uint8, rendered on first access and cached."""
-        if self._frames is None and self._kept_frames is not None:
-            self._frames, self._kept_frames = np.stack(self._kept_frames), None
         if self._frames is None:
             t0 = time.perf_counter()
             self._frames = _into_one_array(self.iter_frames(progress=self.render_options.get("progress", False)),
