@@ -1,4 +1,4 @@
-"""Benchmark runner: ``python -m benchmarks [--quick] [--only lbs,render,i2fet,e2e,encode,batch]``.
+"""Benchmark runner: ``python -m benchmarks [--quick] [--only lbs,render,i2fet,e2e,encode,batch,clips]``.
 
 Measures ours against peers side by side in one run on this machine and writes
 ``benchmarks/RESULTS.md`` (machine, versions, medians, ratios, each goal MET / NOT MET, and
@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .common import REPO, Goal, Section, machine_info, render_markdown
 
-SECTIONS = ("lbs", "render", "i2fet", "e2e", "encode", "batch")
+SECTIONS = ("lbs", "render", "i2fet", "e2e", "encode", "batch", "clips")
 DEFAULT_OUT = Path(__file__).with_name("RESULTS.md")
 
 
@@ -42,6 +42,12 @@ def _section_batch(args: argparse.Namespace) -> Section:
     from . import bench_batch
 
     return bench_batch.run(quick=args.quick, rounds=args.rounds)
+
+
+def _section_clips(args: argparse.Namespace) -> Section:
+    from . import bench_clips
+
+    return bench_clips.run(quick=args.quick)
 
 
 def _section_e2e(args: argparse.Namespace) -> Section:
@@ -247,6 +253,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace], Section]] = {
     "e2e": _section_e2e,
     "encode": lambda a: _peer_module_section("encode", "6. Encoding (photo → parameters)", a),
     "batch": _section_batch,
+    "clips": _section_clips,
 }
 
 

@@ -31,3 +31,15 @@ def test_unknown_section_is_refused(tmp_path, capsys):
     assert main(["--only", "nope", "--out", str(tmp_path / "R.md")]) == 2
     assert "unknown section" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_clips_benchmark_renders_the_batch_and_compares_with_the_paper():
+    from benchmarks import bench_clips
+
+    sec = bench_clips.run(clips=2, size=64, renderer="gl")
+    (table,) = sec.tables
+    (row,) = table.rows
+    assert row[0] == 2 and row[1] == 77  # the CLI's default clip: transition and holds
+    assert float(row[4]) > 0 and row[6].endswith(("faster", "slower"))
+    assert sec.data["device"].startswith("gl:") and sec.data["batch_s"] > 0
+    assert str(bench_clips.PAPER_S_PER_VIDEO) in sec.title
