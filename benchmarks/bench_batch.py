@@ -34,7 +34,8 @@ INSTRUCTIONS = ["from sadness to happiness", "from anger to surprise", "from fea
 _MODULES = {"dask": "distributed", "ray": "ray"}
 
 
-def _jobs(folder: Path, rows: int) -> List[Dict[str, Any]]:
+def batch_jobs(folder: Path, rows: int) -> List[Dict[str, Any]]:
+    """``rows`` batch rows: the example photo, the instructions in turn, outputs in ``folder``."""
     photo = str(REPO / "examples" / "face.jpg")
     return [{"row": i + 2, "image": photo, "instruction": INSTRUCTIONS[i % len(INSTRUCTIONS)],
              "out": str(folder / f"clip_{i:04d}.mp4")} for i in range(rows)]
@@ -67,10 +68,10 @@ def _one(engine: str, rows: int, workers: int, options: Dict[str, Any]) -> Dict[
         kw = dict(engine=engine, address=address, workers=None if engine == "local" else workers, progress=False)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             t0 = time.perf_counter()  # warm-up: one row per worker (imports, models, MediaPipe)
-            warm = run_render_batch(_jobs(folder / "warm", 1 if engine == "local" else workers), options, **kw)
+            warm = run_render_batch(batch_jobs(folder / "warm", 1 if engine == "local" else workers), options, **kw)
             warm_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            report = run_render_batch(_jobs(folder, rows), options, **kw)
+            report = run_render_batch(batch_jobs(folder, rows), options, **kw)
             total = time.perf_counter() - t0
     finally:
         stop()
@@ -143,19 +144,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=1)
     args = p.parse_args(argv)
-    from .common import machine_info, render_markdown
+    from .common import standalone_report
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in _MODULES]
     if unknown:
         print(f"unknown engine(s) {unknown}; choose from {list(_MODULES)}", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
-    info = machine_info()
-    sec = run(rows=args.rows, engines=engines, workers=args.workers, rounds=args.rounds)
-    info["loadavg_end"] = os.getloadavg()
-    print(render_markdown([sec], info, "python -m benchmarks.bench_batch " + " ".join(argv or sys.argv[1:]),
-                          time.perf_counter() - t0))
+    print(standalone_report("benchmarks.bench_batch", argv,
+                            lambda: run(rows=args.rows, engines=engines, workers=args.workers, rounds=args.rounds)))
     return 0
 
 

@@ -22,23 +22,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Optional, Sequence
+
+import numpy as np
 
 if __package__ in (None, ""):  # run as a file
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "benchmarks"
 
-from .bench_batch import INSTRUCTIONS
-from .common import REPO, Section
+from .bench_batch import batch_jobs
+from .common import Section
 
 #: seconds per generated video in the paper (RTX A6000, neural renderer)
 PAPER_S_PER_VIDEO = 3.92
-
-
-def _jobs(folder: Path, count: int) -> List[Dict[str, Any]]:
-    photo = str(REPO / "examples" / "face.jpg")
-    return [{"row": i + 2, "image": photo, "instruction": INSTRUCTIONS[i % len(INSTRUCTIONS)],
-             "out": str(folder / f"clip_{i:04d}.mp4")} for i in range(count)]
 
 
 def run(quick: bool = False, clips: Optional[int] = None, size: int = 512, renderer: str = "auto") -> Section:
@@ -50,17 +46,18 @@ def run(quick: bool = False, clips: Optional[int] = None, size: int = 512, rende
     sec = Section("clips", f"8. A batch of {clips} clips: clips per second against the paper's "
                            f"{PAPER_S_PER_VIDEO} s per video")
     with get_renderer(renderer) as probe:  # which device draws (the first frame starts it)
-        probe.render(_probe_mesh(), _probe_faces(), size=16)
+        probe.render(np.array([[-0.05, -0.05, 0.0], [0.05, -0.05, 0.0], [0.0, 0.05, 0.0]]), np.array([[0, 1, 2]]),
+                     size=16)
         device = probe.device_info
     folder = Path(tempfile.mkdtemp(prefix="bench_clips_"))
     t_start = time.perf_counter()
     try:
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             t0 = time.perf_counter()
-            warm = run_render_batch(_jobs(folder / "warm", 1), options, engine="local", progress=False)
+            warm = run_render_batch(batch_jobs(folder / "warm", 1), options, engine="local", progress=False)
             warm_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            report = run_render_batch(_jobs(folder, clips), options, engine="local", progress=False)
+            report = run_render_batch(batch_jobs(folder, clips), options, engine="local", progress=False)
             batch_s = time.perf_counter() - t0
         frames = [r.get("frames", 0) for r in report.rows]
     finally:
@@ -86,18 +83,6 @@ def run(quick: bool = False, clips: Optional[int] = None, size: int = 512, rende
     return sec
 
 
-def _probe_mesh() -> Any:
-    import numpy as np
-
-    return np.array([[-0.05, -0.05, 0.0], [0.05, -0.05, 0.0], [0.0, 0.05, 0.0]])
-
-
-def _probe_faces() -> Any:
-    import numpy as np
-
-    return np.array([[0, 1, 2]])
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_clips", description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=100)
@@ -107,14 +92,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.clips < 1:
         print("--clips must be at least 1", file=sys.stderr)
         return 2
-    from .common import machine_info, render_markdown
+    from .common import standalone_report
 
-    t0 = time.perf_counter()
-    info = machine_info()
-    sec = run(clips=args.clips, size=args.size, renderer=args.renderer)
-    info["loadavg_end"] = os.getloadavg()
-    print(render_markdown([sec], info, "python -m benchmarks.bench_clips " + " ".join(argv or sys.argv[1:]),
-                          time.perf_counter() - t0))
+    print(standalone_report("benchmarks.bench_clips", argv,
+                            lambda: run(clips=args.clips, size=args.size, renderer=args.renderer)))
     return 0
 
 

@@ -352,3 +352,14 @@ def render_markdown(sections: Sequence[Section], info: Dict[str, Any], command: 
         for title, text in s.profiles:
             out.append(f"<details><summary>{title}</summary>\n\n```\n{text}\n```\n</details>\n")
     return "\n".join(out).rstrip() + "\n"
+
+
+def standalone_report(module: str, argv: Optional[Sequence[str]], run: Callable[[], Section]) -> str:
+    """The markdown report of one section run alone as ``python -m <module> <argv>``: the
+    machine, the section, and the load average at the end."""
+    t0 = time.perf_counter()
+    info = machine_info()
+    sec = run()
+    info["loadavg_end"] = os.getloadavg()
+    command = f"python -m {module} " + " ".join(argv or sys.argv[1:])
+    return render_markdown([sec], info, command, time.perf_counter() - t0)
