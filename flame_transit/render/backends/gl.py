@@ -441,18 +441,25 @@ class GLRenderer(Renderer):
         import moderngl
 
         ctx = self.ctx
-        x0, y0, x1, y1 = box
-        view = (0, 0, (x1 - x0) * k, (y1 - y0) * k)
-        self._target = fbo
         self._pass = "main" if k == 1 else f"x{k}"
+        view = self._aim(fbo, box, k)
         self._clear(fbo, frame, viewport=view)
-        fbo.viewport = view
-        ctx.viewport = view
-        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
         self._draw_layers(frame if k == 1 else _layers_over(frame, box), zmap)
         ctx.disable(moderngl.BLEND)
         if resolve is not None and resolve is not fbo:
             ctx.copy_framebuffer(resolve, fbo)
+
+    def _aim(self, fbo, box: Tuple[int, int, int, int], k: int) -> Tuple[int, int, int, int]:
+        """Make ``fbo`` the target of the draws that follow, with the pixel box ``(x0, y0, x1,
+        y1)`` at ``k`` x ``k`` samples a pixel in its lower-left corner; returns that viewport."""
+        x0, y0, x1, y1 = box
+        view = (0, 0, (x1 - x0) * k, (y1 - y0) * k)
+        self._target = fbo
+        fbo.use()
+        fbo.viewport = view
+        self.ctx.viewport = view
+        self._region = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        return view
 
     def _draw_edges(self, box: Tuple[int, int, int, int], into: Tuple[int, int, int, int]) -> None:
         """Blend the edge pixels of the pixel box ``box``, drawn supersampled into the
@@ -460,12 +467,7 @@ class GLRenderer(Renderer):
         import moderngl
 
         ctx = self.ctx
-        view = (0, 0, into[2] - into[0], into[3] - into[1])
-        self._target = fbo = self._fbo
-        fbo.use()
-        fbo.viewport = view
-        ctx.viewport = view
-        self._region = (float(into[0]), float(into[1]), float(view[2]), float(view[3]))
+        self._aim(self._fbo, into, 1)
         x0, y0, x1, y1 = box
         quad = np.array([[x0, y0, 0], [x1, y0, 0], [x1, y1, 0], [x0, y1, 0]], dtype=np.float32)
         entry = self._indices.get(("edges", "edges", "main"))
