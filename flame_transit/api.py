@@ -33,6 +33,7 @@ __all__ = ["animate", "Animation", "check_output_path"]
 log = logging.getLogger(__name__)
 
 _LOOKS = ("photo", "shaded")
+_STARTS = ("auto", "first", "photo")
 #: photo encoders by name (see :func:`animate`)
 ENCODERS = ("mediapipe", "deca")
 
@@ -160,7 +161,9 @@ class Animation:
 
     # -- output -------------------------------------------------------------------------------
     def describe(self) -> str:
-        labels = getattr(self.anchors, "labels", None) or []
+        """One line: the keyframes in order (``photo`` when the clip starts from the photo's own
+        face, ``neutral`` when it passes through it), duration, fps and head."""
+        labels = list(getattr(self.trajectory, "labels", None) or getattr(self.anchors, "labels", None) or [])
         return f"{' -> '.join(labels) or 'clip'}, {self.duration:.2f} s at {self.fps:g} fps, head {self.head.name}"
 
     def save(self, path: Union[str, os.PathLike], **options: Any) -> Path:
@@ -343,7 +346,7 @@ def animate(
     timing: str = "ease",
     hold: float = 0.25,
     through_neutral: bool = False,
-    start: str = "first",
+    start: str = "auto",
     temperature: float = 1.0,
     framing: str = "face",
     face: Optional[int] = None,
@@ -371,7 +374,11 @@ def animate(
         timing: ``"linear"`` (the paper's eq. 16) or ``"ease"`` (smooth start and stop).
         hold: seconds held at each anchor expression.
         through_neutral: insert the subject's neutral face (NED) between expressions.
-        start: ``"first"`` (first frame = first named expression) or ``"photo"``.
+        start: ``"auto"`` (default: ``"photo"`` when the instruction names a single target,
+            so "make her smile" goes from the photo's own face to a smile, else ``"first"``),
+            ``"first"`` (first frame = first named expression) or ``"photo"`` (first frame =
+            the photo's expression). A FLAME clip made through the AU space keeps ``"first"``
+            under ``"auto"``: the photo has no AU coordinates, and its ARKit curves need them.
         temperature: scale of the CVAE latent sample (0 = the mean expression).
         framing: photo look only: ``"face"`` (default) crops a square around the face and
             scales it to ``size``; ``"full"`` keeps the whole photo (longer side = ``size``).
@@ -395,6 +402,8 @@ def animate(
         raise InputError(f"seed must be an integer, got {seed!r}")
     if not -(2**63) <= int(seed) < 2**63:  # it is stored as int64 in the .npz export
         raise InputError(f"seed must fit in 64 bits (-2**63 <= seed < 2**63), got {seed}")
+    if start not in _STARTS:
+        raise InputError(f"start must be one of {_STARTS}, got {start!r}")
     if framing not in ("face", "full"):
         raise InputError(f"framing must be 'face' or 'full', got {framing!r}")
     if face is not None and (isinstance(face, bool) or not isinstance(face, (int, np.integer)) or face < 0):
@@ -451,6 +460,9 @@ def animate(
     with timed("transit"):
         anchors = generate_anchors(parsed, subject=subject, model=model, head=head_model,
                                    text_encoder=text_encoder, seed=int(seed), temperature=temperature)
+    if start == "auto":
+        single = len(parsed.segments) == 1 and (head_model.is_au_head or anchors.au is None)
+        start = "photo" if single else "first"
     with timed("trajectory"):
         neutral = neutral_anchor(subject, model=model, head=head_model) if through_neutral else None
         traj = build_trajectory(subject, anchors, fps=fps, duration=duration, timing=timing, hold=hold,

@@ -87,8 +87,10 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     opt.add_argument("--timing", choices=["linear", "ease"], default="ease", help="interpolation timing (paper: linear)")
     opt.add_argument("--hold", type=float, default=0.25, help="seconds held at each expression (default 0.25)")
     opt.add_argument("--through-neutral", action="store_true", help="pass through the subject's neutral face (NED)")
-    opt.add_argument("--start", choices=["first", "photo"], default="first",
-                     help="first frame: the first named expression (default) or the photo's own expression")
+    opt.add_argument("--start", choices=["auto", "first", "photo"], default="auto",
+                     help="first frame: the photo's own expression for a single target ('make her smile'), "
+                          "else the first named expression (auto, default); or always the first named "
+                          "expression (first) or the photo's (photo)")
     opt.add_argument("--head", default=None, help="FLAME model file (.pkl/.npz); default: the bundled open head")
     opt.add_argument("--text-encoder", default=None, help="'minilm' (default, offline) or 'clip[:MODEL/TAG]'")
     opt.add_argument("--model", default=None, help="I2FET checkpoint (default: the bundled one)")

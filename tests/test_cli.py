@@ -37,6 +37,15 @@ def test_render_photo_clip_and_extras(tmp_path, capsys):
     assert "disgust -> happiness" in capsys.readouterr().out
 
 
+def test_single_target_starts_from_the_photo_unless_asked(tmp_path, capsys):
+    out = str(tmp_path / "smile.npz")
+    common = ["export", "--instruction", "make her smile", "--out", out, "--fps", "5", "--duration", "0.4", "--quiet"]
+    assert main(common) == 0
+    assert "photo -> happiness" in capsys.readouterr().out
+    assert main(common + ["--start", "first"]) == 0
+    assert " frames, happiness, " in capsys.readouterr().out  # a still of the target, no photo keyframe
+
+
 @pytest.mark.parametrize("suffix", ["seq.npz", "anim.glb", "objs/"])
 def test_export(tmp_path, suffix):
     target = str(tmp_path / suffix)
