@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -449,6 +450,13 @@ def animate(
             face_index = None if face is None else int(face)
             if isinstance(encoder, str):
                 subject = encode(image_array, head_model, face_index=face_index)
+                turns = subject.extras.get("quarter_turns")
+                if turns:  # a sideways or upside-down photo: animate it upright
+                    how = {1: "a quarter turn clockwise", 2: "upside down", 3: "a quarter turn counter-clockwise"}[turns]
+                    warnings.warn(f"the face in the photo is {how}; the clip shows the photo turned upright",
+                                  stacklevel=2)
+                    image_array = np.ascontiguousarray(np.rot90(image_array, turns))
+                    subject = encode(image_array, head_model, face_index=face_index)
             else:
                 subject = encoder.encode(image_array, face_index=face_index)
             if look == "photo" and framing == "face":

@@ -84,6 +84,17 @@ def test_single_target_starts_from_the_photo(instruction):
     np.testing.assert_allclose(still.params.expression[0].numpy(), still.params.expression[-1].numpy())
 
 
+def test_upside_down_photo_is_animated_upright():
+    from flame_transit.encode import load_image
+
+    upside_down = np.ascontiguousarray(load_image(PHOTO)[::-1, ::-1])
+    with pytest.warns(UserWarning, match="upside down"):
+        a = animate(upside_down, "from sad to happy", fps=10, duration=0.3, hold=0.0, size=64)
+    assert "quarter_turns" not in a.subject.extras  # encoded again on the upright photo
+    roll = float(a.subject.pose[2])  # axis-angle z of the global rotation: the head's roll
+    assert abs(roll) < 0.3
+
+
 def test_sequences_still_start_on_the_first_expression(photo_anim):
     assert photo_anim.trajectory.labels == ["disgust", "happiness"]
     assert photo_anim.describe().startswith("disgust -> happiness,")

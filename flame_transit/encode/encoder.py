@@ -125,9 +125,58 @@ def encode(
         (torch.Size([15]), True)
     """
     rgb = load_image(image)
-    lm = detect_landmarks(rgb, face_index=face_index, max_num_faces=max_num_faces, max_side=max_side,
-                          flip_average=flip_average)
-    return encode_landmarks(lm, head, offsets=offsets, options=options)
+    detect = dict(face_index=face_index, max_num_faces=max_num_faces, max_side=max_side, flip_average=flip_average)
+    params = encode_landmarks(detect_landmarks(rgb, **detect), head, offsets=offsets, options=options)
+    if params.extras["fit_rms_model"] > UPRIGHT_RETRY_RMS:
+        params = _best_quarter_turn(rgb, params, head, detect, offsets=offsets, options=options)
+    return params
+
+
+#: a head fit this far from MediaPipe's landmarks (2D RMS / face width, before offsets) means
+#: MediaPipe misread a sideways or upside-down face (upright photos fit at 0.004-0.007; the
+#: example photo turned 90 degrees 0.021, upside down 0.032): the photo is tried in quarter turns
+UPRIGHT_RETRY_RMS = 0.015
+
+
+def quarter_turn_landmarks(image: np.ndarray, turns: int, **detect: Any) -> FaceLandmarks:
+    """MediaPipe's landmarks found on ``image`` turned ``turns`` quarter turns counter-clockwise
+    (``np.rot90``), mapped back into ``image``'s own pixels.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        turns: quarter turns, any integer.
+        detect: options of :func:`~flame_transit.encode.detect_landmarks`.
+
+    Returns:
+        :class:`FaceLandmarks` in ``image`` pixels, ``image_size`` ``(H, W)``.
+    """
+    turns = int(turns) % 4
+    lm = detect_landmarks(np.ascontiguousarray(np.rot90(image, turns)), **detect)
+    points = lm.points.copy()
+    h, w = lm.image_size
+    for _ in range(turns):  # undo one counter-clockwise quarter turn: (x, y) -> (h - y, x)
+        points[:, 0], points[:, 1] = h - points[:, 1], points[:, 0].copy()
+        h, w = w, h
+    return FaceLandmarks(points=points, image_size=(int(image.shape[0]), int(image.shape[1])),
+                         face_index=lm.face_index, num_faces=lm.num_faces)
+
+
+def _best_quarter_turn(rgb: np.ndarray, params: FaceParams, head: Any, detect: dict, **fit: Any) -> FaceParams:
+    """The best fit (smallest landmark RMS) among ``params`` and fits on the photo's three other
+    quarter turns; ``extras["quarter_turns"]`` says which turn the landmarks came from."""
+    best = params
+    for turns in (1, 2, 3):
+        try:
+            with warnings.catch_warnings():  # "2 faces found" was said on the first pass
+                warnings.simplefilter("ignore")
+                lm = quarter_turn_landmarks(rgb, turns, **detect)
+        except (NoFaceError, InputError):
+            continue
+        candidate = encode_landmarks(lm, head, **fit)
+        if candidate.extras["fit_rms_model"] < best.extras["fit_rms_model"]:
+            candidate.extras["quarter_turns"] = turns
+            best = candidate
+    return best
 
 
 def encode_batch(
