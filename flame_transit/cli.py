@@ -235,6 +235,17 @@ def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
     return jobs
 
 
+def _check_not_the_photo(target: Any, image: Any, what: str) -> None:
+    """Refuse an output that is the input photo itself (``--image face.png --out face.png``
+    would replace the photo with a contact sheet)."""
+    if not target or not image:
+        return
+    out, photo = user_path(str(target)), user_path(str(image))
+    if out.is_file() and photo.is_file() and os.path.samefile(out, photo):
+        raise InputError(f"{what} {target} is the input photo: writing it would overwrite the photo; "
+                         "choose another output name")
+
+
 def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     from .api import check_output_path
     from .batch import check_engine, check_report_path, render_job, run_render_batch
@@ -253,12 +264,15 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
             job["save_options"] = {"layout": "deca"}
     for job in jobs:  # fail before any work if an output cannot be written
         check_output_path(job["out"], kind="export" if export_only else "render")
+        _check_not_the_photo(job["out"], job["image"], "--out" if job["row"] is None else f"row {job['row']}: out")
     for extra in ("sheet", "plot"):
         target = getattr(args, extra, None)
         if target and not str(target).lower().endswith(".png"):
             raise InputError(f"--{extra} writes a PNG; give a .png path, got {target!r}")
         if target:
             check_output_path(target, kind="render")
+            for job in jobs:
+                _check_not_the_photo(target, job["image"], f"--{extra}")
     opts = _job_options(args)
     if not export_only:
         opts.update(size=args.size, look=args.look, renderer=args.renderer)

@@ -46,6 +46,22 @@ def test_single_target_starts_from_the_photo_unless_asked(tmp_path, capsys):
     assert " frames, happiness, " in capsys.readouterr().out  # a still of the target, no photo keyframe
 
 
+def test_output_that_is_the_input_photo_is_refused(tmp_path, capsys):
+    import shutil
+
+    photo = tmp_path / "face.png"
+    shutil.copy(PHOTO, photo)  # a .jpg copied under a .png name still reads
+    before = photo.read_bytes()
+    for extra in (["--out", str(photo)], ["--out", str(tmp_path / "clip.png"), "--sheet", str(photo)]):
+        assert main(["render", "--image", str(photo), "--instruction", "smile", "--quiet", *extra]) == 2
+        assert "is the input photo" in capsys.readouterr().err
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"image,instruction,out\nface.png,smile,{photo}\n")
+    assert main(["render", "--batch", str(jobs), "--quiet"]) == 2
+    assert f"row 2: out {photo} is the input photo" in capsys.readouterr().err
+    assert photo.read_bytes() == before
+
+
 @pytest.mark.parametrize("suffix", ["seq.npz", "anim.glb", "objs/"])
 def test_export(tmp_path, suffix):
     target = str(tmp_path / suffix)
