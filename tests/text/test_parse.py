@@ -177,6 +177,9 @@ def test_expression_with_actions_and_word_aus():
     ("happy -> neutral -> sad", ["happiness", "neutral", "sadness"]),
     ("happy → neutral → sad", ["happiness", "neutral", "sadness"]),
     ("fear => surprise", ["fear", "surprise"]),
+    # any rightwards arrow, the emoji ➡️ (with its variation selector) too; a two-way one is not a step
+    ("😡➡️😊", ["anger", "happiness"]), ("sad ⇨ happy ⮕ angry", ["sadness", "happiness", "anger"]),
+    ("scared 🡒 calm", ["fear", "neutral"]), ("sad ↔ happy", ["custom"]),
     ("start happy, end sad", ["happiness", "sadness"]),
     ("go from angry to calm and then to joyful", ["anger", "neutral", "happiness"]),
     ("from sad to happy via neutral", ["sadness", "neutral", "happiness"]),
