@@ -295,11 +295,16 @@ class Animation:
 
 
 def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any,
-                   temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
+                   temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease",
+                   text_encoder: Any = None) -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
     from .checks import MAX_TEMPERATURE, check_fps, check_frame_size, positive_number
     from .render.backends import check_renderer_name
+    from .text.encoders import check_encoder_name
     from .trajectory import check_timing
+
+    if isinstance(text_encoder, str):
+        check_encoder_name(text_encoder)
 
     check_fps(fps)
     positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)
@@ -398,7 +403,7 @@ def animate(
     """
     if not isinstance(instruction, str):
         raise InputError(f"instruction must be a string, got {type(instruction).__name__}")
-    _check_options(fps, duration, hold, look, size, temperature, renderer, timing)
+    _check_options(fps, duration, hold, look, size, temperature, renderer, timing, text_encoder)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed must be an integer, got {seed!r}")
     if not -(2**63) <= int(seed) < 2**63:  # it is stored as int64 in the .npz export
