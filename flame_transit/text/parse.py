@@ -188,6 +188,8 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                                    "into several instructions.")
 
     segments = _order(steps)
+    if len(segments) >= 2 and _ends_going_back(toks, mentions):
+        segments.append(segments[0])  # "from happy to sad and back (again)"
     if not segments:
         unknown = f" (could not recognise {' '.join(ignored)!r})" if ignored else ""
         raise InstructionError(
@@ -195,6 +197,14 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
             "expressions, e.g. "
             f"'Turn this face from disgust to happiness.' Known vocabulary: {vocabulary_summary()}")
     return ParsedInstruction(text=text, segments=segments, ignored=tuple(dict.fromkeys(ignored)))
+
+
+def _ends_going_back(toks: List[_Tok], mentions: Dict[int, _Mention]) -> bool:
+    """True when "back" comes after the last expression named ("from happy to sad and back",
+    "... then back again"): the clip returns to its first step. "then back to sad" names the
+    step itself, so it does not count."""
+    backs = [k for k, t in enumerate(toks) if t.text == "back"]
+    return bool(backs and mentions) and backs[-1] > max(mentions)
 
 
 def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, encoder_obj: Any,

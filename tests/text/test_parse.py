@@ -181,6 +181,13 @@ def test_expression_with_actions_and_word_aus():
     ("😡➡️😊", ["anger", "happiness"]), ("sad ⇨ happy ⮕ angry", ["sadness", "happiness", "anger"]),
     ("scared 🡒 calm", ["fear", "neutral"]), ("sad ↔ happy", ["custom"]),
     ("start happy, end sad", ["happiness", "sadness"]),
+    # "and back" returns to the first step; "back to X" names the step itself
+    ("from happy to sad and back", ["happiness", "sadness", "happiness"]),
+    ("angry -> calm, then back again", ["anger", "neutral", "anger"]),
+    ("from sadness to happiness, then back to sadness", ["sadness", "happiness", "sadness"]),
+    # comparatives and superlatives of known words
+    ("make the face angrier", ["anger"]), ("from the saddest to the happiest", ["sadness", "happiness"]),
+    ("calmer, then angrier", ["neutral", "anger"]),
     ("go from angry to calm and then to joyful", ["anger", "neutral", "happiness"]),
     ("from sad to happy via neutral", ["sadness", "neutral", "happiness"]),
     ("from sad to happy through a neutral face", ["sadness", "neutral", "happiness"]),
