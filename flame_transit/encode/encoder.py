@@ -126,16 +126,25 @@ def encode(
     """
     rgb = load_image(image)
     detect = dict(face_index=face_index, max_num_faces=max_num_faces, max_side=max_side, flip_average=flip_average)
-    params = encode_landmarks(detect_landmarks(rgb, **detect), head, offsets=offsets, options=options)
-    if params.extras["fit_rms_model"] > UPRIGHT_RETRY_RMS:
+    lm = detect_landmarks(rgb, **detect)
+    params = encode_landmarks(lm, head, offsets=offsets, options=options)
+    if params.extras["fit_rms_model"] > UPRIGHT_RETRY_RMS or abs(eye_line_angle(lm.points)) > 45.0:
         params = _best_quarter_turn(rgb, params, head, detect, offsets=offsets, options=options)
     return params
 
 
 #: a head fit this far from MediaPipe's landmarks (2D RMS / face width, before offsets) means
 #: MediaPipe misread a sideways or upside-down face (upright photos fit at 0.004-0.007; the
-#: example photo turned 90 degrees 0.021, upside down 0.032): the photo is tried in quarter turns
-UPRIGHT_RETRY_RMS = 0.015
+#: example photo turned a quarter turn 0.021 on the open head and 0.011 on a FLAME-format head,
+#: upside down 0.032 and 0.018): the photo is tried in quarter turns
+UPRIGHT_RETRY_RMS = 0.01
+
+
+def eye_line_angle(points: np.ndarray) -> float:
+    """Degrees from the image's +x axis to the line from the subject's right to left outer eye
+    corner (MediaPipe landmarks 33, 263; y down): about 0 for an upright face, +-90 sideways."""
+    d = np.asarray(points)[263, :2] - np.asarray(points)[33, :2]
+    return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
 def quarter_turn_landmarks(image: np.ndarray, turns: int, **detect: Any) -> FaceLandmarks:

@@ -110,6 +110,15 @@ def test_upright_photos_are_not_retried(astro_params):
     assert "quarter_turns" not in astro_params.extras
 
 
+def test_eye_line_angle_says_how_the_face_is_turned(astro_params):
+    from flame_transit.encode.encoder import eye_line_angle
+
+    pts = astro_params.extras["landmarks"].astype(np.float64)
+    assert abs(eye_line_angle(pts)) < 10
+    turned = pts[:, [1, 0, 2]] * np.array([-1.0, 1.0, 1.0])  # (x, y) -> (-y, x): a quarter turn
+    assert abs(abs(eye_line_angle(turned)) - 90) < 10
+
+
 def test_flipped_photo_without_flip_averaging_is_close(astronaut, astro_params_single, open_head):
     """One MediaPipe pass per image: not exactly equivariant, but identity and AUs agree."""
     b = encode(np.ascontiguousarray(astronaut[:, ::-1]), open_head, flip_average=False)
