@@ -263,7 +263,12 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
                 raise InputError(f"--layout deca writes an .npz file, got {job['out']!r}")
             job["save_options"] = {"layout": "deca"}
     for job in jobs:  # fail before any work if an output cannot be written
-        check_output_path(job["out"], kind="export" if export_only else "render")
+        try:
+            check_output_path(job["out"], kind="export" if export_only else "render")
+        except InputError as exc:
+            if job["row"] is None:
+                raise
+            raise InputError(f"{args.batch} row {job['row']}: {exc}") from None
         _check_not_the_photo(job["out"], job["image"], "--out" if job["row"] is None else f"row {job['row']}: out")
     for extra in ("sheet", "plot"):
         target = getattr(args, extra, None)

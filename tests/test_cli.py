@@ -124,6 +124,15 @@ def test_batch_relative_images_resume_and_duplicates(tmp_path, capsys):
     assert not (out / "x.mp4").exists()
 
 
+def test_batch_unwritable_out_names_its_row(tmp_path, capsys):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"image,instruction,out\n,smile,{tmp_path / 'a.mp4'}\n,frown,{tmp_path / 'b.xyz'}\n")
+    assert main(["render", "--batch", str(jobs), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "jobs.csv row 3: unknown output suffix '.xyz'" in err
+    assert not (tmp_path / "a.mp4").exists()  # checked before any row ran
+
+
 def test_batch_binary_csv_named(tmp_path, capsys):
     jobs = tmp_path / "jobs.xlsx"
     jobs.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe\x80\x81" * 20)
