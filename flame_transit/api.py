@@ -305,6 +305,9 @@ def _check_options(fps: float, duration: Optional[float], hold: float, look: str
 
     if isinstance(text_encoder, str):
         check_encoder_name(text_encoder)
+    elif text_encoder is not None and not callable(getattr(text_encoder, "encode", None)):
+        raise InputError(f"text_encoder must be None, a name ('minilm', 'clip') or a TextEncoder, "
+                         f"got {type(text_encoder).__name__}")
 
     check_fps(fps)
     positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)

@@ -167,7 +167,7 @@ def test_mp4_readable_with_frame_count(tmp_path, shaded_anim):
     (dict(temperature=1e30), "temperature must be"), (dict(temperature=-1), "temperature"),
     (dict(renderer="vulkan"), "unknown renderer"), (dict(framing="wide"), "framing"),
     (dict(face=-2), "face must be"), (dict(start="middle"), "start must be"),
-    (dict(text_encoder="minlm"), "unknown text encoder"),
+    (dict(text_encoder="minlm"), "unknown text encoder"), (dict(text_encoder=5), "text_encoder must be"),
 ])
 def test_bad_options(kwargs, message, monkeypatch):
     import flame_transit.api as api
