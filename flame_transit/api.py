@@ -386,8 +386,8 @@ def animate(
         start: ``"auto"`` (default: ``"photo"`` when the instruction names a single target,
             so "make her smile" goes from the photo's own face to a smile, else ``"first"``),
             ``"first"`` (first frame = first named expression) or ``"photo"`` (first frame =
-            the photo's expression). A FLAME clip made through the AU space keeps ``"first"``
-            under ``"auto"``: the photo has no AU coordinates, and its ARKit curves need them.
+            the photo's expression). On a FLAME head the photo's action units (for the clip's
+            ARKit curves) are read by fitting the open head to the same landmarks.
         temperature: scale of the CVAE latent sample (0 = the mean expression).
         framing: photo look only: ``"face"`` (default) crops a square around the face and
             scales it to ``size``; ``"full"`` keeps the whole photo (longer side = ``size``).
@@ -476,9 +476,17 @@ def animate(
     with timed("transit"):
         anchors = generate_anchors(parsed, subject=subject, model=model, head=head_model,
                                    text_encoder=text_encoder, seed=int(seed), temperature=temperature)
+    single = len(parsed.segments) == 1
+    if (start == "photo" or (start == "auto" and single)) and not head_model.is_au_head \
+            and anchors.au is not None and "au" not in subject.extras:
+        # a FLAME fit has no AU coordinates: read the photo's with the open head on the same
+        # landmarks, so a clip that starts from the photo keeps its AU trajectory (ARKit, .glb)
+        photo_au = _photo_action_units(subject, anchors.au_names)
+        if photo_au is not None:
+            subject.extras["au"] = photo_au
     if start == "auto":
-        single = len(parsed.segments) == 1 and (head_model.is_au_head or anchors.au is None)
-        start = "photo" if single else "first"
+        can_start_from_photo = head_model.is_au_head or anchors.au is None or "au" in subject.extras
+        start = "photo" if single and can_start_from_photo else "first"
     with timed("trajectory"):
         neutral = neutral_anchor(subject, model=model, head=head_model) if through_neutral else None
         traj = build_trajectory(subject, anchors, fps=fps, duration=duration, timing=timing, hold=hold,
@@ -497,6 +505,25 @@ def animate(
     )
     log.info("animate: %s; timings %s", anim.describe(), {k: round(v, 4) for k, v in timings.items()})
     return anim
+
+
+def _photo_action_units(subject: FaceParams, au_names: Any) -> Optional[np.ndarray]:
+    """``(A,)`` the photo's action units in ``au_names`` order (AU26 from the jaw), from the open
+    head fitted to the landmarks the subject was fitted to; None without landmarks."""
+    landmarks = subject.extras.get("landmarks")
+    if landmarks is None or subject.image_size is None:
+        return None
+    from .encode import encode_landmarks
+    from .encode.landmarks import FaceLandmarks
+    from .head.open_head import JAW_RAD_PER_AU26
+
+    fit = encode_landmarks(FaceLandmarks(points=np.asarray(landmarks, dtype=np.float64),
+                                         image_size=tuple(int(v) for v in subject.image_size)), None, offsets=False)
+    values = dict(fit.extras["aus"])
+    values["AU26"] = max(float(fit.pose[6]) / JAW_RAD_PER_AU26, 0.0)
+    if not all(str(n) in values for n in au_names):
+        return None
+    return np.array([values[str(n)] for n in au_names], dtype=np.float64)
 
 
 def frame_face(image: np.ndarray, subject: FaceParams, size: Union[int, Tuple[int, int]],
