@@ -348,6 +348,18 @@ def test_known_vocabulary_never_loads_a_model():
     assert not enc.loaded
 
 
+@pytest.mark.parametrize("text", ["de la tristeza a la alegría", "von traurig zu glücklich", "de triste à heureux"])
+def test_other_languages_in_latin_script_are_told_to_write_english(text):
+    with pytest.raises(InstructionError, match="read in English"):
+        P(text)
+
+
+def test_unknown_english_words_get_no_language_hint():
+    with pytest.raises(InstructionError) as info:
+        P("from blorp to happy")
+    assert "English" not in str(info.value)
+
+
 @pytest.mark.parametrize("text", ["快乐", "ᦔ", "from sad to 快乐", "счастье", "turn this face from 悲しい to happy",
                                   "from sadness to ƻ"])  # ƻ: a Latin-named letter without case (found by the fuzz below)
 def test_scripts_the_encoder_cannot_read_are_refused(text):
