@@ -180,6 +180,10 @@ def test_expression_with_actions_and_word_aus():
     # any rightwards arrow, the emoji ➡️ (with its variation selector) too; a two-way one is not a step
     ("😡➡️😊", ["anger", "happiness"]), ("sad ⇨ happy ⮕ angry", ["sadness", "happiness", "anger"]),
     ("scared 🡒 calm", ["fear", "neutral"]), ("sad ↔ happy", ["custom"]),
+    # ASCII emoticons read as their emoji
+    (":( then :)", ["sadness", "happiness"]), (">:( -> :-D", ["anger", "happiness"]),
+    ("make her :O", ["surprise"]), (":'( to :|", ["sadness", "neutral"]),
+    ("(sad): then happy", ["sadness", "happiness"]), ("at 12:00 sad, then happy", ["sadness", "happiness"]),
     ("start happy, end sad", ["happiness", "sadness"]),
     # "and back" returns to the first step; "back to X" names the step itself
     ("from happy to sad and back", ["happiness", "sadness", "happiness"]),
