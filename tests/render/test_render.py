@@ -181,6 +181,26 @@ def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
     assert 0.3 * chin_drop < lower_drop < 1.2 * chin_drop
     assert g1.opening > g0.opening + 0.1
 
+def test_teeth_scale_with_the_mouth_and_rigs_share_them_read_only(open_head):
+    from flame_transit.render.mouth import MouthRig, _unit_parts
+
+    with torch.no_grad():
+        rest = open_head(pose=torch.zeros(1, 15)).vertices.numpy()[0].astype(np.float64)
+    ring, corners = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191], (61, 291)
+    stable, jaw = list(range(0, 40)), [152, 148, 176, 149, 150, 136, 172, 377, 400, 378]
+    small = MouthRig(rest, ring, stable, jaw, corners=corners)
+    big = MouthRig(rest * 2.0, ring, stable, jaw, corners=corners)  # a head twice the size
+    assert big.unit == pytest.approx(2.0 * small.unit)
+    for a, b in ((small.upper_part, big.upper_part), (small.lower_part, big.lower_part)):
+        # the same parts, twice as far from the (doubled) mouth origin
+        np.testing.assert_allclose(b.verts - big.origin, 2.0 * (a.verts - small.origin), atol=1e-12)
+        np.testing.assert_allclose(b.normals, a.normals, atol=1e-12)
+        np.testing.assert_array_equal(b.faces, a.faces)
+    shared = _unit_parts(small.detail)[0]
+    assert not shared.verts.flags.writeable and not shared.ao.flags.writeable
+    assert not np.shares_memory(small.upper_part.verts, shared.verts)
+
+
 
 # --- errors ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
