@@ -70,15 +70,20 @@ LOW_DETAIL_BELOW_PX = 180.0
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Rigid transform ``(R, t)`` minimising ``|R @ src_i + t - dst_i|`` over ``(N, 3)`` points.
+    """Rigid transform ``(R (..., 3, 3), t (..., 3))`` minimising ``|R @ src_i + t - dst_i|``
+    over ``(..., N, 3)`` points; ``src`` and ``dst`` broadcast (one rest set against a batch of
+    frames fits them all in one go).
 
     Example:
         >>> p = np.random.default_rng(0).normal(size=(10, 3))
         >>> r, t = kabsch(p, p + 1.0)
         >>> np.allclose(r, np.eye(3)), np.allclose(t, 1.0)
         (True, True)
+        >>> r, t = kabsch(p, np.stack([p, p + 2.0]))
+        >>> r.shape, t[:, 0].round(6).tolist()
+        ((2, 3, 3), [0.0, 2.0])
     """
-    _, r, t = similarity_transform(src, dst, scale=False)
+    _, r, t = similarity_transform(*np.broadcast_arrays(src, dst), scale=False)
     return r, t
 
 
@@ -423,13 +428,16 @@ class MouthRig:
 
     # -- per frame ------------------------------------------------------------------------------
     def transforms(self, verts: np.ndarray) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]:
-        """``((R_skull, t_skull), (R_jaw, t_jaw))`` from the rest mesh to ``verts (V, 3)``."""
-        return kabsch(self.rest_stable, verts[self.stable]), kabsch(self.rest_jaw, verts[self.jaw])
-
-    def frame(self, verts: np.ndarray) -> MouthGeometry:
-        """Mouth geometry for one posed mesh ``verts (V, 3)``."""
+        """``((R_skull, t_skull), (R_jaw, t_jaw))`` from the rest mesh to ``verts (..., V, 3)``
+        (rotations ``(..., 3, 3)``, translations ``(..., 3)``)."""
         verts = np.asarray(verts, dtype=np.float64)
-        (ru, tu), (rl, tl) = self.transforms(verts)
+        return kabsch(self.rest_stable, verts[..., self.stable, :]), kabsch(self.rest_jaw, verts[..., self.jaw, :])
+
+    def frame(self, verts: np.ndarray, transforms: Optional[Tuple[Tuple[np.ndarray, np.ndarray], ...]] = None) -> MouthGeometry:
+        """Mouth geometry for one posed mesh ``verts (V, 3)``; ``transforms``: its
+        :meth:`transforms`, when already fitted (a scene fits a batch of frames at once)."""
+        verts = np.asarray(verts, dtype=np.float64)
+        (ru, tu), (rl, tl) = self.transforms(verts) if transforms is None else transforms
         up, lo = self._parts()
         p_up = up.verts @ ru.T + tu
         p_lo = lo.verts @ rl.T + tl

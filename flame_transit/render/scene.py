@@ -58,6 +58,8 @@ SHADED_MOUTH = np.array([
     [0.32, 0.10, 0.09],  # cavity front
     [0.22, 0.06, 0.05],  # cavity back
 ])
+#: frames whose rigid fits (mouth rig, skull to source) are made in one batch
+FIT_CHUNK = 64
 #: photo look: lip gap (fraction of the mouth width) below which the lips are drawn sealed,
 #: and above which the mouth interior shows unmixed
 SEAL_OPENING = (0.03, 0.055)
@@ -158,6 +160,7 @@ class Scene:
                     self.rig = MouthRig(rest, ring, skull, jaw, corners=corners, lower_score=lower_score)
                 except Exception as exc:  # degenerate meshes: draw without a mouth interior
                     log.warning("no mouth interior: %s", exc)
+        # vertices that follow the skull alone (MediaPipe's stable landmarks, else the rig's)
         self.skull_ids = np.asarray(MP_STABLE) if self.topo.mediapipe else (self.rig.stable if self.rig else None)
         parts = getattr(getattr(head, "assets", None), "face_parts", {}) or {}
         if not isinstance(parts, dict):
@@ -191,6 +194,7 @@ class Scene:
         self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH, look) if self.topo.mediapipe and look == "photo" else None
         self.crease_visibility: Optional[np.ndarray] = None
         self.lift_visibility: Optional[np.ndarray] = None
+        self._fitted: Tuple[int, Any] = (-1, None)  # (chunk, its rigid fits): see _rigid_fits
 
         if look == "shaded":
             self._init_shaded(params, size, background, color)
@@ -258,7 +262,7 @@ class Scene:
         layers: List[Layer] = []
         opening = None
         if self.rig is not None:
-            g = self.rig.frame(verts)
+            g = self.rig.frame(verts, self._rigid_fits(t)[0])
             opening = g.opening
             p = self._project(g.verts, t)
             p[:, :2] += offset
@@ -391,7 +395,6 @@ class Scene:
         if self.rig is not None:
             self.rig.set_detail(self.mouth_width_px)
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
-        self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
         if topo.mediapipe and self.open_face:
             self.disp_weight = self.disp_weight * self._hair_damping(img, src2d / scale)
 
@@ -495,8 +498,26 @@ class Scene:
     def _to_source(self, verts: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         """Rigid ``(R, t)`` from frame ``verts`` to the source mesh, fitted on the skull's
         stable vertices; None without them."""
-        ids = self.eye_skull if self.eye_skull is not None else (self.rig.stable if self.rig is not None else None)
+        ids = self.skull_ids
         return None if ids is None else kabsch(verts[ids], self.src[ids])
+
+    def _rigid_fits(self, t: int) -> Tuple[Any, Optional[Tuple[np.ndarray, np.ndarray]]]:
+        """Frame ``t``'s rigid fits: the mouth rig's :meth:`~.mouth.MouthRig.transforms` and
+        :meth:`_to_source` (None where they do not apply), fitted for FIT_CHUNK frames at once:
+        one batched fit costs about what a single one does."""
+        chunk, fits = self._fitted
+        if chunk != t // FIT_CHUNK:
+            chunk = t // FIT_CHUNK
+            verts = np.asarray(self.verts[chunk * FIT_CHUNK:(chunk + 1) * FIT_CHUNK], dtype=np.float64)
+            rig = self.rig.transforms(verts) if self.rig is not None else None
+            ids = self.skull_ids
+            to_source = kabsch(verts[:, ids], self.src[ids]) if ids is not None else None
+            fits = (rig, to_source)
+            self._fitted = (chunk, fits)
+        i = t - chunk * FIT_CHUNK
+        rig, to_source = fits
+        return (None if rig is None else tuple((r[i], tr[i]) for r, tr in rig),
+                None if to_source is None else (to_source[0][i], to_source[1][i]))
 
     def mouth_similarity(self, verts: np.ndarray, to_source: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> float:
         """1 when the lip ring (skull motion removed) matches the photo's, falling to 0."""
@@ -544,8 +565,8 @@ class Scene:
         seal = self._lip_seal(verts, p, opening)
         if seal is not None:
             layers.append(seal)
-        to_source = self._to_source(verts)
-        if self.open_face and self.eye_skull is not None:
+        to_source = self._rigid_fits(t)[1]
+        if self.open_face and self.skull_ids is not None:
             r, tr = to_source
             for k, ring in enumerate(self.topo.eyes):
                 back = verts[ring] @ r.T + tr
