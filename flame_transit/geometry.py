@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["face_normals", "similarity_transform", "vertex_normals", "vertex_face_incidence"]
+__all__ = ["face_normals", "similarity_transform", "sparse_apply", "vertex_normals", "vertex_face_incidence"]
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: Optional[np.ndarray] = None, *,
@@ -103,8 +103,8 @@ def vertex_face_incidence(faces: np.ndarray, num_vertices: int) -> Any:
 
 
 def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Unnormalised face normals ``(F, 3)``: ``(b - a) x (c - a)`` per triangle, right-handed
-    winding, length twice the triangle's area.
+    """Unnormalised face normals ``(..., F, 3)`` of meshes ``verts (..., V, 3)``: ``(b - a) x
+    (c - a)`` per triangle, right-handed winding, length twice the triangle's area.
 
     Example:
         >>> face_normals(np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])).tolist()
@@ -112,12 +112,30 @@ def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """
     v = np.asarray(verts)
     f = np.asarray(faces)
-    a = v[f[:, 0]]
-    return np.cross(v[f[:, 1]] - a, v[f[:, 2]] - a)
+    a = v[..., f[:, 0], :]
+    return np.cross(v[..., f[:, 1], :] - a, v[..., f[:, 2], :] - a)
+
+
+def sparse_apply(matrix: Any, values: np.ndarray) -> np.ndarray:
+    """``matrix (M, N) @ values`` over the second-last axis of ``values (..., N, C)``: one sparse
+    product for the whole batch (the batch goes into the columns).
+
+    Example:
+        >>> from scipy.sparse import csr_matrix
+        >>> sparse_apply(csr_matrix(np.eye(2)[::-1]), np.arange(8.0).reshape(2, 2, 2)).tolist()
+        [[[2.0, 3.0], [0.0, 1.0]], [[6.0, 7.0], [4.0, 5.0]]]
+    """
+    x = np.asarray(values)
+    if x.ndim == 2:
+        return np.asarray(matrix @ x)
+    cols = np.moveaxis(x, -2, 0).reshape(x.shape[-2], -1)
+    out = np.asarray(matrix @ cols).reshape((matrix.shape[0],) + x.shape[:-2] + x.shape[-1:])
+    return np.moveaxis(out, 0, -2)
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) -> np.ndarray:
-    """Area-weighted unit vertex normals ``(V, 3)`` float64 (zero for unused vertices).
+    """Area-weighted unit vertex normals ``(..., V, 3)`` float64 of meshes ``verts (..., V, 3)``
+    (zero for unused vertices).
 
     Example:
         >>> v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
@@ -127,7 +145,7 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) 
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     if incidence is None:
-        incidence = vertex_face_incidence(f, len(v))
-    summed = np.asarray(incidence @ face_normals(v, f), dtype=np.float64)  # cross products: area-weighted
-    length = np.linalg.norm(summed, axis=1, keepdims=True)
+        incidence = vertex_face_incidence(f, v.shape[-2])
+    summed = sparse_apply(incidence, face_normals(v, f)).astype(np.float64, copy=False)  # area-weighted
+    length = np.linalg.norm(summed, axis=-1, keepdims=True)
     return np.divide(summed, length, out=np.zeros_like(summed), where=length > 0)

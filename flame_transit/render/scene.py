@@ -6,7 +6,7 @@ start from, outline and eye and mouth holes, is :mod:`.topology`).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
 from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
 from ..geometry import vertex_face_incidence as _incidence
-from ..geometry import face_normals, vertex_normals
+from ..geometry import face_normals, sparse_apply, vertex_normals
 from .topology import _fan, _head_forward, _hops_from, _inside, _rigid_sets, analyse_mesh
 from .types import Frame, Layer
 
@@ -82,6 +82,18 @@ def _bright_teeth(teeth: np.ndarray) -> np.ndarray:
 
 
 # --- the scene --------------------------------------------------------------------------------
+
+
+class _FrameFits(NamedTuple):
+    """What a frame's draw list needs that depends on its mesh alone (see :meth:`Scene._fits`);
+    for one frame, or with a leading frame axis for a chunk of them."""
+
+    rig: Any  #: the mouth rig's ((R_skull, t_skull), (R_jaw, t_jaw)), None without a rig
+    to_source: Any  #: (R, t) from the frame's skull to the source mesh's, None without skull ids
+    normals: np.ndarray  #: (V, 3) unit vertex normals, pointing out of the face
+    shade: Optional[np.ndarray]  #: (V,) the photo look's shading ratio, the shaded look's crease ratio
+
+
 
 
 class Scene:
@@ -194,7 +206,7 @@ class Scene:
         self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH, look) if self.topo.mediapipe and look == "photo" else None
         self.crease_visibility: Optional[np.ndarray] = None
         self.lift_visibility: Optional[np.ndarray] = None
-        self._fitted: Tuple[int, Any] = (-1, None)  # (chunk, its rigid fits): see _rigid_fits
+        self._fitted: Tuple[int, Any] = (-1, None)  # (chunk, its _FrameFits): see _fits
 
         if look == "shaded":
             self._init_shaded(params, size, background, color)
@@ -262,7 +274,7 @@ class Scene:
         layers: List[Layer] = []
         opening = None
         if self.rig is not None:
-            g = self.rig.frame(verts, self._rigid_fits(t)[0])
+            g = self.rig.frame(verts, self._fits(t).rig)
             opening = g.opening
             p = self._project(g.verts, t)
             p[:, :2] += offset
@@ -277,7 +289,7 @@ class Scene:
                                 specular=0.25 if self.look == "shaded" else 0.0))
         elif self.mouth_interior is not None:
             p = self._project(verts, t)
-            n = self._normals(verts)
+            n = self._fits(t).normals
             col = np.broadcast_to(palette[3], (len(verts), 3))
             layers.append(Layer("mouth_interior", "lit", p[:, :2] + offset, self.mouth_interior,
                                 depth=p[:, 2] - 1e-4 * abs(self.camera.frame(t)[0][0]), normal=n, color=col))
@@ -286,10 +298,11 @@ class Scene:
     def _shaded_frame(self, t: int) -> Frame:
         verts = self.verts[t].astype(np.float64)
         p = self._project(verts, t)
-        n = self._normals(verts)
+        fits = self._fits(t)
+        n = fits.normals
         # closed heads (FLAME): back faces are hidden anyway, culling halves the raster work;
         # an open face mask shows its inside from steep angles, so it is drawn two-sided
-        color = self.albedo * self.crease_ratio(verts)[:, None]
+        color = self.albedo * fits.shade[:, None]
         layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
                         color=color, specular=1.0, cull_back=not self.open_face)]
         layers += self._crease_layers(verts, p, t, normals=n, color=color)
@@ -442,16 +455,20 @@ class Scene:
         return np.exp(-((chroma / 0.12) ** 2) - (bright / 0.5) ** 2)
 
     def _vertex_areas(self, verts: np.ndarray) -> np.ndarray:
-        """Per-vertex area (a third of each adjacent triangle's), metres²."""
-        f = self.faces
-        a = 0.5 * np.linalg.norm(face_normals(verts, f), axis=1)
-        return np.bincount(f.ravel(), weights=np.repeat(a / 3.0, 3), minlength=len(verts))
+        """``(..., V)`` per-vertex area (a third of each adjacent triangle's) of ``verts (..., V,
+        3)``, metres²."""
+        a = 0.5 * np.linalg.norm(face_normals(verts, self.faces), axis=-1)
+        return sparse_apply(self.incidence, a[..., None] / 3.0)[..., 0]
+
+    def _smoothed(self, values: np.ndarray) -> np.ndarray:
+        """``(..., V)`` per-vertex values half averaged with their mesh neighbours'."""
+        return 0.5 * values + 0.5 * sparse_apply(self.neighbour_mean, values[..., None])[..., 0]
 
     def crease_ratio(self, verts: np.ndarray) -> np.ndarray:
         """Darkening where the skin is compressed relative to the reference face -- the photo's
         in the photo look, the neutral face in the shaded one (area shrinks): skin folds there
-        (frown lines between lowered brows, nose wrinkles, crow's feet). Per vertex, in
-        (CREASE_MIN, 1] (photo) or (SHADED_CREASE_MIN, 1] (shaded)."""
+        (frown lines between lowered brows, nose wrinkles, crow's feet). ``(..., V)`` per vertex
+        of ``verts (..., V, 3)``, in (CREASE_MIN, 1] (photo) or (SHADED_CREASE_MIN, 1] (shaded)."""
         shaded = self.look == "shaded"
         gain, floor = (SHADED_CREASE_GAIN, SHADED_CREASE_MIN) if shaded else (CREASE_GAIN, CREASE_MIN)
         if self._area_src is None:
@@ -464,14 +481,13 @@ class Scene:
             if self.topo.mediapipe:
                 self._crease_mask = np.ones(len(self.src), bool) if shaded else self.src[:, 1] > self.src[1, 1]
         used = (self._area_src > 1e-12) & self._crease_mask  # unused vertices (mouth, eyes) keep 1
-        c = np.ones(len(verts))
-        c[used] = np.clip(self._vertex_areas(verts)[used] / self._area_src[used], 0.0, 1.0)
-        lr = gain * np.log(np.maximum(c, 1e-3)) * self.weight
-        lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
+        c = np.ones(np.shape(verts)[:-1])
+        c[..., used] = np.clip(self._vertex_areas(verts)[..., used] / self._area_src[used], 0.0, 1.0)
+        lr = self._smoothed(gain * np.log(np.maximum(c, 1e-3)) * self.weight)
         return np.clip(np.exp(lr), floor, 1.0)
 
     def shading_ratio(self, normals: np.ndarray) -> Optional[np.ndarray]:
-        """Per-vertex ``shade(target) / shade(source)``: raised to ``shading_gain * weight``
+        """``(..., V)`` per vertex of ``normals (..., V, 3)``: ``shade(target) / shade(source)``, raised to ``shading_gain * weight``
         (faded out at the outline), smoothed over the mesh in log space (the open head's coarse
         normals around small features -- nostrils, lip corners -- would otherwise flicker) and
         clamped to :data:`RATIO_CLAMP`. None when the gain is 0."""
@@ -481,7 +497,7 @@ class Scene:
             lr = np.log(shade_lambert(normals) / shade_lambert(self.n_src))
         lr = np.nan_to_num(lr) * (self.shading_gain * self.weight)
         for _ in range(2):
-            lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
+            lr = self._smoothed(lr)
         return np.clip(np.exp(lr * self.weight), *RATIO_CLAMP)
 
     def _face_ratio(self, verts: np.ndarray, normals: np.ndarray) -> Optional[np.ndarray]:
@@ -501,23 +517,31 @@ class Scene:
         ids = self.skull_ids
         return None if ids is None else kabsch(verts[ids], self.src[ids])
 
-    def _rigid_fits(self, t: int) -> Tuple[Any, Optional[Tuple[np.ndarray, np.ndarray]]]:
-        """Frame ``t``'s rigid fits: the mouth rig's :meth:`~.mouth.MouthRig.transforms` and
-        :meth:`_to_source` (None where they do not apply), fitted for FIT_CHUNK frames at once:
-        one batched fit costs about what a single one does."""
+    def _fits(self, t: int) -> "_FrameFits":
+        """What frame ``t``'s draw list needs from its mesh alone (:class:`_FrameFits`), worked
+        out for FIT_CHUNK frames at once: numpy and scipy pay per call, not per vertex, on
+        meshes this small."""
         chunk, fits = self._fitted
         if chunk != t // FIT_CHUNK:
             chunk = t // FIT_CHUNK
             verts = np.asarray(self.verts[chunk * FIT_CHUNK:(chunk + 1) * FIT_CHUNK], dtype=np.float64)
-            rig = self.rig.transforms(verts) if self.rig is not None else None
+            normals = self._normals(verts)
             ids = self.skull_ids
-            to_source = kabsch(verts[:, ids], self.src[ids]) if ids is not None else None
-            fits = (rig, to_source)
+            fits = _FrameFits(
+                rig=self.rig.transforms(verts) if self.rig is not None else None,
+                to_source=kabsch(verts[:, ids], self.src[ids]) if ids is not None else None,
+                normals=normals,
+                shade=self.crease_ratio(verts) if self.look == "shaded" else self._face_ratio(verts, normals),
+            )
             self._fitted = (chunk, fits)
         i = t - chunk * FIT_CHUNK
-        rig, to_source = fits
-        return (None if rig is None else tuple((r[i], tr[i]) for r, tr in rig),
-                None if to_source is None else (to_source[0][i], to_source[1][i]))
+
+        def at(pair: Any) -> Any:
+            return None if pair is None else (pair[0][i], pair[1][i])
+
+        return _FrameFits(rig=None if fits.rig is None else (at(fits.rig[0]), at(fits.rig[1])),
+                          to_source=at(fits.to_source), normals=fits.normals[i],
+                          shade=None if fits.shade is None else fits.shade[i])
 
     def mouth_similarity(self, verts: np.ndarray, to_source: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> float:
         """1 when the lip ring (skull motion removed) matches the photo's, falling to 0."""
@@ -551,7 +575,7 @@ class Scene:
     def _photo_frame(self, t: int) -> Frame:
         verts = self.verts[t].astype(np.float64)
         p = self._photo_positions(verts, t)
-        n = self._normals(verts)
+        fits = self._fits(t)
         layers: List[Layer] = []
         behind = 0.002 * abs(float(self.camera.frame(t)[0][0]))  # 2 mm: patches sit behind lids / lips
         if self.open_face:
@@ -565,7 +589,7 @@ class Scene:
         seal = self._lip_seal(verts, p, opening)
         if seal is not None:
             layers.append(seal)
-        to_source = self._rigid_fits(t)[1]
+        to_source = fits.to_source
         if self.open_face and self.skull_ids is not None:
             r, tr = to_source
             for k, ring in enumerate(self.topo.eyes):
@@ -588,7 +612,7 @@ class Scene:
             uv = np.concatenate([self.src2d[ring], self.src2d[ring].mean(axis=0, keepdims=True)])
             layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), uv=uv, texture="photo",
                                 alpha=float(min(1.0, w)), depth_test=False))
-        ratio = self._face_ratio(verts, n)
+        ratio = fits.shade
         layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
                             ratio=ratio, uv=self.src2d, texture="face", texture2="photo", mix=w))
         layers += self._crease_layers(verts, p, t, ratio=ratio, mix=w)

@@ -181,7 +181,7 @@ def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
     assert 0.3 * chin_drop < lower_drop < 1.2 * chin_drop
     assert g1.opening > g0.opening + 0.1
 
-def test_rigid_fits_batched_over_frames_match_one_frame_fits(open_head, monkeypatch):
+def test_per_frame_fits_batched_over_frames_match_one_frame_fits(open_head, monkeypatch):
     import flame_transit.render.scene as S
 
     monkeypatch.setattr(S, "FIT_CHUNK", 4)  # 10 frames: three chunks, the last one short
@@ -190,17 +190,29 @@ def test_rigid_fits_batched_over_frames_match_one_frame_fits(open_head, monkeypa
     pose[:, 1] = torch.linspace(-0.2, 0.2, 10)  # head turns
     with torch.no_grad():
         v = open_head(pose=pose).vertices.numpy().astype(np.float32)
-    scene = S.Scene(v, open_head.faces.astype(np.int32), None, look="shaded", size=64, photo=None,
-                    source_vertices=None, head=open_head, rest_vertices=None, background=None, color=None,
-                    mouth=True, shading_gain=1.0)
-    for t in (0, 3, 4, 9, 5, 1):  # out of order: chunks are refitted as needed
-        rig, to_source = scene._rigid_fits(t)
-        verts = v[t].astype(np.float64)
-        for batched, single in zip(rig + (to_source,), scene.rig.transforms(verts) + (scene._to_source(verts),)):
-            np.testing.assert_allclose(batched[0], single[0], atol=1e-12)
-            np.testing.assert_allclose(batched[1], single[1], atol=1e-12)
-    # the skull turns with the head: frame 9's fit is not frame 0's
-    assert np.abs(scene._rigid_fits(9)[0][0][0] - scene._rigid_fits(0)[0][0][0]).max() > 0.1
+    for look in ("shaded", "photo"):
+        params = None
+        if look == "photo":  # a camera that frames the head in a 64 px grey "photo"
+            params = {"cam": np.array([6.0, 0.0, 0.0]), "crop_to_image": np.array([[32.0, 0.0, 32.0], [0.0, -32.0, 32.0]]),
+                      "image_size": (64, 64)}
+        scene = S.Scene(v, open_head.faces.astype(np.int32), params, look=look, size=64,
+                        photo=np.full((64, 64, 3), 128, np.uint8) if look == "photo" else None,
+                        source_vertices=None, head=open_head, rest_vertices=None, background=None, color=None,
+                        mouth=True, shading_gain=1.0)
+        for t in (0, 3, 4, 9, 5, 1):  # out of order: chunks are refitted as needed
+            fits = scene._fits(t)
+            verts = v[t].astype(np.float64)
+            for batched, single in zip(fits.rig + (fits.to_source,), scene.rig.transforms(verts) + (scene._to_source(verts),)):
+                np.testing.assert_allclose(batched[0], single[0], atol=1e-12)
+                np.testing.assert_allclose(batched[1], single[1], atol=1e-12)
+            normals = scene._normals(verts)
+            np.testing.assert_array_equal(fits.normals, normals)
+            shade = scene.crease_ratio(verts) if look == "shaded" else scene._face_ratio(verts, normals)
+            assert shade is not None
+            np.testing.assert_array_equal(fits.shade, shade)
+        # the skull turns with the head: frame 9's fit is not frame 0's
+        assert np.abs(scene._fits(9).rig[0][0] - scene._fits(0).rig[0][0]).max() > 0.1
+        assert np.abs(scene._fits(9).normals - scene._fits(0).normals).max() > 0.1
 
 
 def test_teeth_scale_with_the_mouth_and_rigs_share_them_read_only(open_head):
