@@ -366,6 +366,10 @@ class Scene:
         topo = self.topo
         self.open_face = topo.outer is not None and float(_inside(src2d, src2d[topo.outer]).mean()) > 0.85
         eyes = topo.eyes if self.open_face else []
+        # the eyes' one layer: each ring fanned around its centre (appended after the ring)
+        offsets = np.cumsum([0] + [len(ring) + 1 for ring in eyes])
+        self._eye_faces = (np.concatenate([_fan(ring) + o for ring, o in zip(eyes, offsets)]).astype(np.int32)
+                           if eyes else np.zeros((0, 3), np.int32))
         self.assets = PhotoAssets.build(img, hw, src2d, topo.outer if self.open_face else None,
                                         topo.mouth, eyes, face_w, irises=self._iris_ids(eyes))
         self.textures = self.assets.textures
@@ -590,16 +594,22 @@ class Scene:
         if seal is not None:
             layers.append(seal)
         to_source = fits.to_source
-        if self.open_face and self.skull_ids is not None:
+        if self.open_face and self.skull_ids is not None and self.topo.eyes:
+            # both eyes in one draw: each ring and its centre, the photo's eye seen from where
+            # the frame's skull has moved it
             r, tr = to_source
-            for k, ring in enumerate(self.topo.eyes):
-                back = verts[ring] @ r.T + tr
-                uv = self.camera.project(back, 0)[:, :2] + self.residual[ring]
-                xy = p[ring]
-                pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
-                pos[:, 2] -= behind
-                layers.append(Layer(f"eye{k}", "photo", pos[:, :2], _fan(xy), depth=pos[:, 2],
-                                    uv=np.concatenate([uv, uv.mean(axis=0, keepdims=True)]), texture="eye"))
+            rings = self.topo.eyes
+            ids = np.concatenate(rings)
+            uv = self.camera.project(verts[ids] @ r.T + tr, 0)[:, :2] + self.residual[ids]
+            pos, uvs, start = [], [], 0
+            for ring in rings:
+                for out, ring_values in ((pos, p[ring]), (uvs, uv[start:start + len(ring)])):
+                    out += [ring_values, ring_values.mean(axis=0, keepdims=True)]
+                start += len(ring)
+            pos = np.concatenate(pos)
+            pos[:, 2] -= behind
+            layers.append(Layer("eyes", "photo", pos[:, :2], self._eye_faces, depth=pos[:, 2],
+                                uv=np.concatenate(uvs), texture="eye"))
         w = 0.0
         if self.topo.mouth is not None:
             w = self.mouth_similarity(verts, to_source) if self.rig is not None else 1.0

@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -197,9 +199,23 @@ def _rigid_sets(topo: MeshTopology, ref: np.ndarray, head: Any) -> Tuple[np.ndar
 
 
 def _fan(ring_xy: np.ndarray, extra: Optional[np.ndarray] = None) -> np.ndarray:
-    n = len(ring_xy)
+    """``(N, 3)`` int32 triangles fanning a closed ring of ``N`` points around a centre point
+    appended after them (index ``N``). The same read-only array for every ring of ``N``
+    points: a backend that sees the same faces again keeps its uploaded indices.
+
+    Example:
+        >>> _fan(np.zeros((4, 2))).tolist()
+        [[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]]
+    """
+    return _fan_of(len(ring_xy))
+
+
+@functools.lru_cache(maxsize=64)
+def _fan_of(n: int) -> np.ndarray:
     idx = np.arange(n)
-    return np.stack([idx, (idx + 1) % n, np.full(n, n)], 1).astype(np.int32)
+    faces = np.stack([idx, (idx + 1) % n, np.full(n, n)], 1).astype(np.int32)
+    faces.flags.writeable = False
+    return faces
 
 
 def _head_forward(head: Any, params: Any, zero_expression: bool) -> Optional[np.ndarray]:
