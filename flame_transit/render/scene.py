@@ -588,7 +588,12 @@ class Scene:
             xy = np.concatenate([inner, self.skirt_mid + 0.25 * (inner - self.src2d[ring]), self.skirt_out])
             layers.append(Layer("skirt", "photo", xy, self.skirt_faces, uv=self.skirt_uv, texture="face",
                                 depth_test=False))
-        mouth, opening = self._mouth_layers(verts, t, self.ring_offset, self.palette)
+        # lips that meet: the opaque seal hides the mouth interior, which is neither built nor drawn
+        opening = self.rig.opening(verts, fits.rig[0]) if self.rig is not None else None
+        if opening is not None and self.topo.mouth is not None and opening <= SEAL_OPENING[0]:
+            mouth: List[Layer] = []
+        else:
+            mouth, opening = self._mouth_layers(verts, t, self.ring_offset, self.palette)
         layers += mouth
         seal = self._lip_seal(verts, p, opening)
         if seal is not None:
@@ -626,9 +631,9 @@ class Scene:
         layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
                             ratio=ratio, uv=self.src2d, texture="face", texture2="photo", mix=w))
         layers += self._crease_layers(verts, p, t, ratio=ratio, mix=w)
-        # the rendered mouth shows through the lips' opening unless the photo's own mouth
-        # covers it: the lip ring's box is where its edges are
-        shows = self.topo.mouth is not None and any(l.name == "mouth" for l in mouth) and w < 0.999
+        # the rendered mouth (or the seal over it) shows through the lips' opening unless the
+        # photo's own mouth covers it: the lip ring's box is where its edges are
+        shows = self.topo.mouth is not None and self.rig is not None and w < 0.999
         edge_box = _pixel_box(p[self.topo.mouth, :2], self.size, margin=3) if shows else None
         return Frame(layers, background_texture="photo", edge_box=edge_box)
 

@@ -157,6 +157,37 @@ def test_render_frames_for_an_animation(open_head, astronaut, astronaut_clip):
 
 
 # --- mouth rig ------------------------------------------------------------------------------------
+def test_sealed_lips_skip_the_mouth_interior_without_changing_a_pixel(gl_renderer, open_head, astronaut, astronaut_clip):
+    import dataclasses
+
+    from flame_transit.render.scene import SEAL_OPENING, build_scene
+
+    img, p = astronaut
+    v = astronaut_clip[:2]
+    scene = build_scene(v, open_head.faces.astype(np.int32), p, look="photo", size=None, photo=img, source_vertices=None,
+                        head=open_head, rest_vertices=None, background=None, color=None, mouth=True, shading_gain=1.0)
+    t = 1  # neutral: the lips meet
+    assert scene.rig.opening(v[t]) <= SEAL_OPENING[0]
+    frame = scene.frame(t)
+    names = [layer.name for layer in frame.layers]
+    assert "mouth" not in names and "lip_seal" in names and frame.edge_box is not None
+    # drawn anyway, under the opaque seal, the interior would not change a pixel
+    mouth, _ = scene._mouth_layers(v[t].astype(np.float64), t, scene.ring_offset, scene.palette)
+    assert [layer.name for layer in mouth] == ["mouth"]
+    i = names.index("lip_seal")
+    with_mouth = dataclasses.replace(frame, layers=frame.layers[:i] + mouth + frame.layers[i:])
+    gl_renderer._begin(scene.size, scene.textures)
+    try:
+        np.testing.assert_array_equal(gl_renderer._draw(frame), gl_renderer._draw(with_mouth))
+    finally:
+        gl_renderer._end()
+    # an open mouth still gets its interior
+    assert "mouth" in [layer.name for layer in build_scene(astronaut_clip[[2]], open_head.faces.astype(np.int32), p, look="photo",
+                                                           size=None, photo=img, source_vertices=None, head=open_head,
+                                                           rest_vertices=None, background=None, color=None, mouth=True,
+                                                           shading_gain=1.0).frame(0).layers]
+
+
 def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
     from flame_transit.render.mouth import TEETH
     from flame_transit.render.scene import Scene
