@@ -20,6 +20,7 @@ import numpy as np
 
 from .inputs import _get, _to_numpy
 from .mouth import MP_INNER_LIPS, MP_JAW, MP_STABLE
+from .photo import inside_polygon
 
 __all__ = [
     "MeshTopology",
@@ -86,19 +87,11 @@ def _hops_from(loop: np.ndarray, faces: np.ndarray, num_vertices: int, limit: in
 
 
 def _inside(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    x, y = points[:, 0][:, None], points[:, 1][:, None]
-    a, b = poly, np.roll(poly, -1, axis=0)
-    ay, by, ax, bx = a[:, 1][None], b[:, 1][None], a[:, 0][None], b[:, 0][None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cond = (y >= np.minimum(ay, by)) & (y < np.maximum(ay, by))
-        xint = ax + (y - ay) * (bx - ax) / (by - ay)
-        crossings = cond & (x < xint)
-    return (crossings.sum(axis=1) % 2) == 1
+    """``(P,)`` whether ``points (P, 2)`` lie inside the polygon ``poly (N, 2)`` (even-odd)."""
+    return inside_polygon(points[:, 0], points[:, 1], poly)
 
 
 @dataclass
-
-
 class MeshTopology:
     """Boundary structure of a face mesh.
 
