@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from ..data.dataset import LABEL_NAMES, ExpressionDataset
+from ..data.dataset import ExpressionDataset
 from ..errors import InputError
 from .cases import _as_cases, parse_labels
 from .classifier import ExpressionClassifier, _to_numpy

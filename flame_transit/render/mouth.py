@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -69,15 +70,20 @@ LOW_DETAIL_BELOW_PX = 180.0
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Rigid transform ``(R, t)`` minimising ``|R @ src_i + t - dst_i|`` over ``(N, 3)`` points.
+    """Rigid transform ``(R (..., 3, 3), t (..., 3))`` minimising ``|R @ src_i + t - dst_i|``
+    over ``(..., N, 3)`` points; ``src`` and ``dst`` broadcast (one rest set against a batch of
+    frames fits them all in one go).
 
     Example:
         >>> p = np.random.default_rng(0).normal(size=(10, 3))
         >>> r, t = kabsch(p, p + 1.0)
         >>> np.allclose(r, np.eye(3)), np.allclose(t, 1.0)
         (True, True)
+        >>> r, t = kabsch(p, np.stack([p, p + 2.0]))
+        >>> r.shape, t[:, 0].round(6).tolist()
+        ((2, 3, 3), [0.0, 2.0])
     """
-    _, r, t = similarity_transform(src, dst, scale=False)
+    _, r, t = similarity_transform(*np.broadcast_arrays(src, dst), scale=False)
     return r, t
 
 
@@ -176,6 +182,100 @@ class MouthGeometry:
     cavity_faces: np.ndarray  #: (Fc, 3) faces of the cavity (drawn two-sided), into ``verts``
     opening: float = 0.0  #: lip gap at the midline / mouth width
     facing: Optional[np.ndarray] = None  #: (F,) bool, ``faces`` that face the viewer (+z)
+
+
+def _arch(bulge: float, lateral_scale: float = 1.0):
+    """Points along a parabolic dental arch ``z = -k x^2`` (mouth frame, unit mouth scale);
+    returns a function of arc length s -> (x, z, tangent, outward normal)."""
+    k = 24.0  # 1/m: 7 mm back at the canines (17 mm out)
+    xs = np.linspace(0, 0.045, 600) * lateral_scale
+    zs = -k * xs ** 2 / lateral_scale ** 2
+    seg = np.hypot(np.diff(xs), np.diff(zs))
+    s_cum = np.concatenate([[0.0], np.cumsum(seg)])
+
+    def at(s: float):
+        x = float(np.interp(s, s_cum, xs))
+        z = float(np.interp(s, s_cum, zs)) + bulge
+        dzdx = -2 * k * x / lateral_scale ** 2
+        tan = np.array([1.0, 0.0, dzdx]) / np.hypot(1.0, dzdx)
+        nrm = np.array([-tan[2], 0.0, tan[0]])  # outward (towards +z at the front)
+        return x, z, tan, nrm
+
+    return at
+
+
+def _teeth_row(upper: bool, seg) -> Tuple[_Part, float]:
+    """One row of teeth and gums (mouth frame, unit mouth scale) and its incisal edge height."""
+    table = _UPPER_TEETH if upper else _LOWER_TEETH
+    # incisal edge heights and arch placement (mouth frame, metres at unit scale)
+    if upper:
+        edge0, front = -0.0030, -0.0035
+    else:
+        edge0, front = -0.0010, -0.0062  # 2 mm overbite, ~2.5 mm overjet behind the uppers
+    arch = _arch(front, 1.0 if upper else 0.93)
+    parts: List[_Part] = []
+    for side in (1.0, -1.0):
+        s = 0.0
+        for i, (w, h, d) in enumerate(table):
+            x, z, tan, nrm = arch(s + w / 2)
+            s += w
+            rise = 10.0 * x ** 2  # smile line: edges rise towards the back
+            root = 0.004
+            total = h + root
+            if upper:
+                yc = edge0 + rise + total / 2
+            else:
+                yc = edge0 - rise - total / 2
+            v, nn, f = superellipsoid((w / 2 * 0.985, total / 2, d / 2), 0.35, nu=seg[0][0], nv=seg[0][1], exponent_v=0.45)
+            # soften the crown's curvature: photos show teeth as a nearly even row
+            nn = nn + np.array([0.0, 0.0, 1.6]) * (nn[:, 2:3] > -0.2)
+            nn /= np.linalg.norm(nn, axis=1, keepdims=True)
+            rot = np.stack([tan * np.array([side, 1, 1]), [0.0, 1.0, 0.0], nrm * np.array([side, 1, 1])])
+            if side < 0:
+                f = f[:, ::-1]
+                rot = rot.copy()
+            centre = np.array([side * x, yc, z]) - rot[2] * (d / 2)
+            vv = v @ rot + centre
+            nv_ = nn @ rot
+            # occlusion: darker towards the back of the mouth and up under the gum
+            depth_back = (front - (vv[:, 2])) / 0.03
+            ao = np.clip(1.0 - 0.6 * depth_back, 0.3, 1.0) * (1.0 - 0.1 * i / len(table))
+            # soft gradient: brightest at the incisal edge, a little darker towards the gum
+            from_edge = np.abs(vv[:, 1] - (edge0 + (rise if upper else -rise))) / h
+            ao = ao * (1.0 - 0.16 * np.clip(from_edge, 0.0, 1.0))
+            parts.append(_Part(vv, nv_, f, np.full(len(vv), TEETH), ao))
+            # gum over the root end of the crown
+            gh = 0.0055
+            gy = (edge0 + rise + h + gh / 2 - 0.0008) if upper else (edge0 - rise - h - gh / 2 + 0.0008)
+            gv, gn, gf = superellipsoid((w / 2 * 1.12, gh / 2 + 0.002, d / 2 * 1.05), 0.6, nu=seg[1][0], nv=seg[1][1])
+            if side < 0:
+                gf = gf[:, ::-1]
+            gcentre = np.array([side * x, gy, z + 0.0006]) - rot[2] * (d / 2)
+            gvv = gv @ rot + gcentre
+            gao = np.clip(1.0 - 0.9 * (front - gvv[:, 2]) / 0.03, 0.2, 1.0)
+            parts.append(_Part(gvv, gn @ rot, gf, np.full(len(gvv), GUM), gao))
+    return _merge(parts), edge0
+
+
+@functools.lru_cache(maxsize=len(SEGMENTS))
+def _unit_parts(detail: str) -> Tuple[_Part, _Part]:
+    """``(upper, lower)`` parts at level of ``detail``, in the mouth frame at unit mouth scale
+    (a 50 mm mouth): every size, and nothing else, scales with the mouth width, so each
+    rig scales these instead of tessellating its own (about 30 ms a clip). Read-only."""
+    seg = SEGMENTS[detail]
+    upper, _ = _teeth_row(True, seg)
+    lower, lower_edge = _teeth_row(False, seg)
+    # tongue on the floor of the mouth, behind the lower incisors
+    tv, tn, tf = superellipsoid((0.017, 0.0065, 0.018), 0.7, nu=seg[2][0], nv=seg[2][1])
+    tv[:, 1] += 0.004 * np.clip(-tv[:, 2] / 0.018, 0, 1)  # the dorsum rises towards the back
+    tv = tv + np.array([0.0, lower_edge - 0.006, -0.012 - 0.018])
+    tao = np.clip(1.0 - 0.8 * (-0.013 - tv[:, 2]) / 0.04, 0.25, 1.0)
+    lower = _merge([lower, _Part(tv, tn, tf, np.full(len(tv), TONGUE), tao)])
+    for part in (upper, lower):
+        for arr in vars(part).values():
+            arr.flags.writeable = False
+    return upper, lower
+
 
 
 class MouthRig:
@@ -282,95 +382,12 @@ class MouthRig:
     def _to_head(self, local: np.ndarray) -> np.ndarray:
         return self.origin + local @ self.axes
 
-    def _arch(self, u: float, bulge: float, lateral_scale: float = 1.0):
-        """Points along a parabolic dental arch ``z = -k x^2``; returns a function of arc
-        length s -> (x, z, tangent, outward normal) in mouth-frame units of metres * unit."""
-        k = 24.0 / u  # 1/m: 7 mm back at the canines (17 mm out)
-        xs = np.linspace(0, 0.045 * u, 600) * lateral_scale
-        zs = -k * xs ** 2 / lateral_scale ** 2
-        seg = np.hypot(np.diff(xs), np.diff(zs))
-        s_cum = np.concatenate([[0.0], np.cumsum(seg)])
-
-        def at(s: float):
-            x = float(np.interp(s, s_cum, xs))
-            z = float(np.interp(s, s_cum, zs)) + bulge
-            dzdx = -2 * k * x / lateral_scale ** 2
-            tan = np.array([1.0, 0.0, dzdx]) / np.hypot(1.0, dzdx)
-            nrm = np.array([-tan[2], 0.0, tan[0]])  # outward (towards +z at the front)
-            return x, z, tan, nrm
-
-        return at
-
-    def _teeth_row(self, upper: bool) -> Tuple[_Part, float]:
-        u = self.unit
-        seg = self.segments
-        table = _UPPER_TEETH if upper else _LOWER_TEETH
-        # incisal edge heights and arch placement (mouth frame, metres * unit)
-        if upper:
-            edge0, front = -0.0030 * u, -0.0035 * u
-        else:
-            edge0, front = -0.0010 * u, -0.0062 * u  # 2 mm overbite, ~2.5 mm overjet behind the uppers
-        arch = self._arch(u, front, 1.0 if upper else 0.93)
-        parts: List[_Part] = []
-        for side in (1.0, -1.0):
-            s = 0.0
-            for i, (w, h, d) in enumerate(table):
-                w, h, d = w * u, h * u, d * u
-                x, z, tan, nrm = arch(s + w / 2)
-                s += w
-                rise = 10.0 / u * x ** 2  # smile line: edges rise towards the back
-                root = 0.004 * u
-                total = h + root
-                if upper:
-                    yc = edge0 + rise + total / 2
-                else:
-                    yc = edge0 - rise - total / 2
-                v, nn, f = superellipsoid((w / 2 * 0.985, total / 2, d / 2), 0.35, nu=seg[0][0], nv=seg[0][1], exponent_v=0.45)
-                # soften the crown's curvature: photos show teeth as a nearly even row
-                nn = nn + np.array([0.0, 0.0, 1.6]) * (nn[:, 2:3] > -0.2)
-                nn /= np.linalg.norm(nn, axis=1, keepdims=True)
-                rot = np.stack([tan * np.array([side, 1, 1]), [0.0, 1.0, 0.0], nrm * np.array([side, 1, 1])])
-                if side < 0:
-                    f = f[:, ::-1]
-                    rot = rot.copy()
-                centre = np.array([side * x, yc, z]) - rot[2] * (d / 2)
-                vv = v @ rot + centre
-                nv_ = nn @ rot
-                # occlusion: darker towards the back of the mouth and up under the gum
-                depth_back = (front - (vv[:, 2])) / (0.03 * u)
-                ao = np.clip(1.0 - 0.6 * depth_back, 0.3, 1.0) * (1.0 - 0.1 * i / len(table))
-                # soft gradient: brightest at the incisal edge, a little darker towards the gum
-                from_edge = np.abs(vv[:, 1] - (edge0 + (rise if upper else -rise))) / max(h, 1e-12)
-                ao = ao * (1.0 - 0.16 * np.clip(from_edge, 0.0, 1.0))
-                parts.append(_Part(vv, nv_, f, np.full(len(vv), TEETH), ao))
-                # gum over the root end of the crown
-                gh = 0.0055 * u
-                gy = (edge0 + rise + h + gh / 2 - 0.0008 * u) if upper else (edge0 - rise - h - gh / 2 + 0.0008 * u)
-                gv, gn, gf = superellipsoid((w / 2 * 1.12, gh / 2 + 0.002 * u, d / 2 * 1.05), 0.6, nu=seg[1][0], nv=seg[1][1])
-                if side < 0:
-                    gf = gf[:, ::-1]
-                gcentre = np.array([side * x, gy, z + 0.0006 * u]) - rot[2] * (d / 2)
-                gvv = gv @ rot + gcentre
-                gao = np.clip(1.0 - 0.9 * (front - gvv[:, 2]) / (0.03 * u), 0.2, 1.0)
-                parts.append(_Part(gvv, gn @ rot, gf, np.full(len(gvv), GUM), gao))
-        merged = _merge(parts)
-        merged.verts = self._to_head(merged.verts)
-        merged.normals = merged.normals @ self.axes
-        return merged, edge0
-
     def _build(self, ring_p: np.ndarray) -> None:
         u = self.unit
-        upper, _ = self._teeth_row(True)
-        lower, lower_edge = self._teeth_row(False)
-        # tongue on the floor of the mouth, behind the lower incisors
-        tv, tn, tf = superellipsoid((0.017 * u, 0.0065 * u, 0.018 * u), 0.7, nu=self.segments[2][0], nv=self.segments[2][1])
-        tv[:, 1] += 0.004 * u * np.clip(-tv[:, 2] / (0.018 * u), 0, 1)  # the dorsum rises towards the back
-        centre = np.array([0.0, lower_edge - 0.006 * u, -0.012 * u - 0.018 * u])
-        tv = tv + centre
-        tao = np.clip(1.0 - 0.8 * (-0.013 * u - tv[:, 2]) / (0.04 * u), 0.25, 1.0)
-        tongue = _Part(self._to_head(tv), tn @ self.axes, tf, np.full(len(tv), TONGUE), tao)
-        self._upper_part = upper
-        self._lower_part = _merge([lower, tongue])
+        self._upper_part, self._lower_part = (
+            _Part(self._to_head(u * part.verts), part.normals @ self.axes, part.faces, part.material, part.ao)
+            for part in _unit_parts(self.detail))
+        upper = self._upper_part
         self._upper_local = (upper.verts - self.origin) @ self.axes.T
         # rest-frame face normals: a rigid part's faces face the viewer when R @ n has z > 0
         self._face_normals = [face_normals(part.verts, part.faces) for part in (self._upper_part, self._lower_part)]
@@ -411,13 +428,16 @@ class MouthRig:
 
     # -- per frame ------------------------------------------------------------------------------
     def transforms(self, verts: np.ndarray) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]:
-        """``((R_skull, t_skull), (R_jaw, t_jaw))`` from the rest mesh to ``verts (V, 3)``."""
-        return kabsch(self.rest_stable, verts[self.stable]), kabsch(self.rest_jaw, verts[self.jaw])
-
-    def frame(self, verts: np.ndarray) -> MouthGeometry:
-        """Mouth geometry for one posed mesh ``verts (V, 3)``."""
+        """``((R_skull, t_skull), (R_jaw, t_jaw))`` from the rest mesh to ``verts (..., V, 3)``
+        (rotations ``(..., 3, 3)``, translations ``(..., 3)``)."""
         verts = np.asarray(verts, dtype=np.float64)
-        (ru, tu), (rl, tl) = self.transforms(verts)
+        return kabsch(self.rest_stable, verts[..., self.stable, :]), kabsch(self.rest_jaw, verts[..., self.jaw, :])
+
+    def frame(self, verts: np.ndarray, transforms: Optional[Tuple[Tuple[np.ndarray, np.ndarray], ...]] = None) -> MouthGeometry:
+        """Mouth geometry for one posed mesh ``verts (V, 3)``; ``transforms``: its
+        :meth:`transforms`, when already fitted (a scene fits a batch of frames at once)."""
+        verts = np.asarray(verts, dtype=np.float64)
+        (ru, tu), (rl, tl) = self.transforms(verts) if transforms is None else transforms
         up, lo = self._parts()
         p_up = up.verts @ ru.T + tu
         p_lo = lo.verts @ rl.T + tl

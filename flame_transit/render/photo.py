@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["PhotoAssets", "polygon_mask", "resize_image", "inpaint"]
+__all__ = ["PhotoAssets", "inside_polygon", "polygon_mask", "resize_image", "inpaint"]
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,28 @@ def polygon_mask(poly: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     y1 = int(np.clip(np.ceil(poly[:, 1].max() + 1), 0, h))
     if x1 <= x0 or y1 <= y0:
         return mask
-    px = np.arange(x0, x1) + 0.5
-    py = np.arange(y0, y1) + 0.5
-    inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)
-    a = poly
-    b = np.roll(poly, -1, axis=0)
-    for (ax, ay), (bx, by) in zip(a, b):
-        if ay == by:
-            continue
-        cond = (py[:, None] >= min(ay, by)) & (py[:, None] < max(ay, by))
-        xint = ax + (py[:, None] - ay) * (bx - ax) / (by - ay)
-        inside ^= cond & (px[None, :] < xint)
-    mask[y0:y1, x0:x1] = inside
+    mask[y0:y1, x0:x1] = inside_polygon(np.arange(x0, x1)[None, :] + 0.5, np.arange(y0, y1)[:, None] + 0.5, poly)
     return mask
+
+
+def inside_polygon(x: np.ndarray, y: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Whether the points ``(x, y)`` (arrays that broadcast together) lie inside the closed
+    polygon ``poly (N, 2)``, by the even-odd rule, half-open like a rasteriser: a point on a
+    left or top edge is inside, on a right or bottom edge outside.
+
+    Example:
+        >>> square = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]])
+        >>> inside_polygon(np.array([1.0, 0.0, 2.0, 3.0]), np.array([1.0, 1.0, 1.0, 1.0]), square).tolist()
+        [True, True, False, False]
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    inside = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=bool)
+    for (ax, ay), (bx, by) in zip(poly, np.roll(poly, -1, axis=0)):
+        if ay == by:  # a horizontal edge is never crossed
+            continue
+        crosses = (y >= min(ay, by)) & (y < max(ay, by))
+        inside ^= crosses & (x < ax + (y - ay) * (bx - ax) / (by - ay))
+    return inside
 
 
 def resize_image(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

@@ -6,7 +6,7 @@ start from, outline and eye and mouth holes, is :mod:`.topology`).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
 from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
 from ..geometry import vertex_face_incidence as _incidence
-from ..geometry import face_normals, vertex_normals
+from ..geometry import face_normals, sparse_apply, vertex_normals
 from .topology import _fan, _head_forward, _hops_from, _inside, _rigid_sets, analyse_mesh
 from .types import Frame, Layer
 
@@ -58,6 +58,8 @@ SHADED_MOUTH = np.array([
     [0.32, 0.10, 0.09],  # cavity front
     [0.22, 0.06, 0.05],  # cavity back
 ])
+#: frames whose rigid fits (mouth rig, skull to source) are made in one batch
+FIT_CHUNK = 64
 #: photo look: lip gap (fraction of the mouth width) below which the lips are drawn sealed,
 #: and above which the mouth interior shows unmixed
 SEAL_OPENING = (0.03, 0.055)
@@ -80,6 +82,18 @@ def _bright_teeth(teeth: np.ndarray) -> np.ndarray:
 
 
 # --- the scene --------------------------------------------------------------------------------
+
+
+class _FrameFits(NamedTuple):
+    """What a frame's draw list needs that depends on its mesh alone (see :meth:`Scene._fits`);
+    for one frame, or with a leading frame axis for a chunk of them."""
+
+    rig: Any  #: the mouth rig's ((R_skull, t_skull), (R_jaw, t_jaw)), None without a rig
+    to_source: Any  #: (R, t) from the frame's skull to the source mesh's, None without skull ids
+    normals: np.ndarray  #: (V, 3) unit vertex normals, pointing out of the face
+    shade: Optional[np.ndarray]  #: (V,) the photo look's shading ratio, the shaded look's crease ratio
+
+
 
 
 class Scene:
@@ -158,6 +172,7 @@ class Scene:
                     self.rig = MouthRig(rest, ring, skull, jaw, corners=corners, lower_score=lower_score)
                 except Exception as exc:  # degenerate meshes: draw without a mouth interior
                     log.warning("no mouth interior: %s", exc)
+        # vertices that follow the skull alone (MediaPipe's stable landmarks, else the rig's)
         self.skull_ids = np.asarray(MP_STABLE) if self.topo.mediapipe else (self.rig.stable if self.rig else None)
         parts = getattr(getattr(head, "assets", None), "face_parts", {}) or {}
         if not isinstance(parts, dict):
@@ -191,6 +206,7 @@ class Scene:
         self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH, look) if self.topo.mediapipe and look == "photo" else None
         self.crease_visibility: Optional[np.ndarray] = None
         self.lift_visibility: Optional[np.ndarray] = None
+        self._fitted: Tuple[int, Any] = (-1, None)  # (chunk, its _FrameFits): see _fits
 
         if look == "shaded":
             self._init_shaded(params, size, background, color)
@@ -258,7 +274,7 @@ class Scene:
         layers: List[Layer] = []
         opening = None
         if self.rig is not None:
-            g = self.rig.frame(verts)
+            g = self.rig.frame(verts, self._fits(t).rig)
             opening = g.opening
             p = self._project(g.verts, t)
             p[:, :2] += offset
@@ -273,7 +289,7 @@ class Scene:
                                 specular=0.25 if self.look == "shaded" else 0.0))
         elif self.mouth_interior is not None:
             p = self._project(verts, t)
-            n = self._normals(verts)
+            n = self._fits(t).normals
             col = np.broadcast_to(palette[3], (len(verts), 3))
             layers.append(Layer("mouth_interior", "lit", p[:, :2] + offset, self.mouth_interior,
                                 depth=p[:, 2] - 1e-4 * abs(self.camera.frame(t)[0][0]), normal=n, color=col))
@@ -282,10 +298,11 @@ class Scene:
     def _shaded_frame(self, t: int) -> Frame:
         verts = self.verts[t].astype(np.float64)
         p = self._project(verts, t)
-        n = self._normals(verts)
+        fits = self._fits(t)
+        n = fits.normals
         # closed heads (FLAME): back faces are hidden anyway, culling halves the raster work;
         # an open face mask shows its inside from steep angles, so it is drawn two-sided
-        color = self.albedo * self.crease_ratio(verts)[:, None]
+        color = self.albedo * fits.shade[:, None]
         layers = [Layer("face", "lit", p[:, :2], self.faces, depth=p[:, 2], normal=n,
                         color=color, specular=1.0, cull_back=not self.open_face)]
         layers += self._crease_layers(verts, p, t, normals=n, color=color)
@@ -349,6 +366,10 @@ class Scene:
         topo = self.topo
         self.open_face = topo.outer is not None and float(_inside(src2d, src2d[topo.outer]).mean()) > 0.85
         eyes = topo.eyes if self.open_face else []
+        # the eyes' one layer: each ring fanned around its centre (appended after the ring)
+        offsets = np.cumsum([0] + [len(ring) + 1 for ring in eyes])
+        self._eye_faces = (np.concatenate([_fan(ring) + o for ring, o in zip(eyes, offsets)]).astype(np.int32)
+                           if eyes else np.zeros((0, 3), np.int32))
         self.assets = PhotoAssets.build(img, hw, src2d, topo.outer if self.open_face else None,
                                         topo.mouth, eyes, face_w, irises=self._iris_ids(eyes))
         self.textures = self.assets.textures
@@ -391,7 +412,6 @@ class Scene:
         if self.rig is not None:
             self.rig.set_detail(self.mouth_width_px)
         self.ring_offset = self.residual[topo.mouth].mean(axis=0) if topo.mouth is not None else np.zeros(2)
-        self.eye_skull = (np.asarray(MP_STABLE) if topo.mediapipe else (self.rig.stable if self.rig is not None else None))
         if topo.mediapipe and self.open_face:
             self.disp_weight = self.disp_weight * self._hair_damping(img, src2d / scale)
 
@@ -439,16 +459,20 @@ class Scene:
         return np.exp(-((chroma / 0.12) ** 2) - (bright / 0.5) ** 2)
 
     def _vertex_areas(self, verts: np.ndarray) -> np.ndarray:
-        """Per-vertex area (a third of each adjacent triangle's), metres²."""
-        f = self.faces
-        a = 0.5 * np.linalg.norm(face_normals(verts, f), axis=1)
-        return np.bincount(f.ravel(), weights=np.repeat(a / 3.0, 3), minlength=len(verts))
+        """``(..., V)`` per-vertex area (a third of each adjacent triangle's) of ``verts (..., V,
+        3)``, metres²."""
+        a = 0.5 * np.linalg.norm(face_normals(verts, self.faces), axis=-1)
+        return sparse_apply(self.incidence, a[..., None] / 3.0)[..., 0]
+
+    def _smoothed(self, values: np.ndarray) -> np.ndarray:
+        """``(..., V)`` per-vertex values half averaged with their mesh neighbours'."""
+        return 0.5 * values + 0.5 * sparse_apply(self.neighbour_mean, values[..., None])[..., 0]
 
     def crease_ratio(self, verts: np.ndarray) -> np.ndarray:
         """Darkening where the skin is compressed relative to the reference face -- the photo's
         in the photo look, the neutral face in the shaded one (area shrinks): skin folds there
-        (frown lines between lowered brows, nose wrinkles, crow's feet). Per vertex, in
-        (CREASE_MIN, 1] (photo) or (SHADED_CREASE_MIN, 1] (shaded)."""
+        (frown lines between lowered brows, nose wrinkles, crow's feet). ``(..., V)`` per vertex
+        of ``verts (..., V, 3)``, in (CREASE_MIN, 1] (photo) or (SHADED_CREASE_MIN, 1] (shaded)."""
         shaded = self.look == "shaded"
         gain, floor = (SHADED_CREASE_GAIN, SHADED_CREASE_MIN) if shaded else (CREASE_GAIN, CREASE_MIN)
         if self._area_src is None:
@@ -461,14 +485,13 @@ class Scene:
             if self.topo.mediapipe:
                 self._crease_mask = np.ones(len(self.src), bool) if shaded else self.src[:, 1] > self.src[1, 1]
         used = (self._area_src > 1e-12) & self._crease_mask  # unused vertices (mouth, eyes) keep 1
-        c = np.ones(len(verts))
-        c[used] = np.clip(self._vertex_areas(verts)[used] / self._area_src[used], 0.0, 1.0)
-        lr = gain * np.log(np.maximum(c, 1e-3)) * self.weight
-        lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
+        c = np.ones(np.shape(verts)[:-1])
+        c[..., used] = np.clip(self._vertex_areas(verts)[..., used] / self._area_src[used], 0.0, 1.0)
+        lr = self._smoothed(gain * np.log(np.maximum(c, 1e-3)) * self.weight)
         return np.clip(np.exp(lr), floor, 1.0)
 
     def shading_ratio(self, normals: np.ndarray) -> Optional[np.ndarray]:
-        """Per-vertex ``shade(target) / shade(source)``: raised to ``shading_gain * weight``
+        """``(..., V)`` per vertex of ``normals (..., V, 3)``: ``shade(target) / shade(source)``, raised to ``shading_gain * weight``
         (faded out at the outline), smoothed over the mesh in log space (the open head's coarse
         normals around small features -- nostrils, lip corners -- would otherwise flicker) and
         clamped to :data:`RATIO_CLAMP`. None when the gain is 0."""
@@ -478,7 +501,7 @@ class Scene:
             lr = np.log(shade_lambert(normals) / shade_lambert(self.n_src))
         lr = np.nan_to_num(lr) * (self.shading_gain * self.weight)
         for _ in range(2):
-            lr = 0.5 * lr + 0.5 * (self.neighbour_mean @ lr)
+            lr = self._smoothed(lr)
         return np.clip(np.exp(lr * self.weight), *RATIO_CLAMP)
 
     def _face_ratio(self, verts: np.ndarray, normals: np.ndarray) -> Optional[np.ndarray]:
@@ -495,8 +518,34 @@ class Scene:
     def _to_source(self, verts: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         """Rigid ``(R, t)`` from frame ``verts`` to the source mesh, fitted on the skull's
         stable vertices; None without them."""
-        ids = self.eye_skull if self.eye_skull is not None else (self.rig.stable if self.rig is not None else None)
+        ids = self.skull_ids
         return None if ids is None else kabsch(verts[ids], self.src[ids])
+
+    def _fits(self, t: int) -> "_FrameFits":
+        """What frame ``t``'s draw list needs from its mesh alone (:class:`_FrameFits`), worked
+        out for FIT_CHUNK frames at once: numpy and scipy pay per call, not per vertex, on
+        meshes this small."""
+        chunk, fits = self._fitted
+        if chunk != t // FIT_CHUNK:
+            chunk = t // FIT_CHUNK
+            verts = np.asarray(self.verts[chunk * FIT_CHUNK:(chunk + 1) * FIT_CHUNK], dtype=np.float64)
+            normals = self._normals(verts)
+            ids = self.skull_ids
+            fits = _FrameFits(
+                rig=self.rig.transforms(verts) if self.rig is not None else None,
+                to_source=kabsch(verts[:, ids], self.src[ids]) if ids is not None else None,
+                normals=normals,
+                shade=self.crease_ratio(verts) if self.look == "shaded" else self._face_ratio(verts, normals),
+            )
+            self._fitted = (chunk, fits)
+        i = t - chunk * FIT_CHUNK
+
+        def at(pair: Any) -> Any:
+            return None if pair is None else (pair[0][i], pair[1][i])
+
+        return _FrameFits(rig=None if fits.rig is None else (at(fits.rig[0]), at(fits.rig[1])),
+                          to_source=at(fits.to_source), normals=fits.normals[i],
+                          shade=None if fits.shade is None else fits.shade[i])
 
     def mouth_similarity(self, verts: np.ndarray, to_source: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> float:
         """1 when the lip ring (skull motion removed) matches the photo's, falling to 0."""
@@ -530,7 +579,7 @@ class Scene:
     def _photo_frame(self, t: int) -> Frame:
         verts = self.verts[t].astype(np.float64)
         p = self._photo_positions(verts, t)
-        n = self._normals(verts)
+        fits = self._fits(t)
         layers: List[Layer] = []
         behind = 0.002 * abs(float(self.camera.frame(t)[0][0]))  # 2 mm: patches sit behind lids / lips
         if self.open_face:
@@ -539,22 +588,33 @@ class Scene:
             xy = np.concatenate([inner, self.skirt_mid + 0.25 * (inner - self.src2d[ring]), self.skirt_out])
             layers.append(Layer("skirt", "photo", xy, self.skirt_faces, uv=self.skirt_uv, texture="face",
                                 depth_test=False))
-        mouth, opening = self._mouth_layers(verts, t, self.ring_offset, self.palette)
+        # lips that meet: the opaque seal hides the mouth interior, which is neither built nor drawn
+        opening = self.rig.opening(verts, fits.rig[0]) if self.rig is not None else None
+        if opening is not None and self.topo.mouth is not None and opening <= SEAL_OPENING[0]:
+            mouth: List[Layer] = []
+        else:
+            mouth, opening = self._mouth_layers(verts, t, self.ring_offset, self.palette)
         layers += mouth
         seal = self._lip_seal(verts, p, opening)
         if seal is not None:
             layers.append(seal)
-        to_source = self._to_source(verts)
-        if self.open_face and self.eye_skull is not None:
+        to_source = fits.to_source
+        if self.open_face and self.skull_ids is not None and self.topo.eyes:
+            # both eyes in one draw: each ring and its centre, the photo's eye seen from where
+            # the frame's skull has moved it
             r, tr = to_source
-            for k, ring in enumerate(self.topo.eyes):
-                back = verts[ring] @ r.T + tr
-                uv = self.camera.project(back, 0)[:, :2] + self.residual[ring]
-                xy = p[ring]
-                pos = np.concatenate([xy, xy.mean(axis=0, keepdims=True)])
-                pos[:, 2] -= behind
-                layers.append(Layer(f"eye{k}", "photo", pos[:, :2], _fan(xy), depth=pos[:, 2],
-                                    uv=np.concatenate([uv, uv.mean(axis=0, keepdims=True)]), texture="eye"))
+            rings = self.topo.eyes
+            ids = np.concatenate(rings)
+            uv = self.camera.project(verts[ids] @ r.T + tr, 0)[:, :2] + self.residual[ids]
+            pos, uvs, start = [], [], 0
+            for ring in rings:
+                for out, ring_values in ((pos, p[ring]), (uvs, uv[start:start + len(ring)])):
+                    out += [ring_values, ring_values.mean(axis=0, keepdims=True)]
+                start += len(ring)
+            pos = np.concatenate(pos)
+            pos[:, 2] -= behind
+            layers.append(Layer("eyes", "photo", pos[:, :2], self._eye_faces, depth=pos[:, 2],
+                                uv=np.concatenate(uvs), texture="eye"))
         w = 0.0
         if self.topo.mouth is not None:
             w = self.mouth_similarity(verts, to_source) if self.rig is not None else 1.0
@@ -567,13 +627,13 @@ class Scene:
             uv = np.concatenate([self.src2d[ring], self.src2d[ring].mean(axis=0, keepdims=True)])
             layers.append(Layer("mouth_photo", "photo", pos, _fan(xy), uv=uv, texture="photo",
                                 alpha=float(min(1.0, w)), depth_test=False))
-        ratio = self._face_ratio(verts, n)
+        ratio = fits.shade
         layers.append(Layer("face", "photo", p[:, :2], self.face_faces, depth=p[:, 2],
                             ratio=ratio, uv=self.src2d, texture="face", texture2="photo", mix=w))
         layers += self._crease_layers(verts, p, t, ratio=ratio, mix=w)
-        # the rendered mouth shows through the lips' opening unless the photo's own mouth
-        # covers it: the lip ring's box is where its edges are
-        shows = self.topo.mouth is not None and any(l.name == "mouth" for l in mouth) and w < 0.999
+        # the rendered mouth (or the seal over it) shows through the lips' opening unless the
+        # photo's own mouth covers it: the lip ring's box is where its edges are
+        shows = self.topo.mouth is not None and self.rig is not None and w < 0.999
         edge_box = _pixel_box(p[self.topo.mouth, :2], self.size, margin=3) if shows else None
         return Frame(layers, background_texture="photo", edge_box=edge_box)
 

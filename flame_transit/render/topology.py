@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -18,6 +20,7 @@ import numpy as np
 
 from .inputs import _get, _to_numpy
 from .mouth import MP_INNER_LIPS, MP_JAW, MP_STABLE
+from .photo import inside_polygon
 
 __all__ = [
     "MeshTopology",
@@ -84,19 +87,11 @@ def _hops_from(loop: np.ndarray, faces: np.ndarray, num_vertices: int, limit: in
 
 
 def _inside(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    x, y = points[:, 0][:, None], points[:, 1][:, None]
-    a, b = poly, np.roll(poly, -1, axis=0)
-    ay, by, ax, bx = a[:, 1][None], b[:, 1][None], a[:, 0][None], b[:, 0][None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cond = (y >= np.minimum(ay, by)) & (y < np.maximum(ay, by))
-        xint = ax + (y - ay) * (bx - ax) / (by - ay)
-        crossings = cond & (x < xint)
-    return (crossings.sum(axis=1) % 2) == 1
+    """``(P,)`` whether ``points (P, 2)`` lie inside the polygon ``poly (N, 2)`` (even-odd)."""
+    return inside_polygon(points[:, 0], points[:, 1], poly)
 
 
 @dataclass
-
-
 class MeshTopology:
     """Boundary structure of a face mesh.
 
@@ -197,9 +192,23 @@ def _rigid_sets(topo: MeshTopology, ref: np.ndarray, head: Any) -> Tuple[np.ndar
 
 
 def _fan(ring_xy: np.ndarray, extra: Optional[np.ndarray] = None) -> np.ndarray:
-    n = len(ring_xy)
+    """``(N, 3)`` int32 triangles fanning a closed ring of ``N`` points around a centre point
+    appended after them (index ``N``). The same read-only array for every ring of ``N``
+    points: a backend that sees the same faces again keeps its uploaded indices.
+
+    Example:
+        >>> _fan(np.zeros((4, 2))).tolist()
+        [[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]]
+    """
+    return _fan_of(len(ring_xy))
+
+
+@functools.lru_cache(maxsize=64)
+def _fan_of(n: int) -> np.ndarray:
     idx = np.arange(n)
-    return np.stack([idx, (idx + 1) % n, np.full(n, n)], 1).astype(np.int32)
+    faces = np.stack([idx, (idx + 1) % n, np.full(n, n)], 1).astype(np.int32)
+    faces.flags.writeable = False
+    return faces
 
 
 def _head_forward(head: Any, params: Any, zero_expression: bool) -> Optional[np.ndarray]:

@@ -107,7 +107,5 @@ def _base_form(word: str, known: Any) -> Optional[str]:
 def _latin_script(word: str) -> bool:
     """True when every letter of ``word`` is a cased Latin letter (accents included): the
     alphabet the encoders read. Uncased Latin-named letters (``ƻ``, click letters) are not."""
-    import unicodedata
-
     return all(not ch.isalpha() or ("LATIN" in unicodedata.name(ch, "") and unicodedata.category(ch) in ("Lu", "Ll", "Lt"))
                for ch in word)

@@ -157,6 +157,37 @@ def test_render_frames_for_an_animation(open_head, astronaut, astronaut_clip):
 
 
 # --- mouth rig ------------------------------------------------------------------------------------
+def test_sealed_lips_skip_the_mouth_interior_without_changing_a_pixel(gl_renderer, open_head, astronaut, astronaut_clip):
+    import dataclasses
+
+    from flame_transit.render.scene import SEAL_OPENING, build_scene
+
+    img, p = astronaut
+    v = astronaut_clip[:2]
+    scene = build_scene(v, open_head.faces.astype(np.int32), p, look="photo", size=None, photo=img, source_vertices=None,
+                        head=open_head, rest_vertices=None, background=None, color=None, mouth=True, shading_gain=1.0)
+    t = 1  # neutral: the lips meet
+    assert scene.rig.opening(v[t]) <= SEAL_OPENING[0]
+    frame = scene.frame(t)
+    names = [layer.name for layer in frame.layers]
+    assert "mouth" not in names and "lip_seal" in names and frame.edge_box is not None
+    # drawn anyway, under the opaque seal, the interior would not change a pixel
+    mouth, _ = scene._mouth_layers(v[t].astype(np.float64), t, scene.ring_offset, scene.palette)
+    assert [layer.name for layer in mouth] == ["mouth"]
+    i = names.index("lip_seal")
+    with_mouth = dataclasses.replace(frame, layers=frame.layers[:i] + mouth + frame.layers[i:])
+    gl_renderer._begin(scene.size, scene.textures)
+    try:
+        np.testing.assert_array_equal(gl_renderer._draw(frame), gl_renderer._draw(with_mouth))
+    finally:
+        gl_renderer._end()
+    # an open mouth still gets its interior
+    assert "mouth" in [layer.name for layer in build_scene(astronaut_clip[[2]], open_head.faces.astype(np.int32), p, look="photo",
+                                                           size=None, photo=img, source_vertices=None, head=open_head,
+                                                           rest_vertices=None, background=None, color=None, mouth=True,
+                                                           shading_gain=1.0).frame(0).layers]
+
+
 def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
     from flame_transit.render.mouth import TEETH
     from flame_transit.render.scene import Scene
@@ -180,6 +211,60 @@ def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
     lower_drop = float(-d[teeth & ~up, 1].mean())
     assert 0.3 * chin_drop < lower_drop < 1.2 * chin_drop
     assert g1.opening > g0.opening + 0.1
+
+def test_per_frame_fits_batched_over_frames_match_one_frame_fits(open_head, monkeypatch):
+    import flame_transit.render.scene as S
+
+    monkeypatch.setattr(S, "FIT_CHUNK", 4)  # 10 frames: three chunks, the last one short
+    pose = torch.zeros(10, 15)
+    pose[:, 6] = torch.linspace(0.0, 0.35, 10)  # jaw opens
+    pose[:, 1] = torch.linspace(-0.2, 0.2, 10)  # head turns
+    with torch.no_grad():
+        v = open_head(pose=pose).vertices.numpy().astype(np.float32)
+    for look in ("shaded", "photo"):
+        params = None
+        if look == "photo":  # a camera that frames the head in a 64 px grey "photo"
+            params = {"cam": np.array([6.0, 0.0, 0.0]), "crop_to_image": np.array([[32.0, 0.0, 32.0], [0.0, -32.0, 32.0]]),
+                      "image_size": (64, 64)}
+        scene = S.Scene(v, open_head.faces.astype(np.int32), params, look=look, size=64,
+                        photo=np.full((64, 64, 3), 128, np.uint8) if look == "photo" else None,
+                        source_vertices=None, head=open_head, rest_vertices=None, background=None, color=None,
+                        mouth=True, shading_gain=1.0)
+        for t in (0, 3, 4, 9, 5, 1):  # out of order: chunks are refitted as needed
+            fits = scene._fits(t)
+            verts = v[t].astype(np.float64)
+            for batched, single in zip(fits.rig + (fits.to_source,), scene.rig.transforms(verts) + (scene._to_source(verts),)):
+                np.testing.assert_allclose(batched[0], single[0], atol=1e-12)
+                np.testing.assert_allclose(batched[1], single[1], atol=1e-12)
+            normals = scene._normals(verts)
+            np.testing.assert_array_equal(fits.normals, normals)
+            shade = scene.crease_ratio(verts) if look == "shaded" else scene._face_ratio(verts, normals)
+            assert shade is not None
+            np.testing.assert_array_equal(fits.shade, shade)
+        # the skull turns with the head: frame 9's fit is not frame 0's
+        assert np.abs(scene._fits(9).rig[0][0] - scene._fits(0).rig[0][0]).max() > 0.1
+        assert np.abs(scene._fits(9).normals - scene._fits(0).normals).max() > 0.1
+
+
+def test_teeth_scale_with_the_mouth_and_rigs_share_them_read_only(open_head):
+    from flame_transit.render.mouth import MouthRig, _unit_parts
+
+    with torch.no_grad():
+        rest = open_head(pose=torch.zeros(1, 15)).vertices.numpy()[0].astype(np.float64)
+    ring, corners = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191], (61, 291)
+    stable, jaw = list(range(0, 40)), [152, 148, 176, 149, 150, 136, 172, 377, 400, 378]
+    small = MouthRig(rest, ring, stable, jaw, corners=corners)
+    big = MouthRig(rest * 2.0, ring, stable, jaw, corners=corners)  # a head twice the size
+    assert big.unit == pytest.approx(2.0 * small.unit)
+    for a, b in ((small.upper_part, big.upper_part), (small.lower_part, big.lower_part)):
+        # the same parts, twice as far from the (doubled) mouth origin
+        np.testing.assert_allclose(b.verts - big.origin, 2.0 * (a.verts - small.origin), atol=1e-12)
+        np.testing.assert_allclose(b.normals, a.normals, atol=1e-12)
+        np.testing.assert_array_equal(b.faces, a.faces)
+    shared = _unit_parts(small.detail)[0]
+    assert not shared.verts.flags.writeable and not shared.ao.flags.writeable
+    assert not np.shares_memory(small.upper_part.verts, shared.verts)
+
 
 
 # --- errors ---------------------------------------------------------------------------------------

