@@ -124,11 +124,17 @@ def _from_pil(img: Any) -> np.ndarray:
     return np.asarray(img)
 
 
+#: files of this project (models, exports, data) that are never photos
+_NOT_PHOTOS = {".npz", ".npy", ".pt", ".pth", ".pkl", ".tar", ".glb", ".gltf", ".obj", ".csv", ".json", ".txt"}
+
+
 def _read_file(path: Path) -> np.ndarray:
     if not path.exists():
         raise InputError(f"image file not found: {path}")
     if path.is_dir():
         raise InputError(f"expected an image file, got a folder: {path}")
+    if path.suffix.lower() in _NOT_PHOTOS:  # imageio would read an .npz as a 2-row "image"
+        raise InputError(f"{path} is a {path.suffix.lower()} file, not a photo; pass a PNG or JPEG of a face")
     try:
         from PIL import Image, UnidentifiedImageError
 

@@ -144,6 +144,14 @@ def test_directory_rejected(tmp_path):
         load_image(tmp_path)
 
 
+def test_project_files_given_as_the_photo_are_named(tmp_path):
+    # imageio read a clip's .npz as a 2x585 "image", so the error was about its size
+    params = tmp_path / "clip.npz"
+    np.savez(params, expression=np.zeros((585, 22)), pose=np.zeros((585, 15)))
+    with pytest.raises(InputError, match=r"clip.npz is a \.npz file, not a photo"):
+        load_image(params)
+
+
 def test_corrupt_file_names_it(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
