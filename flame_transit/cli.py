@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -506,7 +507,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     previous = install_signal_handlers()
     try:
-        return int(commands[args.command](args) or 0)
+        with warnings.catch_warnings():  # restores showwarning for callers of main() (tests)
+            warnings.showwarning = _warning_printer(args.command)
+            return int(commands[args.command](args) or 0)
     except (FlameTransitError, OSError, UnicodeError) as exc:  # OSError: the OS refused a path
         message = f"flame-transit {args.command}: error: {exc}"
         # user text may hold lone surrogates that a strict stderr cannot encode
@@ -521,6 +524,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _warning_printer(command: str) -> Any:
+    """``warnings.showwarning`` for the command line: one line in the command's words
+    ("flame-transit render: warning: 2 faces found; ...") instead of a file name, line number
+    and a line of flame_transit's source."""
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = f"flame-transit {command}: warning: {message}"
+        print(text.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr if file is None else file)
+
+    return show
 
 
 #: :func:`gc.set_threshold` of the command's process (see :func:`console`)

@@ -46,6 +46,21 @@ def test_single_target_starts_from_the_photo_unless_asked(tmp_path, capsys):
     assert " frames, happiness, " in capsys.readouterr().out  # a still of the target, no photo keyframe
 
 
+def test_warnings_print_as_one_line_in_the_commands_words(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from flame_transit.encode import load_image
+
+    upside_down = tmp_path / "upside_down.png"
+    Image.fromarray(np.ascontiguousarray(load_image(PHOTO)[::-1, ::-1])).save(upside_down)
+    assert main(["export", "--image", str(upside_down), "--instruction", "smile", "--out", str(tmp_path / "a.npz"),
+                 "--fps", "5", "--duration", "0.4", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "flame-transit export: warning: the face in the photo is upside down" in err
+    assert "UserWarning" not in err and ".py:" not in err  # no file, line or source line
+
+
 def test_output_that_is_the_input_photo_is_refused(tmp_path, capsys):
     import shutil
 
