@@ -223,6 +223,21 @@ def test_console_script_runs(tmp_path):
     assert (tmp_path / "c.gif").exists()
 
 
+def test_no_face_is_one_line_without_mediapipe_chatter(tmp_path):
+    # a fresh process: MediaPipe's C++ notes ("W0000 ... inference_feedback_manager.cc") came on
+    # the first run of the face detector, which only the tiled small-face search reaches
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((512, 512, 3), (30, 120, 200), np.uint8)).save(tmp_path / "sky.png")
+    res = subprocess.run([sys.executable, "-m", "flame_transit", "render", "--image", str(tmp_path / "sky.png"),
+                          "--instruction", "smile", "--out", str(tmp_path / "c.png"), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("flame-transit render: error: no face found"), res.stderr
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(image=st.text(min_size=1, max_size=40).filter(lambda s: not s.startswith("-")))
 @example(image="x" * 5000)

@@ -18,7 +18,7 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -161,16 +161,16 @@ def mirror_landmarks(points: np.ndarray, image_width: float) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _native_stderr_quiet():
+def _native_stderr_quiet(graph: Tuple[Any, ...]):
     """Silence MediaPipe's C++ start-up chatter (TFLite/absl write straight to fd 2).
 
-    Only the first call per process is silenced (model loading); set FLAME_TRANSIT_VERBOSE=1 to
-    see everything. Python exceptions are unaffected."""
-    global _STDERR_SILENCED
-    if _STDERR_SILENCED or os.environ.get("FLAME_TRANSIT_VERBOSE"):
+    Only the first run of each ``graph`` (a Face Mesh per face count, the face detector) per
+    process is silenced: model loading and first-inference notes; set FLAME_TRANSIT_VERBOSE=1
+    to see everything. Python exceptions are unaffected."""
+    if graph in _STDERR_SILENCED or os.environ.get("FLAME_TRANSIT_VERBOSE"):
         yield
         return
-    _STDERR_SILENCED = True
+    _STDERR_SILENCED.add(graph)
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -187,7 +187,7 @@ def _native_stderr_quiet():
         os.close(devnull)
 
 
-_STDERR_SILENCED = False
+_STDERR_SILENCED: Set[Tuple[Any, ...]] = set()
 
 
 def _face_mesh(max_num_faces: int):
@@ -281,7 +281,7 @@ def _mesh_landmarks(image: np.ndarray, max_num_faces: int) -> List[np.ndarray]:
     """Face Mesh on ``image``: ``(478, 3)`` arrays in ``image`` pixels (z on the x scale)."""
     h, w = image.shape[:2]
     with _LOCK:
-        with _native_stderr_quiet():
+        with _native_stderr_quiet(("mesh", int(max_num_faces))):
             result = _face_mesh(int(max_num_faces)).process(image)
     faces = []
     for lms in result.multi_face_landmarks or []:
@@ -297,7 +297,7 @@ def _detector_boxes(rgb: np.ndarray) -> List[Tuple[float, float, float, float, f
     """The full-range detector's faces in ``rgb``: ``(x, y, width, height, score)`` in pixels."""
     H, W = rgb.shape[:2]
     with _LOCK:
-        with _native_stderr_quiet():
+        with _native_stderr_quiet(("detector",)):
             result = _face_detector().process(np.ascontiguousarray(rgb))
     boxes = []
     for det in result.detections or []:
