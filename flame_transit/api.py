@@ -440,6 +440,10 @@ def animate(
 
     with timed("load_head"):
         head_model = _bundled_head() if head is None else load_head(head)
+    if head_model.num_expression == 0:
+        raise InputError(f"head {head_model.name!r} has no expression coordinates (its shapedirs holds shape "
+                         "columns only), so it cannot make expressions; use a FLAME model with its expression "
+                         "basis (300 shape + 100 expression columns)")
     if encoder == "deca" and image is not None:
         if head_model.kind != "flame":
             raise InputError("encoder='deca' predicts FLAME parameters: pass your FLAME model as head= "

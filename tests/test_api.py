@@ -84,6 +84,15 @@ def test_single_target_starts_from_the_photo(instruction):
     np.testing.assert_allclose(still.params.expression[0].numpy(), still.params.expression[-1].numpy())
 
 
+def test_head_without_expression_basis_is_named(tmp_path, flame_arrays):
+    from tests.helpers import write_flame_npz
+
+    shape_only = dict(flame_arrays, shapedirs=flame_arrays["shapedirs"][:, :, :10])
+    path = write_flame_npz(tmp_path / "shape_only.npz", shape_only)
+    with pytest.raises(InputError, match="no expression coordinates"):  # was "Anchors.expression must be (K, E)"
+        animate(None, "from sad to happy", head=str(path))
+
+
 def test_upside_down_photo_is_animated_upright():
     from flame_transit.encode import load_image
 
