@@ -28,7 +28,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 
 from ..errors import AssetError, CheckpointMismatchError
-from ..io_utils import user_path
+from ..io_utils import load_failure, user_path
 
 __all__ = [
     "FORMAT",
@@ -265,11 +265,7 @@ def load_checkpoint(path: PathLike, *, head: Any = None, text_encoder: Any = Non
         try:
             payload = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:
-            # torch's own text for a file that is no checkpoint is a page advising weights_only=False
-            detail = str(exc).strip()
-            detail = f": {detail}" if detail and "\n" not in detail and len(detail) < 160 else ""
-            raise AssetError(f"{p} is not a readable transit checkpoint ({type(exc).__name__}{detail}); "
-                             f"{_WHAT_TO_PASS}") from exc
+            raise AssetError(f"{p} is not a readable transit checkpoint ({load_failure(exc)}); {_WHAT_TO_PASS}") from exc
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
             raise AssetError(f"{p} is not a flame_transit transit checkpoint (format {found!r}); {_WHAT_TO_PASS}")
