@@ -495,6 +495,8 @@ def animate(
         neutral = neutral_anchor(subject, model=model, head=head_model) if through_neutral else None
         traj = build_trajectory(subject, anchors, fps=fps, duration=duration, timing=timing, hold=hold,
                                 start=start, through_neutral=through_neutral, neutral=neutral)
+        if image is None and start == "photo":  # no photo: the clip starts from the bundled neutral face
+            traj.labels[0] = "neutral"
     anim = Animation(
         trajectory=traj,
         head=head_model,

@@ -41,6 +41,8 @@ def test_single_target_starts_from_the_photo_unless_asked(tmp_path, capsys):
     out = str(tmp_path / "smile.npz")
     common = ["export", "--instruction", "make her smile", "--out", out, "--fps", "5", "--duration", "0.4", "--quiet"]
     assert main(common) == 0
+    assert "neutral -> happiness" in capsys.readouterr().out  # no photo: from the bundled head's neutral face
+    assert main(common + ["--image", PHOTO]) == 0
     assert "photo -> happiness" in capsys.readouterr().out
     assert main(common + ["--start", "first"]) == 0
     assert " frames, happiness, " in capsys.readouterr().out  # a still of the target, no photo keyframe
