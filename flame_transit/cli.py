@@ -252,8 +252,10 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     from .api import check_output_path
     from .batch import check_engine, check_report_path, render_job, run_render_batch
 
-    if not args.batch and (args.report or args.engine != "local" or args.address):
-        raise InputError("--report, --engine and --address apply to --batch CSV jobs; add --batch jobs.csv")
+    if not args.batch and (args.report or args.engine != "local" or args.address or args.resume
+                           or args.workers is not None):
+        raise InputError("--report, --engine, --address, --workers and --resume apply to --batch CSV jobs; "
+                         "add --batch jobs.csv")
     check_engine(args.engine, args.address, args.workers)
     check_report_path(args.report)
     jobs = _jobs(args)
