@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["PhotoAssets", "inside_polygon", "polygon_mask", "resize_image", "inpaint"]
+__all__ = ["PhotoAssets", "bright_teeth", "inside_polygon", "polygon_mask", "resize_image", "inpaint"]
 
 log = logging.getLogger(__name__)
 
@@ -310,3 +310,19 @@ class PhotoAssets:
             np.clip(skin * np.array([0.40, 0.15, 0.13]), 0, 1),
             np.clip(skin * np.array([0.30, 0.10, 0.09]), 0, 1),
         ])
+
+
+def bright_teeth(teeth: np.ndarray) -> np.ndarray:
+    """Teeth albedo from the photo's teeth colour: lifted to a bright, slightly desaturated
+    off-white (a photo's teeth are in the lips' shade; the rendered ones get their shading
+    from the mouth rig's occlusion).
+
+    Example:
+        >>> c = bright_teeth(np.array([0.55, 0.50, 0.45]))
+        >>> bool(c.mean() > 0.8 and c[0] >= c[2])
+        True
+    """
+    t = np.clip(np.asarray(teeth, dtype=np.float64), 1e-3, 1.0)
+    t = 0.7 * t + 0.3 * t.mean()
+    t = t * max(1.0, 0.88 / float(t.mean()))
+    return np.clip(t, 0.0, 0.97)

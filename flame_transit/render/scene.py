@@ -15,7 +15,9 @@ from .camera import camera_from_params, pixel_box
 from .creases import CreaseRig
 from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
-from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch
+from .photo import bright_teeth
+from .shaded import merge_sides
+from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch, visible_through
 from ..geometry import vertex_face_incidence as _incidence
 from ..geometry import face_normals, sparse_apply, vertex_normals
 from .topology import _fan, _head_forward, _hops_from, _inside, _rigid_sets, analyse_mesh
@@ -58,27 +60,11 @@ SHADED_MOUTH = np.array([
     [0.32, 0.10, 0.09],  # cavity front
     [0.22, 0.06, 0.05],  # cavity back
 ])
-#: frames whose rigid fits (mouth rig, skull to source) are made in one batch
+#: frames whose mesh-only inputs (rigid fits, normals, shading: Scene._fits) are worked out at once
 FIT_CHUNK = 64
 #: photo look: lip gap (fraction of the mouth width) below which the lips are drawn sealed,
 #: and above which the mouth interior shows unmixed
 SEAL_OPENING = (0.03, 0.055)
-
-
-def _bright_teeth(teeth: np.ndarray) -> np.ndarray:
-    """Teeth albedo from the photo's teeth colour: lifted to a bright, slightly desaturated
-    off-white (a photo's teeth are in the lips' shade; the rendered ones get their shading
-    from the mouth rig's occlusion).
-
-    Example:
-        >>> c = _bright_teeth(np.array([0.55, 0.50, 0.45]))
-        >>> bool(c.mean() > 0.8 and c[0] >= c[2])
-        True
-    """
-    t = np.clip(np.asarray(teeth, dtype=np.float64), 1e-3, 1.0)
-    t = 0.7 * t + 0.3 * t.mean()
-    t = t * max(1.0, 0.88 / float(t.mean()))
-    return np.clip(t, 0.0, 0.97)
 
 
 # --- the scene --------------------------------------------------------------------------------
@@ -92,8 +78,6 @@ class _FrameFits(NamedTuple):
     to_source: Any  #: (R, t) from the frame's skull to the source mesh's, None without skull ids
     normals: np.ndarray  #: (V, 3) unit vertex normals, pointing out of the face
     shade: Optional[np.ndarray]  #: (V,) the photo look's shading ratio, the shaded look's crease ratio
-
-
 
 
 class Scene:
@@ -236,7 +220,7 @@ class Scene:
             from .shaded import ShadedEyes
 
             self.eyes = ShadedEyes(self.num_vertices, self.rest, self.eye_parts)
-        self.eye_layers = _merge_sides(self.eye_parts, self.eyes.colors if self.eyes is not None else {},
+        self.eye_layers = merge_sides(self.eye_parts, self.eyes.colors if self.eyes is not None else {},
                                        self.num_vertices)
         self.open_face = self.topo.outer is not None and self._outline_encloses()
         self.weight = np.ones(self.num_vertices)
@@ -279,7 +263,7 @@ class Scene:
             p = self._project(g.verts, t)
             p[:, :2] += offset
             col = palette[g.material] * g.ao[:, None]
-            faces = np.concatenate([_visible_through(g, p[:, :2], self._project(verts[self.rig.ring], t)[:, :2] + offset),
+            faces = np.concatenate([visible_through(g, p[:, :2], self._project(verts[self.rig.ring], t)[:, :2] + offset),
                                     g.cavity_faces])
             # only the vertices of the faces drawn (about a third of the rig's): a rasteriser
             # transforms every vertex it is given
@@ -378,7 +362,7 @@ class Scene:
         if self.fold_lift is not None:
             self.lift_visibility = self._skin_likeness(img, self.fold_lift.interpolate(src2d / scale))
         self.palette = self.assets.mouth_palette().copy()
-        self.palette[0] = _bright_teeth(self.palette[0])
+        self.palette[0] = bright_teeth(self.palette[0])
         self.n_src = self._normals(self.src)
         if self.open_face:
             hops = _hops_from(topo.outer, self.faces, v)
@@ -491,10 +475,10 @@ class Scene:
         return np.clip(np.exp(lr), floor, 1.0)
 
     def shading_ratio(self, normals: np.ndarray) -> Optional[np.ndarray]:
-        """``(..., V)`` per vertex of ``normals (..., V, 3)``: ``shade(target) / shade(source)``, raised to ``shading_gain * weight``
-        (faded out at the outline), smoothed over the mesh in log space (the open head's coarse
-        normals around small features -- nostrils, lip corners -- would otherwise flicker) and
-        clamped to :data:`RATIO_CLAMP`. None when the gain is 0."""
+        """``(..., V)`` per vertex of ``normals (..., V, 3)``: ``shade(target) / shade(source)``,
+        raised to ``shading_gain * weight`` (faded out at the outline), smoothed over the mesh in
+        log space (the open head's coarse normals around small features -- nostrils, lip corners
+        -- would otherwise flicker) and clamped to :data:`RATIO_CLAMP`. None when the gain is 0."""
         if self.shading_gain == 0:
             return None
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -686,27 +670,6 @@ class Scene:
                 and np.array_equal(a0, a1))
 
 
-def _merge_sides(parts: Sequence[Tuple[str, np.ndarray, np.ndarray]], colors: Dict[str, np.ndarray],
-                 num_vertices: int) -> List[Tuple[str, np.ndarray, np.ndarray]]:
-    """``(name, triangles, (V, 3) colours)`` parts with the left and right of one kind
-    (``eye_left`` / ``eye_right``) drawn as one layer (``eye``): they share no vertex, and one
-    draw call fewer a frame is worth it on a software rasteriser. ``colors``: per-part vertex
-    colours (default: the part's constant colour)."""
-    merged: Dict[str, Tuple[List[np.ndarray], np.ndarray]] = {}
-    for name, tri, col in parts:
-        kind = name.rsplit("_", 1)[0] if name.endswith(("_left", "_right")) else name
-        own = colors.get(name)
-        own = np.tile(np.asarray(col, dtype=np.float64), (num_vertices, 1)) if own is None else own
-        if kind not in merged:
-            merged[kind] = ([tri], own.copy())
-        else:
-            tris, cols = merged[kind]
-            ids = np.unique(tri)
-            cols[ids] = own[ids]
-            tris.append(tri)
-    return [(kind, np.concatenate(tris), cols) for kind, (tris, cols) in merged.items()]
-
-
 def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:
     """Pixel box ``(x0, y0, x1, y1)`` around points ``xy (N, 2)`` with ``margin`` pixels, clipped
     to a frame of ``size (H, W)``; None when it is empty, degenerate or over a quarter of the
@@ -716,23 +679,6 @@ def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[T
     if box is None or box[2] - box[0] < 2 or box[3] - box[1] < 2:
         return None
     return None if (box[2] - box[0]) * (box[3] - box[1]) > 0.25 * size[0] * size[1] else box
-
-
-def _visible_through(g: Any, xy: np.ndarray, ring_xy: np.ndarray) -> np.ndarray:
-    """The closed mouth parts' (teeth, gums, tongue) faces of ``g`` that can show: facing the
-    viewer (they are convex; ``g.facing``) and near the pixel box of the lip opening
-    ``ring_xy (R, 2)``, the only place the skin leaves them uncovered. Most of the ~6,000
-    faces fail one test, and llvmpipe pays per face."""
-    f = g.faces
-    if not len(f):
-        return f
-    lo, hi = ring_xy.min(axis=0), ring_xy.max(axis=0)
-    margin = 0.05 * float(np.max(hi - lo)) + 2.0  # px: wider than a tooth's facet
-    near = ((xy >= lo - margin) & (xy <= hi + margin)).all(axis=1)
-    keep = near[f].any(axis=1)
-    if g.facing is not None:
-        keep &= g.facing
-    return f[keep]
 
 
 def build_scene(verts: np.ndarray, faces: np.ndarray, params: Any, **options: Any) -> Scene:
