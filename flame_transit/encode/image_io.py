@@ -161,6 +161,9 @@ def _read_file(path: Path) -> np.ndarray:
                          f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.1f} megapixels; downscale it first "
                          "(a few megapixels is plenty for a face)") from None
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as pil_exc:
+        if "truncated" in str(pil_exc):  # a JPEG/PNG cut short: its format is fine, its bytes are not
+            raise InputError(f"image file {path} is truncated (an incomplete download or copy?); "
+                             "save or copy it again") from None
         pil_error = pil_exc
     try:  # formats Pillow does not read (e.g. some TIFF/EXR variants) through imageio
         import imageio.v3 as iio
