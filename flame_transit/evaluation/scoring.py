@@ -95,6 +95,7 @@ def scores_from_predictions(
     """(acc1, acc2, gmean, confusion, per_class) from per-case true and predicted label lists.
 
     Example:
+        >>> from flame_transit.data.dataset import LABEL_NAMES
         >>> t = [("happiness", "sadness"), ("sadness", "happiness")]
         >>> p = [("happiness", "sadness"), ("sadness", "anger")]
         >>> a1, a2, g, cm, pc = scores_from_predictions(t, p, LABEL_NAMES)
