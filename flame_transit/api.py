@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -33,6 +34,7 @@ __all__ = ["animate", "Animation", "check_output_path"]
 log = logging.getLogger(__name__)
 
 _LOOKS = ("photo", "shaded")
+_STARTS = ("auto", "first", "photo")
 #: photo encoders by name (see :func:`animate`)
 ENCODERS = ("mediapipe", "deca")
 
@@ -160,7 +162,9 @@ class Animation:
 
     # -- output -------------------------------------------------------------------------------
     def describe(self) -> str:
-        labels = getattr(self.anchors, "labels", None) or []
+        """One line: the keyframes in order (``photo`` when the clip starts from the photo's own
+        face, ``neutral`` when it passes through it), duration, fps and head."""
+        labels = list(getattr(self.trajectory, "labels", None) or getattr(self.anchors, "labels", None) or [])
         return f"{' -> '.join(labels) or 'clip'}, {self.duration:.2f} s at {self.fps:g} fps, head {self.head.name}"
 
     def save(self, path: Union[str, os.PathLike], **options: Any) -> Path:
@@ -291,11 +295,19 @@ class Animation:
 
 
 def _check_options(fps: float, duration: Optional[float], hold: float, look: str, size: Any,
-                   temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease") -> None:
+                   temperature: float = 1.0, renderer: Any = "auto", timing: Any = "ease",
+                   text_encoder: Any = None) -> None:
     """Fail before any encoding work; the numbers go through the trajectory's own checks."""
     from .checks import MAX_TEMPERATURE, check_fps, check_frame_size, positive_number
     from .render.backends import check_renderer_name
+    from .text.encoders import check_encoder_name
     from .trajectory import check_timing
+
+    if isinstance(text_encoder, str):
+        check_encoder_name(text_encoder)
+    elif text_encoder is not None and not callable(getattr(text_encoder, "encode", None)):
+        raise InputError(f"text_encoder must be None, a name ('minilm', 'clip') or a TextEncoder, "
+                         f"got {type(text_encoder).__name__}")
 
     check_fps(fps)
     positive_number("temperature", temperature, allow_zero=True, maximum=MAX_TEMPERATURE)
@@ -343,7 +355,7 @@ def animate(
     timing: str = "ease",
     hold: float = 0.25,
     through_neutral: bool = False,
-    start: str = "first",
+    start: str = "auto",
     temperature: float = 1.0,
     framing: str = "face",
     face: Optional[int] = None,
@@ -371,7 +383,11 @@ def animate(
         timing: ``"linear"`` (the paper's eq. 16) or ``"ease"`` (smooth start and stop).
         hold: seconds held at each anchor expression.
         through_neutral: insert the subject's neutral face (NED) between expressions.
-        start: ``"first"`` (first frame = first named expression) or ``"photo"``.
+        start: ``"auto"`` (default: ``"photo"`` when the instruction names a single target,
+            so "make her smile" goes from the photo's own face to a smile, else ``"first"``),
+            ``"first"`` (first frame = first named expression) or ``"photo"`` (first frame =
+            the photo's expression). On a FLAME head the photo's action units (for the clip's
+            ARKit curves) are read by fitting the open head to the same landmarks.
         temperature: scale of the CVAE latent sample (0 = the mean expression).
         framing: photo look only: ``"face"`` (default) crops a square around the face and
             scales it to ``size``; ``"full"`` keeps the whole photo (longer side = ``size``).
@@ -390,11 +406,13 @@ def animate(
     """
     if not isinstance(instruction, str):
         raise InputError(f"instruction must be a string, got {type(instruction).__name__}")
-    _check_options(fps, duration, hold, look, size, temperature, renderer, timing)
+    _check_options(fps, duration, hold, look, size, temperature, renderer, timing, text_encoder)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed must be an integer, got {seed!r}")
     if not -(2**63) <= int(seed) < 2**63:  # it is stored as int64 in the .npz export
         raise InputError(f"seed must fit in 64 bits (-2**63 <= seed < 2**63), got {seed}")
+    if start not in _STARTS:
+        raise InputError(f"start must be one of {_STARTS}, got {start!r}")
     if framing not in ("face", "full"):
         raise InputError(f"framing must be 'face' or 'full', got {framing!r}")
     if face is not None and (isinstance(face, bool) or not isinstance(face, (int, np.integer)) or face < 0):
@@ -422,6 +440,10 @@ def animate(
 
     with timed("load_head"):
         head_model = _bundled_head() if head is None else load_head(head)
+    if head_model.num_expression == 0:
+        raise InputError(f"head {head_model.name!r} has no expression coordinates (its shapedirs holds shape "
+                         "columns only), so it cannot make expressions; use a FLAME model with its expression "
+                         "basis (300 shape + 100 expression columns)")
     if encoder == "deca" and image is not None:
         if head_model.kind != "flame":
             raise InputError("encoder='deca' predicts FLAME parameters: pass your FLAME model as head= "
@@ -440,6 +462,13 @@ def animate(
             face_index = None if face is None else int(face)
             if isinstance(encoder, str):
                 subject = encode(image_array, head_model, face_index=face_index)
+                turns = subject.extras.get("quarter_turns")
+                if turns:  # a sideways or upside-down photo: animate it upright
+                    how = {1: "a quarter turn clockwise", 2: "upside down", 3: "a quarter turn counter-clockwise"}[turns]
+                    warnings.warn(f"the face in the photo is {how}; the clip shows the photo turned upright",
+                                  stacklevel=2)
+                    image_array = np.ascontiguousarray(np.rot90(image_array, turns))
+                    subject = encode(image_array, head_model, face_index=face_index)
             else:
                 subject = encoder.encode(image_array, face_index=face_index)
             if look == "photo" and framing == "face":
@@ -451,10 +480,23 @@ def animate(
     with timed("transit"):
         anchors = generate_anchors(parsed, subject=subject, model=model, head=head_model,
                                    text_encoder=text_encoder, seed=int(seed), temperature=temperature)
+    single = len(parsed.segments) == 1
+    if (start == "photo" or (start == "auto" and single)) and not head_model.is_au_head \
+            and anchors.au is not None and "au" not in subject.extras:
+        # a FLAME fit has no AU coordinates: read the photo's with the open head on the same
+        # landmarks, so a clip that starts from the photo keeps its AU trajectory (ARKit, .glb)
+        photo_au = _photo_action_units(subject, anchors.au_names)
+        if photo_au is not None:
+            subject.extras["au"] = photo_au
+    if start == "auto":
+        can_start_from_photo = head_model.is_au_head or anchors.au is None or "au" in subject.extras
+        start = "photo" if single and can_start_from_photo else "first"
     with timed("trajectory"):
         neutral = neutral_anchor(subject, model=model, head=head_model) if through_neutral else None
         traj = build_trajectory(subject, anchors, fps=fps, duration=duration, timing=timing, hold=hold,
                                 start=start, through_neutral=through_neutral, neutral=neutral)
+        if image is None and start == "photo":  # no photo: the clip starts from the bundled neutral face
+            traj.labels[0] = "neutral"
     anim = Animation(
         trajectory=traj,
         head=head_model,
@@ -469,6 +511,25 @@ def animate(
     )
     log.info("animate: %s; timings %s", anim.describe(), {k: round(v, 4) for k, v in timings.items()})
     return anim
+
+
+def _photo_action_units(subject: FaceParams, au_names: Any) -> Optional[np.ndarray]:
+    """``(A,)`` the photo's action units in ``au_names`` order (AU26 from the jaw), from the open
+    head fitted to the landmarks the subject was fitted to; None without landmarks."""
+    landmarks = subject.extras.get("landmarks")
+    if landmarks is None or subject.image_size is None:
+        return None
+    from .encode import encode_landmarks
+    from .encode.landmarks import FaceLandmarks
+    from .head.open_head import JAW_RAD_PER_AU26
+
+    fit = encode_landmarks(FaceLandmarks(points=np.asarray(landmarks, dtype=np.float64),
+                                         image_size=tuple(int(v) for v in subject.image_size)), None, offsets=False)
+    values = dict(fit.extras["aus"])
+    values["AU26"] = max(float(fit.pose[6]) / JAW_RAD_PER_AU26, 0.0)
+    if not all(str(n) in values for n in au_names):
+        return None
+    return np.array([values[str(n)] for n in au_names], dtype=np.float64)
 
 
 def frame_face(image: np.ndarray, subject: FaceParams, size: Union[int, Tuple[int, int]],

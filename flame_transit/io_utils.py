@@ -55,6 +55,7 @@ __all__ = [
     "is_our_directory",
     "read_npz",
     "read_npz_with_header",
+    "load_failure",
     "user_cache_dir",
     "CACHE_DIR_ENV_VAR",
 ]
@@ -359,6 +360,21 @@ def atomic_directory(path: PathLike, *, overwrite: bool = False, make_parents: b
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why a file did not load, in a few words for an error message: the exception's type and
+    its text when that is one short line. ``torch.load`` of a file that is no checkpoint says a
+    page of advice to retry with ``weights_only=False``; that is dropped.
+
+    Example:
+        >>> load_failure(ValueError("bad magic"))
+        'ValueError: bad magic'
+        >>> load_failure(RuntimeError("Weights only load failed.\\nRe-running torch.load ..."))
+        'RuntimeError'
+    """
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text and "\n" not in text and len(text) < 160 else type(exc).__name__
 
 
 def read_npz(path: PathLike, what: str, error: Type[Exception] = InputError) -> Dict[str, Any]:

@@ -87,9 +87,13 @@ def output_format(path: Union[str, os.PathLike], kind: str = "any") -> OutputFor
     """
     if kind not in _KINDS:
         raise InputError(f"kind must be one of {tuple(_KINDS)}, got {kind!r}")
-    if path is None or str(path).strip() == "":
+    if path is None or (isinstance(path, str) and path.strip() == ""):
         raise InputError("output path is empty; give e.g. clip.mp4, seq.npz, anim.glb, curves.csv or a folder/")
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"output path must be a str or a path, got {type(path).__name__}; give e.g. 'clip.mp4'")
     text = os.fspath(path)
+    if isinstance(text, bytes):
+        raise InputError("output path must be text, got bytes; decode it (e.g. path.decode())")
     p = user_path(text)
     fmt = OUTPUT_FORMATS[""] if _is_folder_target(text, p) else OUTPUT_FORMATS.get(p.suffix.lower())
     allowed = suffixes(kind)

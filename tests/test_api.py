@@ -69,6 +69,46 @@ def test_start_from_photo_reproduces_photo():
     assert err < 2.0, f"frame 0 differs from the photo by {err:.2f} grey levels outside the mouth"
 
 
+@pytest.mark.parametrize("instruction", ["make her smile", "make this face look disgusted"])
+def test_single_target_starts_from_the_photo(instruction):
+    # docs/INSTRUCTIONS.md: a single step is a target, the clip starts from the face in the photo
+    a = animate(PHOTO, instruction, fps=10, duration=0.3, hold=0.0, size=64)
+    assert a.trajectory.labels[0] == "photo" and len(a.trajectory.labels) == 2
+    assert a.describe().startswith("photo -> ")
+    subject = a.subject.expression.numpy()
+    np.testing.assert_allclose(a.params.expression[0].numpy(), subject, atol=1e-5)
+    assert np.abs(a.params.expression[-1].numpy() - subject).max() > 0.3  # it moves to the target
+    # asked for explicitly, "first" still makes a still of the target
+    still = animate(PHOTO, instruction, fps=10, duration=0.3, hold=0.0, size=64, start="first")
+    assert still.trajectory.labels == still.anchors.labels
+    np.testing.assert_allclose(still.params.expression[0].numpy(), still.params.expression[-1].numpy())
+
+
+def test_head_without_expression_basis_is_named(tmp_path, flame_arrays):
+    from tests.helpers import write_flame_npz
+
+    shape_only = dict(flame_arrays, shapedirs=flame_arrays["shapedirs"][:, :, :10])
+    path = write_flame_npz(tmp_path / "shape_only.npz", shape_only)
+    with pytest.raises(InputError, match="no expression coordinates"):  # was "Anchors.expression must be (K, E)"
+        animate(None, "from sad to happy", head=str(path))
+
+
+def test_upside_down_photo_is_animated_upright():
+    from flame_transit.encode import load_image
+
+    upside_down = np.ascontiguousarray(load_image(PHOTO)[::-1, ::-1])
+    with pytest.warns(UserWarning, match="upside down"):
+        a = animate(upside_down, "from sad to happy", fps=10, duration=0.3, hold=0.0, size=64)
+    assert "quarter_turns" not in a.subject.extras  # encoded again on the upright photo
+    roll = float(a.subject.pose[2])  # axis-angle z of the global rotation: the head's roll
+    assert abs(roll) < 0.3
+
+
+def test_sequences_still_start_on_the_first_expression(photo_anim):
+    assert photo_anim.trajectory.labels == ["disgust", "happiness"]
+    assert photo_anim.describe().startswith("disgust -> happiness,")
+
+
 def test_same_seed_same_result_and_seed_changes_sampling():
     a = animate(None, "from anger to fear", seed=3, fps=8, duration=0.25, hold=0.0)
     b = animate(None, "from anger to fear", seed=3, fps=8, duration=0.25, hold=0.0)
@@ -135,7 +175,8 @@ def test_mp4_readable_with_frame_count(tmp_path, shaded_anim):
     (dict(timing="bouncy"), "timing"), (dict(fps=1e-9), "fps must be at least"),
     (dict(temperature=1e30), "temperature must be"), (dict(temperature=-1), "temperature"),
     (dict(renderer="vulkan"), "unknown renderer"), (dict(framing="wide"), "framing"),
-    (dict(face=-2), "face must be"),
+    (dict(face=-2), "face must be"), (dict(start="middle"), "start must be"),
+    (dict(text_encoder="minlm"), "unknown text encoder"), (dict(text_encoder=5), "text_encoder must be"),
 ])
 def test_bad_options(kwargs, message, monkeypatch):
     import flame_transit.api as api

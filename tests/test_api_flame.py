@@ -58,6 +58,18 @@ def test_flame_parameters_and_au_trajectory(flame_anim, face_flame):
     assert (e[anim.anchor_frames[0], :50] - e[anim.anchor_frames[-1], :50]).abs().max() > 0.1
 
 
+def test_flame_single_target_starts_from_the_photo_with_its_action_units(face_flame):
+    path, _, _ = face_flame
+    anim = animate(PHOTO, "make her look sad", head=str(path), fps=8, duration=0.5, hold=0.0, size=64)
+    assert anim.trajectory.labels == ["photo", "sadness"]
+    # the photo keyframe's AUs: the open head's fit of the same photo (a smile: AU12 at its bound)
+    names = list(anim.au_names)
+    open_anim = animate(PHOTO, "make her look sad", fps=8, duration=0.5, hold=0.0, size=64)
+    np.testing.assert_allclose(anim.au[0], open_anim.au[0], atol=0.05)
+    assert anim.au[0][names.index("AU12")] > 1.0 and anim.au[-1][names.index("AU15")] > 0.3
+    assert anim.arkit.shape == (anim.num_frames, 52)
+
+
 def test_flame_frames_both_looks(flame_anim):
     photo = flame_anim.frames
     assert photo.shape[1:] == (128, 128, 3) and photo.std() > 10

@@ -37,6 +37,48 @@ def test_render_photo_clip_and_extras(tmp_path, capsys):
     assert "disgust -> happiness" in capsys.readouterr().out
 
 
+def test_single_target_starts_from_the_photo_unless_asked(tmp_path, capsys):
+    out = str(tmp_path / "smile.npz")
+    common = ["export", "--instruction", "make her smile", "--out", out, "--fps", "5", "--duration", "0.4", "--quiet"]
+    assert main(common) == 0
+    assert "neutral -> happiness" in capsys.readouterr().out  # no photo: from the bundled head's neutral face
+    assert main(common + ["--image", PHOTO]) == 0
+    assert "photo -> happiness" in capsys.readouterr().out
+    assert main(common + ["--start", "first"]) == 0
+    assert " frames, happiness, " in capsys.readouterr().out  # a still of the target, no photo keyframe
+
+
+def test_warnings_print_as_one_line_in_the_commands_words(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from flame_transit.encode import load_image
+
+    upside_down = tmp_path / "upside_down.png"
+    Image.fromarray(np.ascontiguousarray(load_image(PHOTO)[::-1, ::-1])).save(upside_down)
+    assert main(["export", "--image", str(upside_down), "--instruction", "smile", "--out", str(tmp_path / "a.npz"),
+                 "--fps", "5", "--duration", "0.4", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "flame-transit export: warning: the face in the photo is upside down" in err
+    assert "UserWarning" not in err and ".py:" not in err  # no file, line or source line
+
+
+def test_output_that_is_the_input_photo_is_refused(tmp_path, capsys):
+    import shutil
+
+    photo = tmp_path / "face.png"
+    shutil.copy(PHOTO, photo)  # a .jpg copied under a .png name still reads
+    before = photo.read_bytes()
+    for extra in (["--out", str(photo)], ["--out", str(tmp_path / "clip.png"), "--sheet", str(photo)]):
+        assert main(["render", "--image", str(photo), "--instruction", "smile", "--quiet", *extra]) == 2
+        assert "is the input photo" in capsys.readouterr().err
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"image,instruction,out\nface.png,smile,{photo}\n")
+    assert main(["render", "--batch", str(jobs), "--quiet"]) == 2
+    assert f"row 2: out {photo} is the input photo" in capsys.readouterr().err
+    assert photo.read_bytes() == before
+
+
 @pytest.mark.parametrize("suffix", ["seq.npz", "anim.glb", "objs/"])
 def test_export(tmp_path, suffix):
     target = str(tmp_path / suffix)
@@ -97,6 +139,24 @@ def test_batch_relative_images_resume_and_duplicates(tmp_path, capsys):
     assert main(["render", "--batch", str(jobs), *_FAST]) == 2
     assert "rows 2 and 3 both write" in capsys.readouterr().err
     assert not (out / "x.mp4").exists()
+
+
+def test_batch_unwritable_out_names_its_row(tmp_path, capsys):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"image,instruction,out\n,smile,{tmp_path / 'a.mp4'}\n,frown,{tmp_path / 'b.xyz'}\n")
+    assert main(["render", "--batch", str(jobs), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "jobs.csv row 3: unknown output suffix '.xyz'" in err
+    assert not (tmp_path / "a.mp4").exists()  # checked before any row ran
+
+
+@pytest.mark.parametrize("extra", [["--judge", "fer"], ["--looks", "shaded", "--templates", "2"], ["--image", PHOTO]])
+def test_eval_perceptual_options_without_perceptual_are_refused(tmp_path, capsys, extra):
+    # ignored, they let the paper protocol train for minutes on synthetic data instead
+    assert main(["eval", "--quick", "--out", str(tmp_path / "ev"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert extra[0] in err and "--perceptual" in err
+    assert not (tmp_path / "ev").exists()
 
 
 def test_batch_binary_csv_named(tmp_path, capsys):
@@ -163,6 +223,21 @@ def test_console_script_runs(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "c.gif").exists()
+
+
+def test_no_face_is_one_line_without_mediapipe_chatter(tmp_path):
+    # a fresh process: MediaPipe's C++ notes ("W0000 ... inference_feedback_manager.cc") came on
+    # the first run of the face detector, which only the tiled small-face search reaches
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((512, 512, 3), (30, 120, 200), np.uint8)).save(tmp_path / "sky.png")
+    res = subprocess.run([sys.executable, "-m", "flame_transit", "render", "--image", str(tmp_path / "sky.png"),
+                          "--instruction", "smile", "--out", str(tmp_path / "c.png"), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("flame-transit render: error: no face found"), res.stderr
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -128,3 +128,12 @@ def test_read_npz_with_header_errors_name_the_writer(tmp_path):
     other = write("other.npz", header_json=np.array(json.dumps({"format": "other/3"})))
     with pytest.raises(AssetError, match="format 'other/3', expected 'demo/1'"):
         read_npz_with_header(other, "demo", "Demo.save", "demo/1", AssetError)
+
+
+def test_load_failure_keeps_short_messages_and_drops_pages():
+    from flame_transit.io_utils import load_failure
+
+    assert load_failure(KeyError(105)) == "KeyError: 105"
+    page = RuntimeError("Weights only load failed. In PyTorch 2.6 ...\nRe-running `torch.load` with `weights_only` set to `False` ...")
+    assert load_failure(page) == "RuntimeError"
+    assert load_failure(ValueError("x" * 500)) == "ValueError"

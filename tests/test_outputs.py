@@ -39,6 +39,9 @@ def test_every_format_is_written_by_animation_save(tmp_path):
         ("clip.fbx", "any", "unknown output suffix '.fbx'"),
         ("", "any", "empty"),
         ("clip.csv", "nothing", "kind"),
+        (5, "any", "must be a str or a path, got int"),
+        (b"clip.mp4", "any", "must be a str or a path, got bytes"),
+        (["clip.mp4"], "any", "got list"),
     ],
 )
 def test_path_check_errors(path, kind, match):

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import AssetError, CheckpointMismatchError, InputError
-from ..io_utils import user_path
+from ..io_utils import load_failure, user_path
 from .image_io import ImageLike, load_image
 from .landmarks import DEFAULT_MAX_FACES, DEFAULT_MAX_SIDE, FaceLandmarks, detect_landmarks, face_box
 
@@ -119,7 +119,7 @@ def read_deca_checkpoint(path: Union[str, "os.PathLike[str]"]) -> "OrderedDict[s
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip/pickle errors come in many types
         raise AssetError(
-            f"{p} is not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            f"{p} is not a readable PyTorch checkpoint ({load_failure(exc)}); "
             "expected DECA's deca_model.tar"
         ) from exc
     if not isinstance(ckpt, Mapping):

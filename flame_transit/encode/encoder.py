@@ -125,9 +125,67 @@ def encode(
         (torch.Size([15]), True)
     """
     rgb = load_image(image)
-    lm = detect_landmarks(rgb, face_index=face_index, max_num_faces=max_num_faces, max_side=max_side,
-                          flip_average=flip_average)
-    return encode_landmarks(lm, head, offsets=offsets, options=options)
+    detect = dict(face_index=face_index, max_num_faces=max_num_faces, max_side=max_side, flip_average=flip_average)
+    lm = detect_landmarks(rgb, **detect)
+    params = encode_landmarks(lm, head, offsets=offsets, options=options)
+    if params.extras["fit_rms_model"] > UPRIGHT_RETRY_RMS or abs(eye_line_angle(lm.points)) > 45.0:
+        params = _best_quarter_turn(rgb, params, head, detect, offsets=offsets, options=options)
+    return params
+
+
+#: a head fit this far from MediaPipe's landmarks (2D RMS / face width, before offsets) means
+#: MediaPipe misread an upside-down face (the example photo upside down: 0.032 on the open head,
+#: 0.018 on a FLAME-format head; upright photos 0.004-0.007, 0.012 for the loosely framed copy of
+#: the perceptual test set); quarter turns (0.021 and 0.011) are caught by the eyes' line
+UPRIGHT_RETRY_RMS = 0.015
+
+
+def eye_line_angle(points: np.ndarray) -> float:
+    """Degrees from the image's +x axis to the line from the subject's right to left outer eye
+    corner (MediaPipe landmarks 33, 263; y down): about 0 for an upright face, +-90 sideways."""
+    d = np.asarray(points)[263, :2] - np.asarray(points)[33, :2]
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def quarter_turn_landmarks(image: np.ndarray, turns: int, **detect: Any) -> FaceLandmarks:
+    """MediaPipe's landmarks found on ``image`` turned ``turns`` quarter turns counter-clockwise
+    (``np.rot90``), mapped back into ``image``'s own pixels.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        turns: quarter turns, any integer.
+        detect: options of :func:`~flame_transit.encode.detect_landmarks`.
+
+    Returns:
+        :class:`FaceLandmarks` in ``image`` pixels, ``image_size`` ``(H, W)``.
+    """
+    turns = int(turns) % 4
+    lm = detect_landmarks(np.ascontiguousarray(np.rot90(image, turns)), **detect)
+    points = lm.points.copy()
+    h, w = lm.image_size
+    for _ in range(turns):  # undo one counter-clockwise quarter turn: (x, y) -> (h - y, x)
+        points[:, 0], points[:, 1] = h - points[:, 1], points[:, 0].copy()
+        h, w = w, h
+    return FaceLandmarks(points=points, image_size=(int(image.shape[0]), int(image.shape[1])),
+                         face_index=lm.face_index, num_faces=lm.num_faces)
+
+
+def _best_quarter_turn(rgb: np.ndarray, params: FaceParams, head: Any, detect: dict, **fit: Any) -> FaceParams:
+    """The best fit (smallest landmark RMS) among ``params`` and fits on the photo's three other
+    quarter turns; ``extras["quarter_turns"]`` says which turn the landmarks came from."""
+    best = params
+    for turns in (1, 2, 3):
+        try:
+            with warnings.catch_warnings():  # "2 faces found" was said on the first pass
+                warnings.simplefilter("ignore")
+                lm = quarter_turn_landmarks(rgb, turns, **detect)
+        except (NoFaceError, InputError):
+            continue
+        candidate = encode_landmarks(lm, head, **fit)
+        if candidate.extras["fit_rms_model"] < best.extras["fit_rms_model"]:
+            candidate.extras["quarter_turns"] = turns
+            best = candidate
+    return best
 
 
 def encode_batch(

@@ -124,11 +124,17 @@ def _from_pil(img: Any) -> np.ndarray:
     return np.asarray(img)
 
 
+#: files of this project (models, exports, data) that are never photos
+_NOT_PHOTOS = {".npz", ".npy", ".pt", ".pth", ".pkl", ".tar", ".glb", ".gltf", ".obj", ".csv", ".json", ".txt"}
+
+
 def _read_file(path: Path) -> np.ndarray:
     if not path.exists():
         raise InputError(f"image file not found: {path}")
     if path.is_dir():
         raise InputError(f"expected an image file, got a folder: {path}")
+    if path.suffix.lower() in _NOT_PHOTOS:  # imageio would read an .npz as a 2-row "image"
+        raise InputError(f"{path} is a {path.suffix.lower()} file, not a photo; pass a PNG or JPEG of a face")
     try:
         from PIL import Image, UnidentifiedImageError
 
@@ -155,6 +161,9 @@ def _read_file(path: Path) -> np.ndarray:
                          f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.1f} megapixels; downscale it first "
                          "(a few megapixels is plenty for a face)") from None
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as pil_exc:
+        if "truncated" in str(pil_exc):  # a JPEG/PNG cut short: its format is fine, its bytes are not
+            raise InputError(f"image file {path} is truncated (an incomplete download or copy?); "
+                             "save or copy it again") from None
         pil_error = pil_exc
     try:  # formats Pillow does not read (e.g. some TIFF/EXR variants) through imageio
         import imageio.v3 as iio

@@ -148,8 +148,17 @@ def _flame_assets(data: Dict[str, Any], path: Path, num_shape: Optional[int]) ->
         posedirs = np.asarray(data.get("posedirs", np.zeros(v_template.shape + (0,))), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise AssetError(f"{path}: FLAME arrays have unexpected types: {exc}") from exc
+    if v_template.ndim != 2 or v_template.shape[1:] != (3,):
+        raise AssetError(f"{path}: v_template has shape {v_template.shape}, expected (V, 3)")
+    if faces.ndim != 2 or faces.shape[1:] != (3,) or (faces.size and not 0 <= faces.min() <= faces.max() < len(v_template)):
+        raise AssetError(f"{path}: f must be (F, 3) triangles of vertex indices 0..{len(v_template) - 1}, got "
+                         f"shape {faces.shape}" + (f", indices {faces.min()}..{faces.max()}" if faces.size else ""))
     if dirs.ndim != 3 or dirs.shape[:2] != v_template.shape:
         raise AssetError(f"{path}: shapedirs has shape {dirs.shape}, expected ({len(v_template)}, 3, N)")
+    for key, arr in (("v_template", v_template), ("shapedirs", dirs), ("J_regressor", j_reg),
+                     ("weights", weights), ("posedirs", posedirs)):
+        if not np.isfinite(arr).all():
+            raise AssetError(f"{path}: {key} contains NaN or infinite values; the file is damaged")
     if "exprdirs" in data:  # our own npz layout keeps the two bases apart
         shapedirs, exprdirs = dirs, np.asarray(data["exprdirs"], dtype=np.float64)
     else:

@@ -362,7 +362,7 @@ class Scene:
         if self.fold_lift is not None:
             self.lift_visibility = self._skin_likeness(img, self.fold_lift.interpolate(src2d / scale))
         self.palette = self.assets.mouth_palette().copy()
-        self.palette[0] = bright_teeth(self.palette[0])
+        self.palette[0] = bright_teeth(self.palette[0], self.assets.white)
         self.n_src = self._normals(self.src)
         if self.open_face:
             hops = _hops_from(topo.outer, self.faces, v)

@@ -77,6 +77,11 @@ def _typo_fix(words: List[str]) -> Tuple[List[str], Optional[float]]:
     out, worst = [], None
     for w in words:
         if len(w) >= 4 and w.isalpha() and w not in lx.known_words and w not in _FILLER:
+            base = _base_form(w, lx.known_words)
+            if base is not None:  # "angrier", "scariest": the word they compare
+                worst = min(worst if worst is not None else 1.0, difflib.SequenceMatcher(None, w, base).ratio())
+                out.append(base)
+                continue
             m = difflib.get_close_matches(w, lx.typo_targets, n=1, cutoff=TYPO_CUTOFF)
             if m:
                 r = difflib.SequenceMatcher(None, w, m[0]).ratio()
@@ -85,6 +90,18 @@ def _typo_fix(words: List[str]) -> Tuple[List[str], Optional[float]]:
                 continue
         out.append(w)
     return out, worst
+
+
+def _base_form(word: str, known: Any) -> Optional[str]:
+    """The known adjective that a comparative or superlative compares: ``angrier`` -> ``angry``,
+    ``sadder`` -> ``sad``, ``calmest`` -> ``calm``; None if there is none."""
+    for suffix, repl in (("iest", "y"), ("ier", "y"), ("est", ""), ("er", ""), ("est", "e"), ("er", "e")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            stem = word[: -len(suffix)] + repl
+            for cand in (stem, stem[:-1] if repl == "" and stem[-1] == stem[-2] else None):
+                if cand and cand in known:
+                    return cand
+    return None
 
 
 def _latin_script(word: str) -> bool:

@@ -5,6 +5,7 @@ and the phrase tables of :mod:`flame_transit.text.vocabulary` compiled once into
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Dict, List, Optional, Tuple
@@ -33,8 +34,29 @@ def _tokens(text: str) -> List[Tuple[str, int, int]]:
     return [(m.group(0), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
 
 
+@functools.lru_cache(maxsize=None)
+def _right_arrow(ch: str) -> bool:
+    """Any rightwards arrow character (➡ the emoji, ⇨, ⮕, ...), not a two-way one."""
+    name = unicodedata.name(ch, "")
+    return "ARROW" in name and "RIGHTWARDS" in name and "LEFT" not in name
+
+
+#: ASCII emoticons (after lower-casing) read as the emoji of their expression
+_EMOTICONS = {
+    ">:-(": "😠", ">:(": "😠", ":'-(": "😢", ":'(": "😢", ":-)": "🙂", ":)": "🙂", "(:": "🙂", "=)": "🙂",
+    ":-d": "😀", ":d": "😀", ":-(": "🙁", ":(": "🙁", "):": "🙁", "=(": "🙁", ":-o": "😮", ":o": "😮",
+    ":-|": "😐", ":|": "😐",
+}
+_EMOTICON_RE = re.compile(
+    r"(?<![\w:;=>)(])(?:" + "|".join(re.escape(e) for e in sorted(_EMOTICONS, key=len, reverse=True)) + r")(?![\w)(])")
+
+
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower()
+    # every rightwards arrow separates steps like "→" (one character for one)
+    t = "".join("→" if ord(c) > 0x2000 and _right_arrow(c) else c for c in t)
+    # ":)" -> "🙂 ": an emoticon becomes its emoji, padded so that offsets stay put
+    t = _EMOTICON_RE.sub(lambda m: _EMOTICONS[m.group(0)] + " " * (len(m.group(0)) - 1), t)
     t = t.replace("’", "'").replace("‘", "'").replace("`", "'")
     # a line break ends a step, like ";" (one character for one, so offsets stay put)
     t = t.replace("\r", ";").replace("\n", ";")

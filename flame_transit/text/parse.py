@@ -172,7 +172,7 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                 hint = f" (no embedding fallback: {encoder_failed})" if encoder_failed else ""
                 raise InstructionError(
                     f"could not recognise the expression {' '.join(residual)!r} in "
-                    f"{text.strip()[:200]!r}{hint}. Known vocabulary: {vocabulary_summary()}")
+                    f"{text.strip()[:200]!r}{hint}.{_english_hint(residual)} Known vocabulary: {vocabulary_summary()}")
             ignored.extend(residual)
             continue
         ignored.extend(residual)
@@ -188,13 +188,31 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                                    "into several instructions.")
 
     segments = _order(steps)
+    if len(segments) >= 2 and _ends_going_back(toks, mentions):
+        segments.append(segments[0])  # "from happy to sad and back (again)"
     if not segments:
         unknown = f" (could not recognise {' '.join(ignored)!r})" if ignored else ""
         raise InstructionError(
-            f"no expression found in {text.strip()[:200]!r}{unknown}. Name one or two "
+            f"no expression found in {text.strip()[:200]!r}{unknown}.{_english_hint(ignored)} Name one or two "
             "expressions, e.g. "
             f"'Turn this face from disgust to happiness.' Known vocabulary: {vocabulary_summary()}")
     return ParsedInstruction(text=text, segments=segments, ignored=tuple(dict.fromkeys(ignored)))
+
+
+def _english_hint(words: List[str]) -> str:
+    """A sentence for unknown words with accented letters ("alegría", "glücklich"): the
+    vocabulary is English."""
+    if any(not w.isascii() for w in words):
+        return " Instructions are read in English (e.g. 'from sadness to happiness')."
+    return ""
+
+
+def _ends_going_back(toks: List[_Tok], mentions: Dict[int, _Mention]) -> bool:
+    """True when "back" comes after the last expression named ("from happy to sad and back",
+    "... then back again"): the clip returns to its first step. "then back to sad" names the
+    step itself, so it does not count."""
+    backs = [k for k, t in enumerate(toks) if t.text == "back"]
+    return bool(backs and mentions) and backs[-1] > max(mentions)
 
 
 def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, encoder_obj: Any,

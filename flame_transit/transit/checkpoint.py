@@ -28,7 +28,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 
 from ..errors import AssetError, CheckpointMismatchError
-from ..io_utils import user_path
+from ..io_utils import load_failure, user_path
 
 __all__ = [
     "FORMAT",
@@ -238,6 +238,10 @@ def _float32(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
 
 
+_WHAT_TO_PASS = ("pass a .pt file written by `flame-transit train` (or tools/train_bundled.py), or no model "
+                 "for the bundled one")
+
+
 def load_checkpoint(path: PathLike, *, head: Any = None, text_encoder: Any = None) -> TransitModel:
     """Load a transit checkpoint (cached per file and modification time).
 
@@ -261,9 +265,10 @@ def load_checkpoint(path: PathLike, *, head: Any = None, text_encoder: Any = Non
         try:
             payload = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise AssetError(f"{p} is not a readable transit checkpoint ({type(exc).__name__}: {exc})") from exc
+            raise AssetError(f"{p} is not a readable transit checkpoint ({load_failure(exc)}); {_WHAT_TO_PASS}") from exc
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise AssetError(f"{p} is not a flame_transit transit checkpoint (format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise AssetError(f"{p} is not a flame_transit transit checkpoint (format {found!r}); {_WHAT_TO_PASS}")
         if int(payload.get("version", 0)) > VERSION:
             raise AssetError(f"{p} was written by a newer flame_transit (checkpoint version {payload['version']}); upgrade flame_transit")
         kind = str(payload.get("kind", "i2fet"))
@@ -294,6 +299,10 @@ def default_checkpoint_path(head: Any = None, text_encoder: Any = None) -> Path:
         CheckpointMismatchError: no bundled checkpoint fits (e.g. a FLAME head or CLIP); the
             message says how to train one.
     """
+    if isinstance(text_encoder, str):  # an unknown name is a typo, not a missing model
+        from ..text.encoders import check_encoder_name
+
+        check_encoder_name(text_encoder)
     kind = str(getattr(head, "kind", "open")) if head is not None else "open"
     enc = _canonical_encoder(str(getattr(text_encoder, "name", text_encoder))) if text_encoder is not None else "minilm-l6-v2"
     name = BUNDLED_CHECKPOINTS.get((kind, enc))

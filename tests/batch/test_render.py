@@ -69,6 +69,11 @@ def test_cli_batch_flags_are_checked_before_work(tmp_path, capsys):
     target = tmp_path / "one.mp4"
     assert main(["render", "--instruction", "from sad to happy", "--out", str(target), "--report", "r.csv"]) == 2
     assert "--batch" in capsys.readouterr().err
+    for extra in (["--workers", "2"], ["--resume"]):  # were silently ignored on a single clip
+        assert main(["render", "--instruction", "from sad to happy", "--out", str(target), *extra]) == 2
+        err = capsys.readouterr().err
+        assert extra[0] in err and "apply to --batch CSV jobs" in err
+    assert not target.exists()
     jobs = tmp_path / "jobs.csv"
     jobs.write_text("image,instruction\n,from sad to happy\n")
     assert main(["render", "--batch", str(jobs), "--out", str(tmp_path), "--report", str(tmp_path / "r.txt")]) == 2

@@ -111,6 +111,11 @@ def test_bad_checkpoints(tmp_path):
     (tmp_path / "junk.tar").write_bytes(b"definitely not a checkpoint")
     with pytest.raises(AssetError, match="junk.tar.*not a readable"):
         read_deca_checkpoint(tmp_path / "junk.tar")
+    # a photo given as the checkpoint: one line, without torch's advice to use weights_only=False
+    (tmp_path / "face.tar").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    with pytest.raises(AssetError) as info:
+        read_deca_checkpoint(tmp_path / "face.tar")
+    assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
     torch.save({"E_detail": {}}, tmp_path / "nodeca.tar")
     with pytest.raises(AssetError, match="E_flame"):
         read_deca_checkpoint(tmp_path / "nodeca.tar")

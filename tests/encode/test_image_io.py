@@ -144,6 +144,25 @@ def test_directory_rejected(tmp_path):
         load_image(tmp_path)
 
 
+def test_project_files_given_as_the_photo_are_named(tmp_path):
+    # imageio read a clip's .npz as a 2x585 "image", so the error was about its size
+    params = tmp_path / "clip.npz"
+    np.savez(params, expression=np.zeros((585, 22)), pose=np.zeros((585, 15)))
+    with pytest.raises(InputError, match=r"clip.npz is a \.npz file, not a photo"):
+        load_image(params)
+
+
+def test_truncated_photo_says_so(tmp_path):
+    from PIL import Image
+
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(whole, quality=95)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(InputError, match="cut.jpg is truncated .*copy it again"):  # was "use a PNG or JPEG"
+        load_image(cut)
+
+
 def test_corrupt_file_names_it(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)

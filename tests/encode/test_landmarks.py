@@ -122,6 +122,9 @@ def _on_canvas(face: np.ndarray, size_hw, placements) -> np.ndarray:
     ((1080, 1920), (500, 50, 980)),   # a ~176 px face in a Full-HD frame
     ((512, 1024), (300, 0, 512)),     # one face in a 2:1 frame
     ((1920, 1080), (200, 600, 700)),  # a 9:16 phone portrait
+    # too small for the detector on the whole frame: found on tiles
+    ((1024, 1024), (400, 300, 236)),  # a ~42 px face (4 % of the frame)
+    ((400, 3000), (1300, 0, 400)),    # a panorama: a ~70 px face in a 3000 px strip
 ])
 def test_small_faces_found_by_the_full_range_detector(astronaut, size_hw, placement):
     # Face Mesh's own short-range detector misses these; the full-range detector + crop finds them
@@ -131,6 +134,16 @@ def test_small_faces_found_by_the_full_range_detector(astronaut, size_hw, placem
     want = np.array([x, y]) + side / 512 * detect_landmarks(astronaut).points[:, :2]
     err = np.linalg.norm(lm.points[:, :2] - want, axis=1).mean()
     assert err < 0.03 * lm.face_width, err
+
+
+def test_tiles_find_each_small_face_once(astronaut):
+    from flame_transit.encode.landmarks import _tiled_detector_boxes
+
+    img = _on_canvas(astronaut, (1024, 1024), [(100, 300, 236), (600, 500, 236)])
+    boxes = _tiled_detector_boxes(img)  # half-overlapping tiles see each face more than once
+    assert len(boxes) == 2
+    assert sorted(round(b[0] + b[2] / 2) // 256 for b in boxes) == [0, 2]  # one box per face
+    assert _tiled_detector_boxes(np.full((1024, 1024, 3), 120, np.uint8)) == []
 
 
 def test_two_faces_side_by_side_wide_frame(astronaut):

@@ -160,6 +160,19 @@ def test_wrong_shapes_are_named(tmp_path, flame_arrays):
         load_head(path)
 
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: a.update(f=a["f"][:, :2]), r"f must be \(F, 3\) triangles"),  # was a numpy ValueError
+    (lambda a: a.update(f=a["f"] + 10**6), r"f must be .* indices 0\.\."),  # was an IndexError
+    (lambda a: a.update(v_template=a["v_template"] * np.nan), "v_template contains NaN"),  # loaded
+])
+def test_damaged_arrays_are_named(tmp_path, flame_arrays, damage, message):
+    bad = dict(flame_arrays)
+    damage(bad)
+    path = write_flame_npz(tmp_path / "bad.npz", bad)
+    with pytest.raises(AssetError, match=message):
+        load_head(path)
+
+
 def test_forward_input_errors(flame_pkl):
     from flame_transit.errors import InputError
 

@@ -420,3 +420,14 @@ def test_compressed_skin_creases_darker(open_head, astronaut):
     assert ratio[glabella].min() < 0.97 and ratio.min() >= CREASE_MIN
     chin = [152, 175, 199]
     assert np.allclose(ratio[chin], 1.0, atol=1e-3)  # nothing moves there
+
+
+def test_teeth_are_no_brighter_than_twice_the_photos_eye_whites():
+    from flame_transit.render.photo import TEETH_ALBEDO, bright_teeth
+
+    teeth = np.array([0.26, 0.23, 0.2])  # an under-exposed photo (eye whites 0.23)
+    dark = bright_teeth(teeth, white=np.array([0.26, 0.23, 0.21]))
+    assert abs(dark.mean() - 2 * 0.2333) < 0.01  # was lifted to 0.88 and glowed in the face
+    # well-exposed photos (and the perceptual test set's darkened copy, eye whites ~0.45) keep 0.88
+    for white in (np.full(3, 0.92), np.full(3, 0.45), None):
+        assert abs(bright_teeth(teeth, white=white).mean() - TEETH_ALBEDO) < 0.01

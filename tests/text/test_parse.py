@@ -177,7 +177,21 @@ def test_expression_with_actions_and_word_aus():
     ("happy -> neutral -> sad", ["happiness", "neutral", "sadness"]),
     ("happy → neutral → sad", ["happiness", "neutral", "sadness"]),
     ("fear => surprise", ["fear", "surprise"]),
+    # any rightwards arrow, the emoji ➡️ (with its variation selector) too; a two-way one is not a step
+    ("😡➡️😊", ["anger", "happiness"]), ("sad ⇨ happy ⮕ angry", ["sadness", "happiness", "anger"]),
+    ("scared 🡒 calm", ["fear", "neutral"]), ("sad ↔ happy", ["custom"]),
+    # ASCII emoticons read as their emoji
+    (":( then :)", ["sadness", "happiness"]), (">:( -> :-D", ["anger", "happiness"]),
+    ("make her :O", ["surprise"]), (":'( to :|", ["sadness", "neutral"]),
+    ("(sad): then happy", ["sadness", "happiness"]), ("at 12:00 sad, then happy", ["sadness", "happiness"]),
     ("start happy, end sad", ["happiness", "sadness"]),
+    # "and back" returns to the first step; "back to X" names the step itself
+    ("from happy to sad and back", ["happiness", "sadness", "happiness"]),
+    ("angry -> calm, then back again", ["anger", "neutral", "anger"]),
+    ("from sadness to happiness, then back to sadness", ["sadness", "happiness", "sadness"]),
+    # comparatives and superlatives of known words
+    ("make the face angrier", ["anger"]), ("from the saddest to the happiest", ["sadness", "happiness"]),
+    ("calmer, then angrier", ["neutral", "anger"]),
     ("go from angry to calm and then to joyful", ["anger", "neutral", "happiness"]),
     ("from sad to happy via neutral", ["sadness", "neutral", "happiness"]),
     ("from sad to happy through a neutral face", ["sadness", "neutral", "happiness"]),
@@ -336,6 +350,18 @@ def test_known_vocabulary_never_loads_a_model():
                  "from suprised to hapy"]:
         parse_instruction(text, encoder=enc)
     assert not enc.loaded
+
+
+@pytest.mark.parametrize("text", ["de la tristeza a la alegría", "von traurig zu glücklich", "de triste à heureux"])
+def test_other_languages_in_latin_script_are_told_to_write_english(text):
+    with pytest.raises(InstructionError, match="read in English"):
+        P(text)
+
+
+def test_unknown_english_words_get_no_language_hint():
+    with pytest.raises(InstructionError) as info:
+        P("from blorp to happy")
+    assert "English" not in str(info.value)
 
 
 @pytest.mark.parametrize("text", ["快乐", "ᦔ", "from sad to 快乐", "счастье", "turn this face from 悲しい to happy",

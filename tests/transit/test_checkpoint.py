@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-
+import os
 
 import pytest
 import torch
@@ -14,6 +14,8 @@ from flame_transit.transit.train import TrainConfig, train
 
 from .conftest import tiny_train_config
 from .helpers import tiny_head
+
+PHOTO = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "face.jpg")
 
 
 def test_metadata(tiny_checkpoint, small_head):
@@ -74,8 +76,25 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(AssetError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
     torch.save({"hello": 1}, tmp_path / "other.pt")
-    with pytest.raises(AssetError, match="not a flame_transit"):
+    with pytest.raises(AssetError, match="not a flame_transit.*flame-transit train"):
         load_checkpoint(tmp_path / "other.pt")
+    # a photo passed as --model: one short line saying what to pass, not torch's advice to
+    # load it with weights_only=False
+    photo = tmp_path / "face.jpg"
+    photo.write_bytes(open(PHOTO, "rb").read())
+    with pytest.raises(AssetError) as info:
+        load_checkpoint(photo)
+    message = str(info.value)
+    assert "flame-transit train" in message and "weights_only" not in message and "\n" not in message
+
+
+def test_unknown_text_encoder_name_is_a_typo_not_a_missing_model():
+    from flame_transit.transit.checkpoint import default_checkpoint_path
+
+    with pytest.raises(InputError, match="unknown text encoder 'minlm'"):
+        default_checkpoint_path(None, "minlm")
+    with pytest.raises(CheckpointMismatchError, match="no bundled transit model"):
+        default_checkpoint_path(None, "hash:16")  # a real encoder without a bundled model
 
 
 def test_training_is_deterministic(tmp_path, small_head, hash_encoder, tiny_dataset):

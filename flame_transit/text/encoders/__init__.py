@@ -65,6 +65,7 @@ __all__ = [
     "user_cache_path",
     "normalize_text",
     "canonical_encoder_name",
+    "check_encoder_name",
     "clip_weights_path",
     "write_cache_file",
     "CLIP_WEIGHTS_ENV_VAR",
@@ -110,7 +111,27 @@ _ENCODERS: Dict[Tuple, TextEncoder] = {}
 _FACTORY_LOCK = threading.RLock()
 
 
+def check_encoder_name(name: Optional[str]) -> str:
+    """The canonical name of a text encoder that :func:`get_text_encoder` knows how to build
+    (nothing is loaded: weights are checked when it is built).
+
+    Raises:
+        InputError: an unknown name.
+
+    Example:
+        >>> check_encoder_name("minilm")
+        'minilm-l6-v2'
+    """
+    cname = canonical_encoder_name(name)
+    if cname == DEFAULT_ENCODER or cname.startswith(("st:", "clip:", "hash:")) or os.path.isdir(cname):
+        return cname
+    raise InputError(f"unknown text encoder {name!r}; use 'minilm-l6-v2' (default, offline), "
+                     "'clip:<model>/<pretrained>' (needs flame_transit[clip] and local weights), "
+                     "or 'hash:<dim>' (tests).")
+
+
 def _build(name: str, **kw) -> TextEncoder:
+    check_encoder_name(name)
     if name == DEFAULT_ENCODER:
         return SentenceTransformerEncoder(**kw)
     if name.startswith("st:") or os.path.isdir(name):
@@ -125,9 +146,7 @@ def _build(name: str, **kw) -> TextEncoder:
         except ValueError:
             raise InputError(f"hash encoder name must be 'hash:<dim>', got {name!r}") from None
         return HashTextEncoder(dim, **kw)
-    raise InputError(f"unknown text encoder {name!r}; use 'minilm-l6-v2' (default, offline), "
-                     "'clip:<model>/<pretrained>' (needs flame_transit[clip] and local weights), "
-                     "or 'hash:<dim>' (tests).")
+    raise AssertionError(f"check_encoder_name let {name!r} through")  # pragma: no cover
 
 
 def get_text_encoder(name: Optional[str] = None, cache: bool = True, **kw) -> TextEncoder:
