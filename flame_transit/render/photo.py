@@ -110,8 +110,10 @@ def _bbox(mask: np.ndarray, margin: int) -> Optional[Tuple[slice, slice]]:
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Binary dilation of ``mask (H, W)`` by a disk of ``radius`` pixels (outside the image counts
-    as empty). Only the mask's bounding box grown by the radius is processed: the masks here are
-    small (eyes, mouth) and a full-image dilation cost ~25 ms each.
+    as empty): the pixels within ``radius`` of a mask pixel, by scipy's exact Euclidean distance
+    transform, whose cost does not grow with the radius (a disk-shaped structuring element's
+    does: 2.8 s a clip at 2048 px). Only the mask's bounding box grown by the radius is
+    processed: the masks here are small (eyes, mouth).
 
     Example:
         >>> m = np.zeros((7, 7), bool); m[3, 3] = True
@@ -125,10 +127,16 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
         return mask.copy()
     from scipy import ndimage
 
-    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
     out = np.zeros_like(mask, dtype=bool)
-    out[box] = ndimage.binary_dilation(mask[box], structure=(xx ** 2 + yy ** 2) <= radius ** 2)
+    out[box] = ndimage.distance_transform_edt(~mask[box]) <= radius
     return out
+
+
+#: Telea's time grows with the masked area times the radius squared: a fill with a larger
+#: radius (pixels) is made on a copy shrunk until the radius is this, and scaled back into the
+#: masked pixels (the fill is smooth). 4.6 s -> 0.1 s for the mouth at 2048 px; 512-px clips
+#: (radius about 14) are filled at full size.
+INPAINT_MAX_RADIUS = 16.0
 
 
 def inpaint(img: np.ndarray, mask: np.ndarray, radius: float = 5.0) -> np.ndarray:
@@ -141,9 +149,20 @@ def inpaint(img: np.ndarray, mask: np.ndarray, radius: float = 5.0) -> np.ndarra
         # Telea fills each pixel from known pixels within ``radius``: work on the mask's box
         # grown by that neighbourhood (same result, a fraction of the full-image cost)
         box = _bbox(mask, int(np.ceil(radius)) + 2)
+        patch, holes = np.ascontiguousarray(img[box]), mask[box]
         out = img.copy()
-        out[box] = cv2.inpaint(np.ascontiguousarray(img[box]), mask[box].astype(np.uint8) * 255,
-                               float(radius), cv2.INPAINT_TELEA)
+        scale = min(1.0, INPAINT_MAX_RADIUS / float(radius))
+        if scale == 1.0:
+            out[box] = cv2.inpaint(patch, holes.astype(np.uint8) * 255, float(radius), cv2.INPAINT_TELEA)
+            return out
+        h, w = holes.shape
+        small = (max(1, round(w * scale)), max(1, round(h * scale)))
+        # a shrunk pixel touched by the mask is filled too: no hole colour leaks into the fill
+        small_holes = cv2.resize(holes.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+        fill = cv2.inpaint(cv2.resize(patch, small, interpolation=cv2.INTER_AREA), small_holes.astype(np.uint8) * 255,
+                           INPAINT_MAX_RADIUS, cv2.INPAINT_TELEA)
+        filled = out[box]
+        filled[holes] = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR)[holes]
         return out
     except ImportError:  # pragma: no cover
         from scipy import ndimage
