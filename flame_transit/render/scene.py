@@ -60,8 +60,10 @@ SHADED_MOUTH = np.array([
     [0.32, 0.10, 0.09],  # cavity front
     [0.22, 0.06, 0.05],  # cavity back
 ])
-#: frames whose mesh-only inputs (rigid fits, normals, shading: Scene._fits) are worked out at once
-FIT_CHUNK = 64
+#: vertices whose frames' mesh-only inputs (rigid fits, normals, shading: Scene._fits) are worked
+#: out at once: 14 frames of the open head (585 vertices), where numpy pays per call; one frame
+#: of a FLAME-size mesh (5023), where larger batches only leave the cache
+FIT_VERTICES = 8192
 #: photo look: lip gap (fraction of the mouth width) below which the lips are drawn sealed,
 #: and above which the mouth interior shows unmixed
 SEAL_OPENING = (0.03, 0.055)
@@ -507,12 +509,13 @@ class Scene:
 
     def _fits(self, t: int) -> "_FrameFits":
         """What frame ``t``'s draw list needs from its mesh alone (:class:`_FrameFits`), worked
-        out for FIT_CHUNK frames at once: numpy and scipy pay per call, not per vertex, on
-        meshes this small."""
+        out for a chunk of frames (:data:`FIT_VERTICES` vertices) at once: numpy and scipy pay
+        per call, not per vertex, on meshes this small."""
+        size = max(1, FIT_VERTICES // self.num_vertices)
         chunk, fits = self._fitted
-        if chunk != t // FIT_CHUNK:
-            chunk = t // FIT_CHUNK
-            verts = np.asarray(self.verts[chunk * FIT_CHUNK:(chunk + 1) * FIT_CHUNK], dtype=np.float64)
+        if chunk != t // size:
+            chunk = t // size
+            verts = np.asarray(self.verts[chunk * size:(chunk + 1) * size], dtype=np.float64)
             normals = self._normals(verts)
             ids = self.skull_ids
             fits = _FrameFits(
@@ -522,7 +525,7 @@ class Scene:
                 shade=self.crease_ratio(verts) if self.look == "shaded" else self._face_ratio(verts, normals),
             )
             self._fitted = (chunk, fits)
-        i = t - chunk * FIT_CHUNK
+        i = t - chunk * size
 
         def at(pair: Any) -> Any:
             return None if pair is None else (pair[0][i], pair[1][i])
