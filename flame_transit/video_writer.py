@@ -249,6 +249,7 @@ class _PipeWriter:
         import threading
 
         self._pipe = pipe
+        _widen_pipe(pipe)
         self._queue: "queue.Queue[Optional[np.ndarray]]" = queue.Queue(self.DEPTH)
         self._failed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flame_transit-ffmpeg-pipe", daemon=True)
@@ -279,6 +280,22 @@ class _PipeWriter:
             self._queue.put(None)
             self._thread.join()
         return not self._failed.is_set()
+
+
+#: bytes a pipe to ffmpeg may buffer (Linux's default unprivileged maximum): a 512² frame
+#: passes in one write instead of thirteen 64 KiB ones, each a wake-up of both processes
+PIPE_BYTES = 1 << 20
+
+
+def _widen_pipe(pipe: Any) -> None:
+    """Grow ``pipe``'s kernel buffer to :data:`PIPE_BYTES` where the OS allows (Linux
+    ``F_SETPIPE_SZ``); elsewhere, or when refused, it keeps its size."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError, ValueError):  # not Linux, or refused
+        pass
 
 
 def _write_gif(stream: Iterable[np.ndarray], tmp: Path, fps: float) -> None:

@@ -1,3 +1,7 @@
+import os
+import sys
+from pathlib import Path
+
 import imageio.v3 as iio
 import imageio_ffmpeg
 import numpy as np
@@ -142,3 +146,20 @@ def test_gif_total_time_matches_any_fps(tmp_path_factory, fps, t):
             im.seek(i)
             total += im.info["duration"]
     assert abs(total - 1000 * t / fps) <= 10
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pipe sizes are a Linux feature")
+def test_pipe_to_ffmpeg_is_widened_where_allowed(tmp_path):
+    import fcntl
+
+    from flame_transit.video_writer import PIPE_BYTES, _widen_pipe
+
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as rf, os.fdopen(w, "wb") as wf:
+        before = fcntl.fcntl(wf.fileno(), fcntl.F_GETPIPE_SZ)
+        _widen_pipe(wf)
+        after = fcntl.fcntl(wf.fileno(), fcntl.F_GETPIPE_SZ)
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        assert after == (PIPE_BYTES if limit >= PIPE_BYTES else before)
+    with open(tmp_path / "plain.bin", "wb") as fh:  # not a pipe: left alone, no error
+        _widen_pipe(fh)
