@@ -39,6 +39,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._threads import one_thread
 from ..errors import InputError
 from ..geometry import similarity_transform
 from .fit_model import _JAW, HeadFitData
@@ -187,43 +188,9 @@ def _rot_params(fd: HeadFitData, opt: FitOptions) -> Sequence[Tuple[int, int]]:
 # ----------------------------------------------------------------------------------------------
 # the fit
 # ----------------------------------------------------------------------------------------------
-_BLAS_CONTROLLER: object = None
-
-
-def _single_thread_blas():
-    """Context limiting BLAS and torch to one thread: the fit's matrices are small (~1500 x 60)
-    and threads only add synchronisation cost (several times slower on 2 busy cores). The BLAS
-    limit is a no-op when threadpoolctl is not installed."""
-    global _BLAS_CONTROLLER
-    import contextlib
-
-    import torch
-
-    @contextlib.contextmanager
-    def limited():
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            if _BLAS_CONTROLLER is None:
-                yield
-            else:
-                with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
-                    yield
-        finally:
-            torch.set_num_threads(threads)
-
-    if _BLAS_CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER = ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional
-            pass
-    return limited()
-
-
 def fit_landmarks(*args: Any, **kwargs: Any) -> "FitResult":
-    with _single_thread_blas():
+    # the fit's matrices are small (~1500 x 60): one torch and BLAS thread (see flame_transit._threads)
+    with one_thread(blas=True):
         return _fit_landmarks(*args, **kwargs)
 
 
