@@ -87,6 +87,19 @@ def test_export(tmp_path, suffix):
     assert os.path.exists(target.rstrip("/"))
 
 
+def test_instruction_words_not_understood_are_said(tmp_path, capsys):
+    # the unknown words used to be dropped silently: "de triste a feliz 😀" rendered the emoji alone
+    target = tmp_path / "a.npz"
+    assert main(["export", "--instruction", "from sad to happy, thanks buddy", "--out", str(target), "--fps", "5",
+                 "--duration", "0.4", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "flame-transit export: warning: ignored 'buddy'" in err and target.exists()
+    assert main(["export", "--instruction", "de triste a feliz 😀", "--out", str(tmp_path / "b.npz"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error: could not understand 'de', 'triste', 'feliz'" in err and "Traceback" not in err
+    assert not (tmp_path / "b.npz").exists()
+
+
 def test_batch_csv(tmp_path):
     jobs = tmp_path / "jobs.csv"
     jobs.write_text("image,instruction\n,from sad to happy\n,from anger to surprise then neutral\n")
