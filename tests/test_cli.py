@@ -100,6 +100,19 @@ def test_instruction_words_not_understood_are_said(tmp_path, capsys):
     assert not (tmp_path / "b.npz").exists()
 
 
+@pytest.mark.parametrize("out", ["m.txt", "model"])
+def test_train_refuses_a_checkpoint_name_the_loader_cannot_take_before_training(tmp_path, capsys, monkeypatch, out):
+    import flame_transit.transit.train as train_mod
+
+    def no_training(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_mod, "train", no_training)
+    assert main(["train", "--out", str(tmp_path / out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "flame-transit train: error:" in err and out in err and ".pt" in err and "Traceback" not in err
+
+
 def test_batch_csv(tmp_path):
     jobs = tmp_path / "jobs.csv"
     jobs.write_text("image,instruction\n,from sad to happy\n,from anger to surprise then neutral\n")
