@@ -167,6 +167,19 @@ def test_batch_relative_images_resume_and_duplicates(tmp_path, capsys):
     assert not (out / "x.mp4").exists()
 
 
+def test_batch_relative_out_is_read_from_the_csv_folder_like_image(tmp_path, monkeypatch):
+    # the out column used to resolve from the current folder while image resolved from the CSV's
+    folder, elsewhere = tmp_path / "jobs", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    jobs = folder / "jobs.csv"
+    jobs.write_text("image,instruction,out\n,from sad to happy,clips/one.npz\n")
+    monkeypatch.chdir(elsewhere)
+    assert main(["export", "--batch", str(jobs), "--fps", "5", "--duration", "0.2", "--quiet"]) == 0
+    assert (folder / "clips" / "one.npz").is_file()
+    assert not (elsewhere / "clips").exists()
+
+
 def test_batch_unwritable_out_names_its_row(tmp_path, capsys):
     jobs = tmp_path / "jobs.csv"
     jobs.write_text(f"image,instruction,out\n,smile,{tmp_path / 'a.mp4'}\n,frown,{tmp_path / 'b.xyz'}\n")
