@@ -299,21 +299,27 @@ _WORDS = st.sampled_from(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=_ALPHABET, max_size=300))
 def test_fuzz_arbitrary_text(text):
-    try:
-        p = P(text, encoder="hash:64")
-    except InstructionError:
-        return
-    _check(p)
+    _fuzz_one(text, encoder="hash:64")
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_WORDS, min_size=0, max_size=25).map(" ".join))
 def test_fuzz_vocabulary_soup(text):
-    try:
-        p = P(text, encoder="hash:64")
-    except InstructionError:
-        return
+    _fuzz_one(text, encoder="hash:64")
+
+
+def _fuzz_one(text, **kw):
+    """A parse that passes :func:`_check`, or InstructionError; any warning is an InstructionWarning."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        try:
+            p = P(text, **kw)
+        except InstructionError:
+            return
     _check(p)
+    assert all(issubclass(w.category, InstructionWarning) for w in rec), [str(w.message) for w in rec]
 
 
 def _check(p):
@@ -544,13 +550,4 @@ _NUMBERS = st.one_of(st.integers(-10**6, 10**12).map(str), st.floats(allow_nan=F
                                                              "feliz", "triste", "at", "intensity", "😀", ":("])),
                 max_size=20).map(" ".join))
 def test_fuzz_numbers_removals_and_unknown_words(text):
-    import warnings
-
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        try:
-            p = P(text)
-        except InstructionError:
-            return
-    _check(p)
-    assert all(issubclass(w.category, InstructionWarning) for w in rec), [str(w.message) for w in rec]
+    _fuzz_one(text)
