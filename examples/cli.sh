@@ -51,11 +51,12 @@ step "3. export the transition as parameters + meshes: .npz, animated .glb, a fo
 # one job is:  $FT export --image "$IMAGE" --instruction "..." --out anim.glb  (like step 2);
 # here the same job to all three formats as a CSV batch (see step 4), so models load once
 INSTR="change this face from anger to surprise"
+# (relative image and out paths in a CSV are read from the CSV's folder, here $OUT)
 cat > "$OUT/exports.csv" <<EOF
 image,instruction,out
-$IMAGE,$INSTR,$OUT/anim.npz
-$IMAGE,$INSTR,$OUT/anim.glb
-$IMAGE,$INSTR,$OUT/anim_obj/
+$IMAGE,$INSTR,anim.npz
+$IMAGE,$INSTR,anim.glb
+$IMAGE,$INSTR,anim_obj/
 EOF
 $FT export --batch "$OUT/exports.csv" "${TIMING[@]}"
 
@@ -64,8 +65,8 @@ step "4. batch: one job per CSV row (columns image,instruction[,out]; no image =
 # pass through the subject's neutral face between expressions (--through-neutral)
 cat > "$OUT/jobs.csv" <<EOF
 image,instruction,out
-$IMAGE,"from sad to neutral, then very happy",$OUT/batch/sad_to_happy.gif
-,slightly happy then surprised,$OUT/batch/bundled_head.mp4
+$IMAGE,"from sad to neutral, then very happy",batch/sad_to_happy.gif
+,slightly happy then surprised,batch/bundled_head.mp4
 EOF
 $FT render --batch "$OUT/jobs.csv" --out "$OUT/batch" --look shaded --through-neutral --seed 1 \
     --size "$SIZE" "${TIMING[@]}"

@@ -73,7 +73,8 @@ def _add_job_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     src = p.add_argument_group("input")
     src.add_argument("--image", help="face photo (any format imageio reads); omit for the bundled neutral head")
     src.add_argument("--instruction", help='e.g. "turn this face from disgust to happiness"')
-    src.add_argument("--batch", metavar="CSV", help="CSV with columns image,instruction[,out]: one job per row")
+    src.add_argument("--batch", metavar="CSV", help="CSV with columns image,instruction[,out]: one job per row; "
+                                                    "relative image and out paths are read from the CSV's folder")
     src.add_argument("--face", type=_face_index, default=None, metavar="N",
                      help="which face when the photo has several (0 = largest, the default)")
     src.add_argument("--resume", action="store_true",
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an I2FET model")
     p.add_argument("--config", help="JSON config file (keys of TrainConfig)")
     p.add_argument("--dataset", help="dataset .npz (default: synthetic FACS data for the head)")
-    p.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    p.add_argument("--out", required=True, help="checkpoint path, a .pt file (checked before training)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -209,8 +210,9 @@ def _jobs(args: argparse.Namespace) -> List[Dict[str, Any]]:
 
 def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
     """Jobs of a batch CSV (``image,instruction[,out]``; Excel's UTF-8 BOM is fine). Relative
-    image paths are read from the CSV's folder; rows are numbered as a spreadsheet shows them
-    (the header is row 1)."""
+    ``image`` and ``out`` paths are both read from the CSV's folder (the CSV travels with its
+    files); rows without ``out`` write ``out_dir/clip_NNNN.mp4``. Rows are numbered as a
+    spreadsheet shows them (the header is row 1)."""
     if not path.is_file():
         raise InputError(f"batch file not found: {path}")
     try:
@@ -228,7 +230,10 @@ def _batch_jobs(path: Path, out_dir: Path) -> List[Dict[str, Any]]:
         image = (row.get("image") or "").strip() or None
         if image is not None and not user_path(image).is_absolute():
             image = str(path.parent / image)
-        out = (row.get("out") or "").strip() or str(out_dir / f"clip_{i:04d}.mp4")
+        out = (row.get("out") or "").strip()
+        if out and not user_path(out).is_absolute():
+            out = os.path.join(str(path.parent), out)  # keeps a trailing "/" (an .obj folder)
+        out = out or str(out_dir / f"clip_{i:04d}.mp4")
         key = str(user_path(out).resolve())
         if key in seen:
             raise InputError(f"{path}: rows {seen[key]} and {i + 2} both write {out}; give each row its own out")

@@ -1,7 +1,9 @@
 """Exceptions raised by flame_transit.
 
 Every error a user can cause derives from :class:`FlameTransitError`, so callers can catch one
-type; each message names the problem and what to do about it.
+type; each message names the problem and what to do about it. What flame_transit reads but
+does not fully understand (words of an instruction it ignored, a clipped intensity) is a
+:class:`InstructionWarning`, a ``UserWarning`` the command line prints as one line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ __all__ = [
     "InstructionError",
     "CheckpointMismatchError",
     "RendererUnavailableError",
+    "InstructionWarning",
 ]
 
 
@@ -43,3 +46,8 @@ class CheckpointMismatchError(AssetError):
 
 class RendererUnavailableError(FlameTransitError):
     """The requested renderer backend cannot start on this machine."""
+
+
+class InstructionWarning(UserWarning):
+    """An instruction was read, but some of it was ignored or adjusted (unknown words beside
+    known ones, an intensity clipped to its range)."""

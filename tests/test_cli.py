@@ -87,6 +87,32 @@ def test_export(tmp_path, suffix):
     assert os.path.exists(target.rstrip("/"))
 
 
+def test_instruction_words_not_understood_are_said(tmp_path, capsys):
+    # the unknown words used to be dropped silently: "de triste a feliz 😀" rendered the emoji alone
+    target = tmp_path / "a.npz"
+    assert main(["export", "--instruction", "from sad to happy, thanks buddy", "--out", str(target), "--fps", "5",
+                 "--duration", "0.4", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "flame-transit export: warning: ignored 'buddy'" in err and target.exists()
+    assert main(["export", "--instruction", "de triste a feliz 😀", "--out", str(tmp_path / "b.npz"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error: could not understand 'de', 'triste', 'feliz'" in err and "Traceback" not in err
+    assert not (tmp_path / "b.npz").exists()
+
+
+@pytest.mark.parametrize("out", ["m.txt", "model"])
+def test_train_refuses_a_checkpoint_name_the_loader_cannot_take_before_training(tmp_path, capsys, monkeypatch, out):
+    import flame_transit.transit.train as train_mod
+
+    def no_training(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_mod, "train", no_training)
+    assert main(["train", "--out", str(tmp_path / out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "flame-transit train: error:" in err and out in err and ".pt" in err and "Traceback" not in err
+
+
 def test_batch_csv(tmp_path):
     jobs = tmp_path / "jobs.csv"
     jobs.write_text("image,instruction\n,from sad to happy\n,from anger to surprise then neutral\n")
@@ -139,6 +165,19 @@ def test_batch_relative_images_resume_and_duplicates(tmp_path, capsys):
     assert main(["render", "--batch", str(jobs), *_FAST]) == 2
     assert "rows 2 and 3 both write" in capsys.readouterr().err
     assert not (out / "x.mp4").exists()
+
+
+def test_batch_relative_out_is_read_from_the_csv_folder_like_image(tmp_path, monkeypatch):
+    # the out column used to resolve from the current folder while image resolved from the CSV's
+    folder, elsewhere = tmp_path / "jobs", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    jobs = folder / "jobs.csv"
+    jobs.write_text("image,instruction,out\n,from sad to happy,clips/one.npz\n")
+    monkeypatch.chdir(elsewhere)
+    assert main(["export", "--batch", str(jobs), "--fps", "5", "--duration", "0.2", "--quiet"]) == 0
+    assert (folder / "clips" / "one.npz").is_file()
+    assert not (elsewhere / "clips").exists()
 
 
 def test_batch_unwritable_out_names_its_row(tmp_path, capsys):

@@ -23,8 +23,10 @@ from .vocabulary import (
 )
 
 _ARROWS = ("->", "-->", "=>", "==>", "~>", "→", "⟶", "➔", "➜", "➝", "➞", "⇒", "⟹", "↦", ">", ">>")
+#: a number token: "2", "0.5", "1e9" (scientific notation is one token, not "1", "e", "9")
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?")
 _TOKEN_RE = re.compile(
-    r"-->|==>|->|=>|~>|>>|\bau ?\d+[lr]?\b|\d+(?:\.\d+)?|[^\W\d_]+(?:'[^\W\d_]+)*|[^\w\s]",
+    r"-->|==>|->|=>|~>|>>|\bau ?\d+[lr]?\b|" + _NUMBER_RE.pattern + r"|[^\W\d_]+(?:'[^\W\d_]+)*|[^\w\s]",
     re.UNICODE)
 _AU_RE = re.compile(r"au ?(\d+)([lr]?)")
 _HYPHEN_RE = re.compile(r"(?<=[^\W\d_])[-‐‑‒](?=[^\W\d_])", re.UNICODE)
@@ -58,6 +60,7 @@ def _norm(text: str) -> str:
     # ":)" -> "🙂 ": an emoticon becomes its emoji, padded so that offsets stay put
     t = _EMOTICON_RE.sub(lambda m: _EMOTICONS[m.group(0)] + " " * (len(m.group(0)) - 1), t)
     t = t.replace("’", "'").replace("‘", "'").replace("`", "'")
+    t = t.replace("\u2212", "-")  # the minus sign: "happy at −0.5" is a negative number too
     # a line break ends a step, like ";" (one character for one, so offsets stay put)
     t = t.replace("\r", ";").replace("\n", ";")
     return _HYPHEN_RE.sub(" ", t)
@@ -88,9 +91,20 @@ _SEPARATORS: Dict[str, str] = {
 # separators after which an unknown word must be an expression ("from sad to <unknown>")
 _SLOT_SEPS = {k for k, v in _SEPARATORS.items() if k not in {",", ";", ".", "!", "?", ":", "-", "|"}}
 _NEGATIONS = {"not", "no", "never", "isn't", "aren't", "don't", "doesn't", "didn't", "won't",
-              "without", "stop", "stops", "stopping", "quit", "no longer", "nor", "neither",
-              "cease", "non", "anti", "shouldn't", "mustn't", "cannot",
+              "nor", "neither", "non", "anti", "shouldn't", "mustn't", "cannot",
               "can't", "isnt", "dont", "doesnt"}
+# words that take an expression away ("stop smiling", "wipe that smile off", "no more tears"): the
+# expression they name is where the step starts, and it ends neutral (or in the step's other words)
+_REMOVALS = {"stop", "stops", "stopping", "stopped", "quit", "quits", "quitting", "cease", "ceases",
+             "ceasing", "ceased", "no longer", "no more", "without", "lose", "loses", "losing",
+             "drop", "drops", "dropping", "wipe", "wipes", "wiping", "wiped", "rid", "remove",
+             "removes", "removing", "erase", "erases", "erasing", "ditch", "ditches", "ditching",
+             "shake off", "shakes off", "shaking off", "banish", "banishes", "banishing"}
+# words that join a blend ("sad and happy"): an unknown word beside one stands where an expression would
+_JOINS = {"and", "or", "&", "plus"}
+# words after which a whole number is an intensity ("happy at 2", "intensity 1"); elsewhere a bare
+# integer ("in 3 seconds") is not read
+_NUMBER_CUES = {"at", "intensity", "level", "strength", "degree"}
 _FILLER = set("""
 a an the this that these those it its it's he him his she her hers they them their theirs i me
 my mine we us our you your yours one ones someone somebody person people guy man woman girl boy
@@ -139,6 +153,7 @@ class _Lexicon:
         self.side = {_key(w): s for w, s in SIDE_WORDS.items()}
         self.sep = {_key(w): s for w, s in _SEPARATORS.items()}
         self.neg = {_key(w): True for w in _NEGATIONS}
+        self.removal = {_key(w): True for w in _REMOVALS}
         self.part = {}
         for part, phrases in FACE_PARTS.items():
             for p in phrases:
@@ -151,7 +166,7 @@ class _Lexicon:
         tables = [self.expr, self.compound, self.action, self.intensity, self.side, self.sep,
                   self.part, self.verb]
         self.maxlen = max(len(k) for t in tables for k in t)
-        self.known_words = {w for t in tables + [self.neg] for k in t for w in k}
+        self.known_words = {w for t in tables + [self.neg, self.removal] for k in t for w in k}
         # single words that typos may be corrected to (content words only)
         self.typo_targets = sorted({k[0] for t in (self.expr, self.compound, self.action)
                                     for k in t if len(k) == 1 and len(k[0]) >= 4})

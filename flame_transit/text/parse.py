@@ -9,9 +9,14 @@ The language (documented with examples in ``docs/INSTRUCTIONS.md``):
   surprised", "bittersweet"), facial actions ("raise the eyebrows", "smirk", "open the mouth"),
   or an expression with actions ("happy with raised eyebrows");
 * intensity words ("slightly", "very", "50%") scale the mention they precede (or follow);
+* removal words ("stop smiling", "wipe that smile off", "no more tears", "lose the frown") make
+  the step go from the expression they name to neutral;
 * unknown words fall back to a close spelling of a vocabulary word (no model needed) and then to
   the nearest expression by text embedding (cosine threshold); otherwise
-  :class:`~flame_transit.errors.InstructionError` lists the vocabulary.
+  :class:`~flame_transit.errors.InstructionError` lists the vocabulary. Unknown words beside known
+  ones are ignored with an :class:`~flame_transit.errors.InstructionWarning`, unless they stand
+  where an expression would ("sad and <?>") or outnumber the known words of their step: then
+  :class:`~flame_transit.errors.InstructionError` names them.
 
 Example:
     >>> p = parse_instruction("Turn this face from disgust to happiness.")
@@ -29,9 +34,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import InstructionError
+from ..errors import InstructionError, InstructionWarning
 from .guess import (
     EMBEDDING_THRESHOLDS,
     _latin_script,
@@ -40,8 +46,8 @@ from .guess import (
     _typo_fix,
     nearest_expression,
 )
-from .lexicon import NEXT, PREV, VIA, _FILLER, _SLOT_SEPS, _lex, _norm, _tokens
-from .scan import _Mention, _Mod, _Tok, _classify, _pair_actions, _phrase, _scan
+from .lexicon import NEXT, PREV, VIA, _FILLER, _JOINS, _NUMBER_RE, _SLOT_SEPS, _lex, _norm, _tokens
+from .scan import _Mention, _Mod, _Tok, _classify, _clock, _pair_actions, _phrase, _scan
 from .segments import ParsedInstruction, Segment
 from .vocabulary import CUSTOM, INTENSITY_RANGE, SIDED_AUS, vocabulary_summary
 
@@ -97,7 +103,11 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
         :class:`ParsedInstruction` with at least one segment.
 
     Raises:
-        InstructionError: empty, too long, binary, negated, or with no recognisable expression.
+        InstructionError: empty, too long, binary, negated, with no recognisable expression, or
+            with unknown words where an expression should stand.
+
+    Warns:
+        InstructionWarning: unknown words were ignored, or an intensity was clipped to its range.
 
     Example:
         >>> parse_instruction("sad -> neutral -> angry").labels
@@ -105,6 +115,17 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
         >>> parse_instruction("make this face happy").labels
         ['happiness']
     """
+    notes: List[str] = []
+    parsed = _parse(text, encoder, threshold, allow_guess, notes)
+    for note in notes:
+        warnings.warn(note, InstructionWarning, stacklevel=2)
+    return parsed
+
+
+def _parse(text: Any, encoder: Any, threshold: Optional[float], allow_guess: bool,
+           notes: List[str]) -> ParsedInstruction:
+    """:func:`parse_instruction` with its warnings appended to ``notes`` (a nested parse, as in
+    the spelling guess, drops them)."""
     text = _validate(text)
     norm = _norm(text)
     if len(norm) > 4 * MAX_CHARS:
@@ -116,7 +137,8 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
     mods: List[_Mod] = []
     sides: List[Tuple[int, str]] = []
     negs: List[int] = []
-    _scan(toks, mentions, mods, sides, negs)
+    removals: List[int] = []
+    _scan(toks, mentions, mods, sides, negs, removals)
 
     for ni in negs:  # "not happy": refuse rather than produce the opposite
         for k in range(ni + max(toks[ni].span, 1), min(len(toks), ni + 4)):
@@ -126,6 +148,12 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                 raise InstructionError(
                     f"negations are not supported ({norm[toks[ni].start:mentions[k].end]!r}); "
                     "name the expression you want instead, e.g. 'neutral' or 'sad'.")
+
+    removed = _removal_targets(toks, mentions, removals)
+    for mod in mods:
+        if mod.how == "set" and mod.value > INTENSITY_RANGE[1]:
+            notes.append(f"intensity {norm[mod.start:mod.end]!r} is outside the range {INTENSITY_RANGE[0]:g} to "
+                         f"{INTENSITY_RANGE[1]:g} (0% to {100 * INTENSITY_RANGE[1]:g}%); read as {INTENSITY_RANGE[1]:g}.")
 
     # chunks between separators: (separator type, separator words, token indices)
     chunks: List[Tuple[str, Optional[str], List[int]]] = []
@@ -147,9 +175,9 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
         ms = [mentions[k] for k in idx if k in mentions]
         cmods = [m for m in mods if m.index in idx]
         csides = [s for s in sides if s[0] in idx]
-        residual = [toks[k].text for k in idx if toks[k].kind == "" and
-                    toks[k].text not in _FILLER and toks[k].text not in lx.known_words
-                    and re.search(r"[^\W\d_]", toks[k].text)]
+        residual_idx = [k for k in idx if toks[k].kind == "" and toks[k].text not in _FILLER
+                        and toks[k].text not in lx.known_words and re.search(r"[^\W\d_]", toks[k].text)]
+        residual = [toks[k].text for k in residual_idx]
         if not ms and residual:
             foreign = [w for w in residual if not _latin_script(w)]
             if foreign:  # the encoders read English: a guess from these would be noise
@@ -164,7 +192,9 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                 encoder_obj = enc_new or encoder_obj
                 encoder_failed = failed or encoder_failed
             if seg is not None:
-                steps.append((sep_type, seg))
+                # "stop smilling": a removal word before the guessed expression
+                gone = any(k in idx and toks[k].kind == "removal" for k in removals)
+                _add_step(steps, sep_type, seg if gone else None, None if gone else seg)
                 continue
             slot = sep_word is not None and sep_word in _SLOT_SEPS
             has_filler = any(toks[k].text in _FILLER for k in idx)
@@ -175,14 +205,27 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
                     f"{text.strip()[:200]!r}{hint}.{_english_hint(residual)} Known vocabulary: {vocabulary_summary()}")
             ignored.extend(residual)
             continue
-        ignored.extend(residual)
+        if ms and residual:
+            _check_unknown_beside_known(toks, idx, residual_idx, ms, text, norm)
+        # the unknown words, and numbers that are no intensity ("happy 5"), in the order written
+        ignored.extend(toks[k].text for k in idx if k in residual_idx or (
+            toks[k].kind == "" and _NUMBER_RE.fullmatch(toks[k].text) and not _clock(toks, k)))
         if not ms:
             back = [m for m in cmods if m.may_follow]
             if back and steps:  # "from sad to happy, slightly": modifies the previous step
                 place, prev = steps[-1]
                 steps[-1] = (place, _scale_segment(prev, back, norm))
             continue
-        steps.append((sep_type, _segment(ms, cmods, csides, norm)))
+        gone = [m for m in ms if m.index in removed]
+        if gone:
+            _attach(ms, cmods, csides)  # modifiers and sides first, then the two parts
+            kept = [m for m in ms if m.index not in removed]
+            lo = min(removed[m.index] for m in gone)
+            after = _segment(kept, [], [], norm) if kept else Segment(
+                label="neutral", words=" ".join(norm[toks[lo].start:max(m.end for m in gone)].split()))
+            _add_step(steps, sep_type, _segment(gone, [], [], norm), after)
+        else:
+            steps.append((sep_type, _segment(ms, cmods, csides, norm)))
         if len(steps) > MAX_SEGMENTS:
             raise InstructionError(f"the instruction has more than {MAX_SEGMENTS} steps; split it "
                                    "into several instructions.")
@@ -196,7 +239,95 @@ def parse_instruction(text: str, encoder: Any = "default", threshold: Optional[f
             f"no expression found in {text.strip()[:200]!r}{unknown}.{_english_hint(ignored)} Name one or two "
             "expressions, e.g. "
             f"'Turn this face from disgust to happiness.' Known vocabulary: {vocabulary_summary()}")
-    return ParsedInstruction(text=text, segments=segments, ignored=tuple(dict.fromkeys(ignored)))
+    ignored = list(dict.fromkeys(ignored))
+    if ignored:
+        notes.append(_ignored_note(ignored, segments, text))
+    return ParsedInstruction(text=text, segments=segments, ignored=tuple(ignored))
+
+
+def _removal_targets(toks: List[_Tok], mentions: Dict[int, _Mention], removals: List[int]) -> Dict[int, int]:
+    """``mention index -> removal word index``: the mention a removal word takes away ("stop
+    smiling", "wipe that smile off": the next within 4 tokens of its step), and the mentions
+    joined to it by "and" / "or" ("stop smiling and frowning")."""
+    out: Dict[int, int] = {}
+    for ri in removals:
+        k = ri + max(toks[ri].span, 1)
+        limit = k + 4
+        while k < min(len(toks), limit) and toks[k].kind != "sep":
+            if k not in mentions:
+                k += 1
+                continue
+            out[k] = ri
+            k += max(toks[k].span, 1)
+            if not (k + 1 < len(toks) and toks[k].text in _JOINS and k + 1 in mentions):
+                break  # another mention right after "and" is removed too; anything else ends the run
+            k, limit = k + 1, k + 2
+    return out
+
+
+def _add_step(steps: List[Tuple[str, Segment]], place: str, gone: Optional[Segment],
+              after: Optional[Segment]) -> None:
+    """Append a step; with ``gone`` (what a removal word takes away), first that expression
+    (unless the clip is already there: "from sad to happy, then lose the smile"), then
+    ``after`` (the step's other words; default neutral)."""
+    if gone is None:
+        steps.append((place, after))
+        return
+    after = after if after is not None else Segment(label="neutral", words=gone.words)
+    if _same(gone, after):  # "happy without smiling", "stop being calm"
+        raise InstructionError(f"{after.words!r} both names and removes {gone.dominant or 'the same action'}; "
+                               "name the expression the clip should end in (e.g. 'from happy to neutral').")
+    if not (steps and _same(steps[-1][1], gone)):
+        steps.append((place, gone))
+    steps.append((NEXT, after))
+
+
+def _same(a: Segment, b: Segment) -> bool:
+    return a.label == b.label and a.mix == b.mix and set(a.aus) == set(b.aus)
+
+
+def _check_unknown_beside_known(toks: List[_Tok], idx: List[int], residual_idx: List[int],
+                                ms: List[_Mention], text: str, norm: str) -> None:
+    """Refuse unknown words of a step with known expressions where they stand for an expression:
+    joined to one by "and" / "or" ("from sad and triste to happy"), or more of them than known
+    words in the step ("de triste a feliz 😀" would be read as the emoji alone)."""
+    in_mention = {k for k in idx if any(m.start <= toks[k].start < m.end for m in ms)}
+    pos = {k: p for p, k in enumerate(idx)}
+    joined = []
+    for k in residual_idx:
+        p = pos[k]
+        for step in (-1, 1):
+            if 0 <= p + 2 * step < len(idx) and toks[idx[p + step]].text in _JOINS \
+                    and idx[p + 2 * step] in in_mention:
+                joined.append(toks[k].text)
+                break
+    known = [k for k in idx if k not in residual_idx and (k in in_mention or re.search(r"[^\W\d_]", toks[k].text))]
+    unknown = [toks[k].text for k in residual_idx]
+    if not joined and (len(unknown) < 2 or len(unknown) <= len(known)):
+        return
+    words = ", ".join(repr(w) for w in dict.fromkeys(joined or unknown))
+    read = ", ".join(repr(norm[m.start:m.end]) for m in ms)
+    why = ("it stands where an expression would (joined by 'and' / 'or')" if joined else
+           f"most of the words were not understood (only {read} was); is it in another language? "
+           "Instructions are read in English")
+    raise InstructionError(
+        f"could not understand {words} in {text.strip()[:200]!r}: {why}.{_typo_hint(joined or unknown)} "
+        f"Name each expression with a known word, e.g. 'from sad to happy'. Known vocabulary: {vocabulary_summary(3)}")
+
+
+def _typo_hint(words: List[str]) -> str:
+    """" Did you mean 'happy'?" for misspelt vocabulary words (no model), else ""."""
+    fixes = [f"{w!r} -> {f!r}" for w in dict.fromkeys(words) for f in [_typo_fix([w])[0][0]] if f != w]
+    return f" Did you mean {'; '.join(fixes)}?" if fixes else ""
+
+
+def _ignored_note(ignored: List[str], segments: List[Segment], text: str) -> str:
+    """The warning for unknown words that a parse left out, with what it read instead."""
+    read = " -> ".join(s.label if s.label != CUSTOM else "+".join(s.labels) or "facial actions" for s in segments)
+    fixes = [f"did you mean {_typo_fix([w])[0][0]!r} for {w!r}" for w in ignored if _typo_fix([w])[0][0] != w]
+    return (f"ignored {', '.join(repr(w) for w in ignored)} in {text.strip()[:200]!r} (not understood"
+            f"{'; ' + '; '.join(fixes) if fixes else ''}); read as {read}. Reword the instruction if that is "
+            "not what you meant (docs/INSTRUCTIONS.md).")
 
 
 def _english_hint(words: List[str]) -> str:
@@ -221,7 +352,8 @@ def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, enco
 
     Returns ``(segment or None, encoder object or None, failure message or None)``.
     """
-    words = [toks[k].text for k in idx if toks[k].kind != "covered"]
+    # a removal word ("stop smilling") is applied by the caller, not part of the expression
+    words = [toks[k].text for k in idx if toks[k].kind not in ("covered", "removal")]
     fixed, ratio = _typo_fix(words) if len(words) <= 12 else (words, None)
     if ratio is not None:
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import InstructionError
-from .lexicon import _AU_RE, _lex
+from .lexicon import _AU_RE, _FILLER, _NUMBER_CUES, _NUMBER_RE, _lex
 from .vocabulary import AU_NAMES, INTENSITY_RANGE, PART_ACTIONS, SIDED_AUS
 
 
@@ -209,8 +209,9 @@ def _pair_actions(toks: List[_Tok]) -> List[_Mention]:
 
 
 def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
-          sides: List[Tuple[int, str]], negs: List[int]) -> None:
-    """Phase B: expressions, blends, single-word actions, intensity, numbers, sides, negations."""
+          sides: List[Tuple[int, str]], negs: List[int], removals: Optional[List[int]] = None) -> None:
+    """Phase B: expressions, blends, single-word actions, intensity, numbers, sides, negations and
+    removal words ("stop", "no more": their token indices go to ``removals``)."""
     lx = _lex()
     i = 0
     while i < len(toks):
@@ -220,7 +221,8 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
             continue
         best = None
         for kind, table in (("action", lx.action), ("compound", lx.compound), ("expr", lx.expr),
-                            ("intensity", lx.intensity), ("side", lx.side), ("neg", lx.neg)):
+                            ("intensity", lx.intensity), ("side", lx.side), ("neg", lx.neg),
+                            ("removal", lx.removal)):
             n = _match(toks, i, table, lx.maxlen)
             if n and (best is None or n > best[1]):
                 best = (kind, n, table)
@@ -236,29 +238,13 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
             i += 1
             continue
         if best is None:
-            if re.fullmatch(r"\d+(?:\.\d+)?", t.text):
-                val = float(t.text)
-                prev = toks[i - 1] if i else None
-                if prev is not None and prev.text == "-" and prev.end == t.start and \
-                        (i == 1 or toks[i - 2].end < prev.start):  # " -0.5": a sign, not a separator
-                    raise InstructionError(
-                        f"negative intensity '-{t.text}': intensities run from "
-                        f"{INTENSITY_RANGE[0]:g} to {INTENSITY_RANGE[1]:g}; for the opposite, name the "
-                        "other expression (e.g. 'sad' rather than 'happy at -0.5').")
-                nxt = [x.text for x in toks[i + 1:i + 3]]
-                width = 0
-                if nxt[:1] and nxt[0] in ("%", "percent", "pct"):
-                    width, val = 2, val / 100.0
-                elif nxt[:2] == ["per", "cent"]:
-                    width, val = 3, val / 100.0
-                elif "." in t.text:
-                    width = 1
-                if width:  # any size: values beyond INTENSITY_RANGE are clipped later
-                    end = toks[i + width - 1].end
-                    mods.append(_Mod(i, t.start, end, "set", val, t.text))
-                    _claim(toks, i, width, "number", val, -1)
-                    i += width
-                    continue
+            width = _number(toks, i) if _NUMBER_RE.fullmatch(t.text) else 0
+            if width:
+                val = float(t.text) / (100.0 if width > 1 else 1.0)
+                mods.append(_Mod(i, t.start, toks[i + width - 1].end, "set", val, t.text))
+                _claim(toks, i, width, "number", val, -1)
+                i += width
+                continue
             i += 1
             continue
         kind, n, table = best
@@ -277,5 +263,57 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
             sides.append((i, table[ph]))
         elif kind == "neg":
             negs.append(i)
+        elif kind == "removal" and removals is not None:
+            removals.append(i)
         _claim(toks, i, n, kind, None, -1)
         i += n
+
+
+def _number(toks: List[_Tok], i: int) -> int:
+    """Tokens of the intensity that the number token ``toks[i]`` starts (0: not an intensity).
+
+    ``50%`` / ``50 percent`` / ``50 per cent`` (2-3 tokens), a decimal or ``1e9`` (1), a whole
+    number after "at" / "intensity" ("happy at 2", 1). Values above the range are clipped later
+    (with a warning); a minus sign, or a whole number above the range (its scale is unclear: 80
+    may mean 80 %), raises :class:`InstructionError`.
+    """
+    t = toks[i]
+    prev = toks[i - 1] if i else None
+    if prev is not None and prev.text in ("-", "–") and prev.end == t.start and \
+            (i == 1 or toks[i - 2].end < prev.start or not re.search(r"\w", toks[i - 2].text)):
+        # " -0.5", "(-0.5)": a sign, not a step separator ("sad-0.5" stays one)
+        raise InstructionError(
+            f"negative intensity '-{t.text}': intensities run from "
+            f"{INTENSITY_RANGE[0]:g} to {INTENSITY_RANGE[1]:g}; for the opposite, name the "
+            "other expression (e.g. 'sad' rather than 'happy at -0.5').")
+    nxt = [x.text for x in toks[i + 1:i + 3]]
+    if nxt[:1] == [","] and len(nxt) == 2 and nxt[1].isdigit() and toks[i + 1].start == t.end \
+            and toks[i + 2].start == toks[i + 1].end:  # "1,5" would read as 1, then a stray 5
+        raise InstructionError(f"'{t.text},{nxt[1]}': write decimals with a point ('{t.text}.{nxt[1]}'); "
+                               f"intensities run from {INTENSITY_RANGE[0]:g} to {INTENSITY_RANGE[1]:g}.")
+    if nxt[:1] and nxt[0] in ("%", "percent", "pct"):
+        return 2
+    if nxt[:2] == ["per", "cent"]:
+        return 3
+    if not t.text.isdigit():  # "0.5", "1e9"
+        return 1
+    cue = prev is not None and (prev.text in _NUMBER_CUES or (
+        prev.text in ("of", "=") and i >= 2 and toks[i - 2].text in _NUMBER_CUES))
+    after = toks[i + 1] if i + 1 < len(toks) else None
+    lx = _lex()
+    if not cue or _clock(toks, i) or (after is not None and after.kind == "" and re.search(r"[^\W\d_]", after.text)
+                                       and after.text not in lx.known_words and after.text not in _FILLER):
+        return 0  # "at 12:00", "at 3 pm", "in 3 seconds": not an intensity
+    if float(t.text) > INTENSITY_RANGE[1]:
+        raise InstructionError(
+            f"intensity {prev.text} {t.text!r} is outside {INTENSITY_RANGE[0]:g} to {INTENSITY_RANGE[1]:g}: "
+            f"write a percentage ('{t.text}%') or a number from {INTENSITY_RANGE[0]:g} to "
+            f"{INTENSITY_RANGE[1]:g} (1 = a clear expression, e.g. 'at 0.8').")
+    return 1
+
+
+def _clock(toks: List[_Tok], i: int) -> bool:
+    """Whether the number ``toks[i]`` is part of a clock time ("12:00")."""
+    t = toks[i]
+    return (i + 1 < len(toks) and toks[i + 1].text == ":" and toks[i + 1].start == t.end) or \
+        (i >= 1 and toks[i - 1].text == ":" and toks[i - 1].end == t.start)

@@ -43,6 +43,9 @@ __all__ = [
 
 FORMAT = "flame_transit.transit"
 VERSION = 1
+#: the suffix of a checkpoint file: what `flame-transit train` writes and --model / load_checkpoint
+#: are documented to take
+CHECKPOINT_SUFFIX = ".pt"
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 #: bundled checkpoints: (head kind, text encoder) -> file name
 BUNDLED_CHECKPOINTS: Dict[Tuple[str, str], str] = {("open", "minilm-l6-v2"): "i2fet_open_minilm.pt"}

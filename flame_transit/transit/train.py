@@ -36,6 +36,7 @@ from ..errors import InputError
 from ..expressions import is_action_unit_space
 from ..head.open_head import EXPRESSION_GAIN as _OPEN_HEAD_GAIN
 from .baseline import BaselineConfig
+from .checkpoint import CHECKPOINT_SUFFIX
 from .i2fet import I2FETConfig
 from .ifed import IFEDConfig
 
@@ -55,7 +56,7 @@ class TrainConfig:
     """Everything a training run needs (JSON friendly: plain types).
 
     Attributes:
-        out: checkpoint path to write.
+        out: checkpoint path to write (a ``.pt`` file, :data:`~.checkpoint.CHECKPOINT_SUFFIX`).
         model: ``"i2fet"`` (IFED + vertex loss), ``"no_ifed"`` (ablation: decoder condition =
             MLP of the text), ``"no_vertex"`` (ablation: no vertex loss) or ``"baseline"``
             (MotionCLIP-style text-aligned autoencoder).
@@ -142,6 +143,12 @@ class TrainConfig:
                 raise InputError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise InputError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        # checked here, at the door: a wrong name used to surface only after training, or never
+        out = Path(str(self.out))
+        if out.suffix.lower() != CHECKPOINT_SUFFIX:
+            name = (out.name.split(".")[0] or "model") + CHECKPOINT_SUFFIX
+            raise InputError(f"the checkpoint is a {CHECKPOINT_SUFFIX} file (what --model and load_checkpoint take), "
+                             f"got out={str(self.out)!r}; name it e.g. {str(out.with_name(name)) if out.name else name!r}")
 
     @property
     def conditioning(self) -> str:
@@ -390,7 +397,10 @@ def train(config: TrainConfig, *, dataset: Any = None, head: Any = None, text_en
     from .i2fet import LossWeights
     from .layers import VertexLayer
 
+    from ..io_utils import prepare_output_path
+
     cfg = config
+    prepare_output_path(cfg.out)  # an unwritable place fails now, not after the training
     t_start = time.perf_counter()
     threads_before = torch.get_num_threads()
     if cfg.num_threads > 0:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flame_transit.errors import InstructionError
+from flame_transit.errors import InstructionError, InstructionWarning
 from flame_transit.text.parse import MAX_CHARS, ParsedInstruction, Segment, parse_instruction
 from flame_transit.text.templates import (
     HELDOUT_SINGLE_TEMPLATES,
@@ -299,21 +299,27 @@ _WORDS = st.sampled_from(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=_ALPHABET, max_size=300))
 def test_fuzz_arbitrary_text(text):
-    try:
-        p = P(text, encoder="hash:64")
-    except InstructionError:
-        return
-    _check(p)
+    _fuzz_one(text, encoder="hash:64")
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_WORDS, min_size=0, max_size=25).map(" ".join))
 def test_fuzz_vocabulary_soup(text):
-    try:
-        p = P(text, encoder="hash:64")
-    except InstructionError:
-        return
+    _fuzz_one(text, encoder="hash:64")
+
+
+def _fuzz_one(text, **kw):
+    """A parse that passes :func:`_check`, or InstructionError; any warning is an InstructionWarning."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        try:
+            p = P(text, **kw)
+        except InstructionError:
+            return
     _check(p)
+    assert all(issubclass(w.category, InstructionWarning) for w in rec), [str(w.message) for w in rec]
 
 
 def _check(p):
@@ -391,11 +397,157 @@ def test_negative_intensities_refused(text):
 
 @pytest.mark.parametrize("text, value", [("happy at 1000%", 2.0), ("happy at 100000%", 2.0), ("happy at 150%", 1.5),
                                          ("happy at 250 percent", 2.0), ("happy at 0.25", 0.25)])
-def test_numbers_outside_the_range_are_clipped_alike(text, value):
+def test_numbers_outside_the_range_are_clipped_alike(text, value, recwarn):
     assert parse_instruction(text).segments[-1].intensity == value  # 100000% used to be ignored (1.0)
+    clipped = [w for w in recwarn if issubclass(w.category, InstructionWarning)]
+    assert len(clipped) == (value == 2.0)  # clipping is said, not silent
 
 
 @pytest.mark.parametrize("text", ["sad\nhappy", "sad\r\nhappy", "from sad\nto happy", "sad\n\nhappy"])
 def test_a_line_break_ends_a_step(text):
     # used to make a sad/happy blend
     assert [s.label for s in parse_instruction(text).segments] == ["sadness", "happiness"]
+
+
+# --- unknown words beside known ones: an error in an expression slot, else a warning ----------
+
+@pytest.mark.parametrize("text, unknown", [
+    ("de triste a feliz 😀", ["triste", "feliz"]),           # read as the emoji alone (happiness)
+    ("von traurig zu glücklich :)", ["traurig", "glücklich"]),
+    ("triste feliz 😀", ["triste", "feliz"]),
+    ("from sad and triste to happy", ["triste"]),           # a blend slot: "sad and <?>"
+    ("from happy to zorgle or angry", ["zorgle"]),
+])
+def test_unknown_words_in_expression_slots_are_refused(text, unknown):
+    with pytest.raises(InstructionError) as info:
+        P(text)
+    msg = str(info.value)
+    assert all(repr(w) in msg or w in msg for w in unknown), msg
+    assert "happy" in msg and "sad" in msg  # a few accepted emotion words
+
+
+@pytest.mark.parametrize("text, unknown, expected", [
+    ("happy, thanks buddy", ("buddy",), ["happiness"]),
+    ("from sad to happy feliz", ("feliz",), ["sadness", "happiness"]),
+    ("make this face look surprised for the yearbook", ("yearbook",), ["surprise"]),
+])
+def test_unknown_words_beside_known_ones_are_warned(text, unknown, expected):
+    with pytest.warns(InstructionWarning) as rec:
+        p = P(text)
+    assert p.labels == expected and p.ignored == unknown
+    msg = " ".join(str(r.message) for r in rec)
+    assert all(f"'{w}'" in msg for w in unknown) and "ignored" in msg
+
+
+def test_a_misspelt_word_beside_a_known_one_is_named_with_its_fix():
+    with pytest.warns(InstructionWarning, match="did you mean 'happy'"):
+        P("frown hapy")
+
+
+@pytest.mark.parametrize("pool", [TRAIN_TEMPLATES, HELDOUT_TEMPLATES])
+def test_known_phrasings_warn_nothing(pool, recwarn):
+    for template in pool:
+        P(render_instruction(template, "disgust", "happiness"))
+    for text in ["Please make him look disgusted.", "from sad to happy, slightly", "happy at 150%",
+                 "Make the person look angry at first and happy at the end.", "raise the eyebrows, then smirk"]:
+        P(text)
+    assert not [w for w in recwarn if issubclass(w.category, InstructionWarning)]
+
+
+# --- removal idioms: "stop smiling" goes from the expression named to neutral --------------------
+
+@pytest.mark.parametrize("text, first", [
+    ("wipe that smile off your face", "happiness"), ("stop smiling", "happiness"),
+    ("no more tears", "sadness"), ("get rid of the smile", "happiness"), ("without a smile", "happiness"),
+    ("quit crying", "sadness"), ("drop the scowl", "anger"), ("he is no longer angry", "anger"),
+    ("lose the frown", "AU4"), ("remove the grin", "happiness"), ("Stop being so disgusted!", "disgust"),
+])
+def test_removal_idioms_go_from_the_named_expression_to_neutral(text, first):
+    p = P(text)
+    assert [s.label for s in p.segments][1:] == ["neutral"], p.labels
+    start = p.segments[0]
+    assert start.label == first if first != "AU4" else start.aus.get("AU4", 0) > 0, start
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("stop smiling, then look surprised", ["happiness", "neutral", "surprise"]),
+    ("wipe that smile off your face and look angry", ["happiness", "anger"]),
+    ("from sad to happy, then lose the smile", ["sadness", "happiness", "neutral"]),
+])
+def test_removal_in_sequences(text, expected):
+    assert labels(text) == expected
+
+
+def test_removal_takes_away_every_expression_joined_by_and():
+    start, end = P("stop smiling and frowning").segments
+    assert start.dominant == "happiness" and start.aus.get("AU4", 0) > 0 and end.label == "neutral"
+
+
+def test_removal_keeps_what_it_does_not_name():
+    assert P("drop the jaw").segments[0].aus.get("AU26", 0) > 0  # "drop" as an action verb
+    for text in ("not happy", "don't smile", "don't stop smiling"):
+        with pytest.raises(InstructionError, match="negation"):
+            P(text)
+    with pytest.raises(InstructionError, match="removes"):
+        P("happy without smiling")
+
+
+def test_removal_of_a_misspelt_expression():
+    assert labels("stop smilling") == ["happiness", "neutral"]
+
+
+# --- numbers: out-of-range intensities are named, never silently dropped -------------------------
+
+@pytest.mark.parametrize("text, shown", [("happy 1e9", "1e9"), ("happy at 500%", "500%"), ("happy at 3.0", "3.0"),
+                                         ("from sad to happy 1e999", "1e999")])
+def test_intensities_above_the_range_warn_and_clip(text, shown):
+    with pytest.warns(InstructionWarning) as rec:
+        p = P(text)
+    assert p.segments[-1].intensity == 2.0
+    msg = " ".join(str(r.message) for r in rec)
+    assert shown in msg and "0 to 2" in msg
+
+
+@pytest.mark.parametrize("text", ["happy at −0.5", "happy (-0.5)", "happy -3", "happy at -1e3"])
+def test_negative_intensities_in_any_spelling_refused(text):
+    with pytest.raises(InstructionError, match="negative intensity"):
+        P(text)
+
+
+@pytest.mark.parametrize("text, label, value", [("happy at 2", "happiness", 2.0), ("happy, intensity 1", "happiness", 1.0),
+                                                ("sad at level 0", "neutral", 1.0)])  # every expression at 0: neutral
+def test_whole_numbers_after_at_or_intensity_are_read(text, label, value):
+    s = P(text).segments[-1]
+    assert (s.label, s.intensity) == (label, value)
+
+
+@pytest.mark.parametrize("text", ["happy at 80", "happy, intensity 5", "sad at level 10"])
+def test_whole_numbers_out_of_range_are_refused(text):
+    with pytest.raises(InstructionError) as info:
+        P(text)
+    msg = str(info.value)
+    assert "0 to 2" in msg and "%" in msg
+
+
+def test_a_decimal_comma_is_refused():
+    with pytest.raises(InstructionError, match="1.5"):
+        P("happy at 1,5")
+
+
+def test_a_stray_number_is_named():
+    with pytest.warns(InstructionWarning, match="'5'"):
+        assert labels("happy 5") == ["happiness"]
+
+
+# --- fuzz: any text gives a parse or InstructionError (warnings are InstructionWarning) ----------
+
+_NUMBERS = st.one_of(st.integers(-10**6, 10**12).map(str), st.floats(allow_nan=False).map(repr),
+                     st.floats(0, 1e6).map(lambda x: f"{x:g}%"), st.sampled_from(["1e9", "-3", "−0.5", "1e-3", "2e+5"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_WORDS, _NUMBERS, st.sampled_from(["stop", "no more", "wipe", "lose", "without", "rid",
+                                                             "feliz", "triste", "at", "intensity", "😀", ":("])),
+                max_size=20).map(" ".join))
+def test_fuzz_numbers_removals_and_unknown_words(text):
+    _fuzz_one(text)
