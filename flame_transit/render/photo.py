@@ -24,9 +24,12 @@ This module prepares the textures and colours once per clip (:class:`PhotoAssets
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -242,7 +245,51 @@ class PhotoAssets:
     ) -> "PhotoAssets":
         """Prepare textures for a photo resized to ``size``; ``src2d (V, 2)`` are the source
         mesh's pixel positions at that size; rings are vertex ids; ``irises`` (optional) holds,
-        per eye ring, the vertex ids of its iris (centre first, then points on the limbus)."""
+        per eye ring, the vertex ids of its iris (centre first, then points on the limbus).
+
+        The latest results (up to :data:`ASSET_CACHE_BYTES`) are kept, keyed by the content of
+        every argument, and shared read-only: the same photo and fit in another clip (another
+        instruction) reuse them."""
+        args = (photo, size, src2d, outer, mouth_ring, eye_rings, face_width_px, irises)
+        key = _content_key(*args)
+        with _ASSETS_LOCK:
+            hit = _ASSETS.get(key)
+            if hit is not None:
+                _ASSETS.move_to_end(key)
+                return hit[0]
+        assets = cls._build(*args)
+        assets._freeze(photo)
+        nbytes = sum(t.nbytes for t in assets.textures.values())
+        with _ASSETS_LOCK:
+            if nbytes <= ASSET_CACHE_BYTES:
+                _ASSETS[key] = (assets, nbytes)
+                while sum(n for _, n in _ASSETS.values()) > ASSET_CACHE_BYTES:
+                    _ASSETS.popitem(last=False)
+        return assets
+
+    def _freeze(self, photo: np.ndarray) -> None:
+        """Make the arrays read-only (they are shared between clips), copying any that is the
+        caller's ``photo`` itself (a photo already at output size)."""
+        for name in ("photo", "face", "eye", "skin", "white", "teeth"):
+            arr = getattr(self, name)
+            if np.shares_memory(arr, photo):
+                arr = arr.copy()
+            arr.flags.writeable = False
+            setattr(self, name, arr)
+        self.textures = {"photo": self.photo, "face": self.face, "eye": self.eye}
+
+    @classmethod
+    def _build(
+        cls,
+        photo: np.ndarray,
+        size: Tuple[int, int],
+        src2d: np.ndarray,
+        outer: Optional[np.ndarray],
+        mouth_ring: Optional[np.ndarray],
+        eye_rings: List[np.ndarray],
+        face_width_px: float,
+        irises: Optional[Sequence[np.ndarray]] = None,
+    ) -> "PhotoAssets":
         img = resize_image(photo, size)
         h, w = size
         # skin colour: inside the face outline (or around the mesh), away from eyes and mouth
@@ -329,6 +376,34 @@ class PhotoAssets:
             np.clip(skin * np.array([0.40, 0.15, 0.13]), 0, 1),
             np.clip(skin * np.array([0.30, 0.10, 0.09]), 0, 1),
         ])
+
+
+#: bytes of photo textures :meth:`PhotoAssets.build` keeps for reuse (a 512² photo's three
+#: textures are 2.4 MB)
+ASSET_CACHE_BYTES = 64 << 20
+_ASSETS: "OrderedDict[str, Tuple[PhotoAssets, int]]" = OrderedDict()
+_ASSETS_LOCK = threading.Lock()
+
+
+def _content_key(*args: Any) -> str:
+    """A digest of nested arrays, sequences, numbers and None (shapes and dtypes included)."""
+    digest = hashlib.blake2b(digest_size=20)
+
+    def feed(x: Any) -> None:
+        if x is None or isinstance(x, (bool, int, float, str)):
+            digest.update(repr(x).encode())
+        elif isinstance(x, (list, tuple)):
+            digest.update(b"[%d" % len(x))
+            for item in x:
+                feed(item)
+        else:
+            a = np.ascontiguousarray(x)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(a.tobytes())
+
+    for arg in args:
+        feed(arg)
+    return digest.hexdigest()
 
 
 #: teeth are lifted to this mean albedo, but no brighter than TEETH_OVER_WHITE x the photo's

@@ -49,3 +49,52 @@ def test_inpaint_with_a_large_radius_fills_a_shrunk_copy_close_to_the_full_fill(
     assert err.mean() < 3.0 and err.max() < 25
     # the dark hole is gone: the fill takes the skin's colour around it
     assert out[hole].mean(axis=0)[0] > 150
+
+
+def _asset_args(photo, shift=0.0):
+    h, w = photo.shape[:2]
+    t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    ring = lambda cx, cy, r: np.stack([cx + r * np.cos(t), cy + 0.6 * r * np.sin(t)], 1)  # noqa: E731
+    src2d = np.concatenate([ring(w / 2, h / 2, 0.35 * w), ring(w / 2, 0.68 * h, 0.1 * w),
+                            ring(0.38 * w, 0.42 * h, 0.05 * w), ring(0.62 * w, 0.42 * h, 0.05 * w)]) + shift
+    ids = [np.arange(24) + 24 * k for k in range(4)]
+    return (photo, (h, w), src2d, ids[0], ids[1], [ids[2], ids[3]], 0.7 * w)
+
+
+def test_photo_assets_are_built_once_per_content_and_shared_read_only(monkeypatch):
+    from collections import OrderedDict
+
+    monkeypatch.setattr(P, "_ASSETS", OrderedDict())
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    builds = []
+    real = P.PhotoAssets._build.__func__
+    monkeypatch.setattr(P.PhotoAssets, "_build", classmethod(lambda cls, *a: builds.append(1) or real(cls, *a)))
+    first = P.PhotoAssets.build(*_asset_args(photo))
+    again = P.PhotoAssets.build(*_asset_args(photo.copy()))  # equal content, another array
+    assert again is first and len(builds) == 1
+    assert photo.flags.writeable  # the caller's photo (already at output size) is not frozen
+    for arr in (first.face, first.eye, first.photo, first.skin, *first.textures.values()):
+        assert not arr.flags.writeable
+        assert not np.shares_memory(arr, photo)
+    moved = P.PhotoAssets.build(*_asset_args(photo, shift=1.0))  # another fit: built again
+    assert moved is not first and len(builds) == 2
+    changed = photo.copy()
+    changed[0, 0] ^= 1
+    assert P.PhotoAssets.build(*_asset_args(changed)) is not first and len(builds) == 3
+
+
+def test_photo_asset_cache_keeps_to_its_byte_budget(monkeypatch):
+    from collections import OrderedDict
+
+    monkeypatch.setattr(P, "_ASSETS", OrderedDict())
+    one = 3 * 64 * 64 * 3  # three 64² textures
+    monkeypatch.setattr(P, "ASSET_CACHE_BYTES", 2 * one)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        P.PhotoAssets.build(*_asset_args(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    assert len(P._ASSETS) == 2
+    monkeypatch.setattr(P, "ASSET_CACHE_BYTES", one - 1)  # an entry over the budget is not kept
+    P._ASSETS.clear()
+    P.PhotoAssets.build(*_asset_args(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    assert len(P._ASSETS) == 0

@@ -72,7 +72,7 @@ class RasterRenderer(Renderer):
         torch = self.torch
         self._size = tuple(size)
         self._textures = {
-            name: torch.as_tensor(np.ascontiguousarray(img), device=self.device).permute(2, 0, 1)[None].float() / 255.0
+            name: torch.as_tensor(np.ascontiguousarray(img, dtype=np.float32), device=self.device).permute(2, 0, 1)[None] / 255.0
             for name, img in textures.items()
         }
 
