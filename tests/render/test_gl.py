@@ -113,3 +113,44 @@ def test_a_frame_repeats_only_under_the_same_camera(open_head, astronaut_clip):
                         head=open_head, source_vertices=None, rest_vertices=None, background=None, color=None,
                         mouth=True, shading_gain=1.0)
     assert [scene.repeats(t) for t in range(3)] == [False, True, False]
+
+
+def test_background_painted_behind_the_opaque_layers_looks_as_painted_first(renderer):
+    """The background texture is drawn where the opaque layers left the depth clear (so that
+    llvmpipe skips the covered pixels); the frame must look as if it were painted first:
+    here it is, as an ordinary first layer of a frame without a background texture."""
+    size = 64
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    ramp = np.zeros((size, size, 3), np.uint8)
+    ramp[..., 0] = np.linspace(0, 255, size).astype(np.uint8)[None]
+    ramp[..., 2] = 90
+
+    def square(x0, y0, x1, y1):
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
+
+    two = np.array([[0, 1, 2], [0, 2, 3]])
+
+    def lit(name, xy, depth, colour):
+        return Layer(name, "lit", xy, two, depth=np.full(4, depth), normal=np.tile([0.0, 0.0, 1.0], (4, 1)),
+                     color=np.tile(colour, (4, 1)))
+
+    # an opaque underlay without depth test (two overlapping halves: the later one wins), two
+    # depth-tested layers, a see-through layer over uncovered background, one more behind
+    halves = np.concatenate([square(6, 6, 30, 40), square(20, 6, 40, 40)])
+    under = Layer("skirt", "photo", halves, np.concatenate([two, two + 4]), uv=halves + np.repeat([[0.0, 0.0], [15.0, 0.0]], 4, axis=0),
+                  texture="ramp", depth_test=False)
+    layers = [under, lit("near", square(10, 10, 30, 30), 2.0, [0.9, 0.2, 0.1]),
+              lit("far", square(20, 20, 50, 50), 1.0, [0.1, 0.8, 0.2]),
+              Layer("veil", "photo", square(25, 2, 62, 45), two, uv=square(25, 2, 62, 45), texture="ramp", alpha=0.5,
+                    depth_test=False),
+              lit("behind", square(15, 15, 60, 60), 0.5, [0.2, 0.3, 0.9])]
+    quad = square(0, 0, size, size)
+    painted_first = Frame([Layer("background", "photo", quad, two, uv=quad, texture="photo", depth_test=False)] + layers)
+    textures = {"photo": photo, "ramp": ramp}
+    renderer._begin((size, size), textures)
+    got = renderer._draw(Frame(layers, background_texture="photo"))
+    want = renderer._draw(painted_first)
+    renderer._end()
+    assert len(np.unique(got.reshape(-1, 3), axis=0)) > 200  # the photo shows, not one colour
+    np.testing.assert_array_equal(got, want)

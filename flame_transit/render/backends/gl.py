@@ -271,7 +271,11 @@ class GLRenderer(Renderer):
         self._indices[key] = entry
         return entry
 
-    def _draw_layer(self, layer: Layer, zmap: Tuple[float, float], frame: Frame) -> None:
+    def _draw_layer(self, layer: Layer, zmap: Tuple[float, float], frame: Frame,
+                    far: Optional[str] = None) -> None:
+        """Upload (when changed) and draw ``layer``. ``far``: ``"write"`` draws it at the far
+        plane writing depth (an underlay), ``"behind"`` just behind that, where nothing drew
+        (the background); None: as the layer says."""
         n = len(layer.xy)
         if n == 0 or len(layer.faces) == 0:
             return
@@ -282,12 +286,14 @@ class GLRenderer(Renderer):
         # vertices the first pass uploaded: same attribute arrays and depth mapping
         arrays = (layer.xy, layer.depth, layer.normal, layer.color, layer.uv, layer.ratio)
         vertices = self._bufs.get(key)
-        same_vertices = (vertices is not None and vertices.get("zmap") == zmap
+        same_vertices = (vertices is not None and vertices.get("zmap") == zmap and vertices.get("far") == far
                          and all(a is b for a, b in zip(vertices.get("arrays", ()), arrays)))
         if not same_vertices:
             pos = np.empty((n, 3), dtype=np.float32)
             pos[:, :2] = layer.xy
-            if layer.depth is not None and layer.depth_test:
+            if far is not None:
+                pos[:, 2] = _FAR_Z[far]
+            elif layer.depth is not None and layer.depth_test:
                 lo, scale = zmap
                 pos[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
             else:
@@ -300,7 +306,7 @@ class GLRenderer(Renderer):
             data = np.ascontiguousarray(data, np.float32)
             vertices = self._vertex_buffer(key, data.nbytes)
             vertices["vbo"].write(data)
-            vertices["zmap"], vertices["arrays"] = zmap, arrays  # held: ids stay unique
+            vertices["zmap"], vertices["arrays"], vertices["far"] = zmap, arrays, far  # held: ids stay unique
         faces = layer.faces
         entry = self._indices.get((*key, self._pass))
         if entry is None or entry["faces"] is not faces or entry["vbo"] is not vertices["vbo"]:
@@ -308,9 +314,9 @@ class GLRenderer(Renderer):
             entry = self._index_buffer((*key, self._pass), vertices["vbo"], tri.nbytes, fmt, attrs)
             entry["ibo"].write(tri)
             entry["faces"], entry["count"] = faces, tri.size
-        self._draw_uploaded(layer, entry)
+        self._draw_uploaded(layer, entry, far)
 
-    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any]) -> None:
+    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any], far: Optional[str] = None) -> None:
         """Set the state and uniforms of ``layer`` and draw its uploaded buffers."""
         import moderngl
 
@@ -332,11 +338,14 @@ class GLRenderer(Renderer):
             self._uniform(kind, "viewport", (float(self._size[1]), float(self._size[0])))  # uv in output pixels
         self._uniform(kind, "region", self._region)
         self._uniform(kind, "alpha", float(layer.alpha))
-        if layer.depth_test and layer.depth is not None:
+        if far is not None or (layer.depth_test and layer.depth is not None):
             ctx.enable(moderngl.DEPTH_TEST)
         else:
             ctx.disable(moderngl.DEPTH_TEST)
-        self._target.depth_mask = layer.alpha >= 1.0 and layer.depth_test
+        self._target.depth_mask = far == "write" or (far is None and layer.alpha >= 1.0 and layer.depth_test)
+        # an underlay's triangles all lie at one depth: the later of two overlapping ones wins,
+        # as without depth test
+        ctx.depth_func = "<=" if far == "write" else "<"
         if layer.alpha < 1.0:
             ctx.enable(moderngl.BLEND)
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
@@ -357,16 +366,33 @@ class GLRenderer(Renderer):
             self._uniform_values[key] = value
 
     def _draw_layers(self, frame: Frame, zmap: Tuple[float, float]) -> None:
-        if frame.background_texture:
-            h, w = self._size
-            quad = self._quads.get((h, w))
-            if quad is None:  # one array per size: the pass that redraws it reuses its upload
-                quad = self._quads[(h, w)] = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
-            bg_layer = Layer("background", "photo", quad, _QUAD_FACES, uv=quad,
-                             texture=self._backdrop_texture(frame.background_texture), depth_test=False)
-            self._draw_layer(bg_layer, zmap, frame)
-        for layer in frame.layers:
-            self._draw_layer(layer, zmap, frame)
+        layers = frame.layers
+        if not frame.background_texture:
+            for layer in layers:
+                self._draw_layer(layer, zmap, frame)
+            return
+        h, w = self._size
+        quad = self._quads.get((h, w))
+        if quad is None:  # one array per size: the pass that redraws it reuses its upload
+            quad = self._quads[(h, w)] = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+        bg_layer = Layer("background", "photo", quad, _QUAD_FACES, uv=quad,
+                         texture=self._backdrop_texture(frame.background_texture), depth_test=False)
+        # The background is painted where the opaque layers before the first blended one left
+        # the depth buffer clear, not under them: llvmpipe's early depth test then skips most
+        # of its pixels (the photo look's skirt and face cover most of the box). Leading
+        # opaque layers that ignore depth (the skirt) write the far depth for that.
+        under = 0
+        while under < len(layers) and not _writes_depth(layers[under]) and layers[under].alpha >= 1.0:
+            under += 1
+        at = under
+        while at < len(layers) and _writes_depth(layers[at]):
+            at += 1
+        for i, layer in enumerate(layers):
+            if i == at:
+                self._draw_layer(bg_layer, zmap, frame, far="behind")
+            self._draw_layer(layer, zmap, frame, far="write" if i < under else None)
+        if at == len(layers):
+            self._draw_layer(bg_layer, zmap, frame, far="behind")
 
     def _clear(self, fbo, frame: Frame) -> None:
         """Clear all of ``fbo``, not just the box drawn: llvmpipe clears a whole surface by
@@ -568,6 +594,16 @@ def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
         elif meets.any():
             keep.append(dataclasses.replace(layer, faces=np.asarray(layer.faces)[meets]))
     return dataclasses.replace(frame, layers=keep)
+
+
+#: clip-space z of the far placements of :meth:`GLRenderer._draw_layer`: beyond every
+#: depth-tested layer (at most 0.98), the background behind the underlay
+_FAR_Z = {"write": 0.99, "behind": 0.995}
+
+
+def _writes_depth(layer: Layer) -> bool:
+    """Whether ``layer`` is drawn opaque with depth test and writes (see ``_draw_uploaded``)."""
+    return layer.depth_test and layer.depth is not None and layer.alpha >= 1.0
 
 
 def _depth_map(frame: Frame) -> Tuple[float, float]:
