@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 import warnings
-from collections import OrderedDict
-from typing import Any, Hashable, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .._memo import ContentMemo, content_digest
 from ..errors import InputError, NoFaceError
 from ..params import FaceParams, crop_to_image_matrix
 from .fit import FitOptions, FitResult, fit_landmarks
@@ -75,54 +74,32 @@ def encode_landmarks(landmarks: FaceLandmarks, head: Any = None, *, offsets: boo
                      fixed_offsets: Optional[np.ndarray] = None, crop: Optional[np.ndarray] = None) -> FaceParams:
     """Fit ``head`` to already detected landmarks (see :func:`detect_landmarks`).
 
-    The :data:`FIT_CACHE_SIZE` latest fits of free identity (``shape`` and ``fixed_offsets``
+    The latest fits of free identity (:data:`_FITS`) (``shape`` and ``fixed_offsets``
     None) are kept, keyed by the landmarks and settings: the same photo animated with many
     instructions is fitted once. Each call returns its own copy."""
     head = resolve_head(head)
     if crop is None:
         center, size = landmarks.box()
         crop = crop_to_image_matrix(center, size)
-    key = _fit_key(head, landmarks, crop, offsets, options) if shape is None and fixed_offsets is None else None
-    if key is not None:
-        with _FITS_LOCK:
-            hit = _FITS.get(key)
-            if hit is not None and hit[0] is head:
-                _FITS.move_to_end(key)
-                return copy.deepcopy(hit[1])
+    # what a fit depends on: the head (by identity; the entry holds it, so the id is not
+    # reused), the landmarks and crop, the face's place among the photo's faces, the settings
+    key = None
+    if shape is None and fixed_offsets is None:
+        key = (id(head), content_digest(landmarks.points, crop, landmarks.image_size, landmarks.face_index,
+                                        landmarks.num_faces, bool(offsets), repr(options or FitOptions())))
+        hit = _FITS.get(key)
+        if hit is not None and hit[0] is head:
+            return copy.deepcopy(hit[1])
     fit = fit_landmarks(landmarks.points, head, crop, options=options, shape=shape,
                         compute_offsets=offsets and fixed_offsets is None, offsets=fixed_offsets)
     params = fit_to_params(fit, head, crop, landmarks.image_size, landmarks)
     if key is not None:
-        with _FITS_LOCK:
-            _FITS[key] = (head, copy.deepcopy(params))
-            while len(_FITS) > FIT_CACHE_SIZE:
-                _FITS.popitem(last=False)
+        _FITS.put(key, (head, copy.deepcopy(params)))
     return params
 
 
-#: how many landmark fits :func:`encode_landmarks` keeps (each ~0.1 MB on the open head)
-FIT_CACHE_SIZE = 8
-_FITS: "OrderedDict[Tuple[Hashable, ...], Tuple[Any, FaceParams]]" = OrderedDict()
-_FITS_LOCK = threading.Lock()
-
-
-def _fit_key(head: Any, landmarks: FaceLandmarks, crop: Any, offsets: bool,
-             options: Optional[FitOptions]) -> Optional[Tuple[Hashable, ...]]:
-    """What a fit depends on: the head (by identity; the cache entry holds it, so the id is
-    not reused), the landmarks and crop (by content), the face's place among the photo's
-    faces and the settings. None when the options cannot be hashed."""
-    opts = options or FitOptions()
-    try:
-        hash(opts)
-    except TypeError:
-        return None
-    digest = hashlib.blake2b(digest_size=16)
-    for arr in (landmarks.points, crop):
-        a = np.ascontiguousarray(np.asarray(arr, dtype=np.float64))
-        digest.update(repr(a.shape).encode())
-        digest.update(a.tobytes())
-    return (id(head), digest.hexdigest(), tuple(int(v) for v in landmarks.image_size),
-            int(landmarks.face_index), int(landmarks.num_faces), bool(offsets), opts)
+#: the latest landmark fits of :func:`encode_landmarks` (each ~0.1 MB on the open head)
+_FITS = ContentMemo(max_items=8)
 
 
 def encode(

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
+from .._memo import ContentMemo, content_digest
 from ..errors import InputError, NoFaceError
 from .image_io import ImageLike, load_image
 
@@ -251,11 +252,25 @@ def detect_all_faces(image: ImageLike, *, max_num_faces: int = DEFAULT_MAX_FACES
     if isinstance(max_num_faces, bool) or int(max_num_faces) < 1:
         raise InputError(f"max_num_faces must be >= 1, got {max_num_faces}")
     rgb = load_image(image)
-    faces = _detect(rgb, int(max_num_faces), int(max_side))
+    key = content_digest(rgb, int(max_num_faces), int(max_side), bool(flip_average))
+    hit = _DETECTIONS.get(key)
+    if hit is None:
+        hit = _detect_all_faces(rgb, int(max_num_faces), int(max_side), bool(flip_average))
+        _DETECTIONS.put(key, hit)
+    return [face.copy() for face in hit]
+
+
+#: the latest photos' detections (MediaPipe is deterministic): a photo animated again is not
+#: detected again (~20 ms); frames of a video are kept too but each entry is small
+_DETECTIONS = ContentMemo(max_items=16)
+
+
+def _detect_all_faces(rgb: np.ndarray, max_num_faces: int, max_side: int, flip_average: bool) -> List[np.ndarray]:
+    faces = _detect(rgb, max_num_faces, max_side)
     if not flip_average or not faces:
         return faces
     w = float(rgb.shape[1])
-    flipped = [mirror_landmarks(f, w) for f in _detect(np.ascontiguousarray(rgb[:, ::-1]), int(max_num_faces), int(max_side))]
+    flipped = [mirror_landmarks(f, w) for f in _detect(np.ascontiguousarray(rgb[:, ::-1]), max_num_faces, max_side)]
     out = []
     for face in faces:
         centre = face[:, :2].mean(axis=0)

@@ -24,14 +24,13 @@ This module prepares the textures and colours once per clip (:class:`PhotoAssets
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .._memo import ContentMemo, content_digest
 
 __all__ = ["PhotoAssets", "bright_teeth", "inside_polygon", "polygon_mask", "resize_image", "inpaint"]
 
@@ -247,24 +246,17 @@ class PhotoAssets:
         mesh's pixel positions at that size; rings are vertex ids; ``irises`` (optional) holds,
         per eye ring, the vertex ids of its iris (centre first, then points on the limbus).
 
-        The latest results (up to :data:`ASSET_CACHE_BYTES`) are kept, keyed by the content of
-        every argument, and shared read-only: the same photo and fit in another clip (another
+        The latest results (64 MB of textures, :data:`_ASSETS`) are kept, keyed by the content
+        of every argument, and shared read-only: the same photo and fit in another clip (another
         instruction) reuse them."""
         args = (photo, size, src2d, outer, mouth_ring, eye_rings, face_width_px, irises)
-        key = _content_key(*args)
-        with _ASSETS_LOCK:
-            hit = _ASSETS.get(key)
-            if hit is not None:
-                _ASSETS.move_to_end(key)
-                return hit[0]
+        key = content_digest(*args)
+        hit = _ASSETS.get(key)
+        if hit is not None:
+            return hit
         assets = cls._build(*args)
         assets._freeze(photo)
-        nbytes = sum(t.nbytes for t in assets.textures.values())
-        with _ASSETS_LOCK:
-            if nbytes <= ASSET_CACHE_BYTES:
-                _ASSETS[key] = (assets, nbytes)
-                while sum(n for _, n in _ASSETS.values()) > ASSET_CACHE_BYTES:
-                    _ASSETS.popitem(last=False)
+        _ASSETS.put(key, assets, nbytes=sum(t.nbytes for t in assets.textures.values()))
         return assets
 
     def _freeze(self, photo: np.ndarray) -> None:
@@ -378,32 +370,9 @@ class PhotoAssets:
         ])
 
 
-#: bytes of photo textures :meth:`PhotoAssets.build` keeps for reuse (a 512² photo's three
-#: textures are 2.4 MB)
-ASSET_CACHE_BYTES = 64 << 20
-_ASSETS: "OrderedDict[str, Tuple[PhotoAssets, int]]" = OrderedDict()
-_ASSETS_LOCK = threading.Lock()
-
-
-def _content_key(*args: Any) -> str:
-    """A digest of nested arrays, sequences, numbers and None (shapes and dtypes included)."""
-    digest = hashlib.blake2b(digest_size=20)
-
-    def feed(x: Any) -> None:
-        if x is None or isinstance(x, (bool, int, float, str)):
-            digest.update(repr(x).encode())
-        elif isinstance(x, (list, tuple)):
-            digest.update(b"[%d" % len(x))
-            for item in x:
-                feed(item)
-        else:
-            a = np.ascontiguousarray(x)
-            digest.update(f"{a.dtype.str}{a.shape}".encode())
-            digest.update(a.tobytes())
-
-    for arg in args:
-        feed(arg)
-    return digest.hexdigest()
+#: the latest :meth:`PhotoAssets.build` results, 64 MB of textures (a 512² photo's three are
+#: 2.4 MB)
+_ASSETS = ContentMemo(max_bytes=64 << 20)
 
 
 #: teeth are lifted to this mean albedo, but no brighter than TEETH_OVER_WHITE x the photo's

@@ -164,41 +164,45 @@ def _rotation(rotvec):
 
 
 def test_deterministic(astronaut, astro_params, open_head, monkeypatch):
-    from collections import OrderedDict
+    from flame_transit._memo import ContentMemo
+    from flame_transit.encode import encoder, landmarks
 
-    from flame_transit.encode import encoder
-
-    monkeypatch.setattr(encoder, "_FITS", OrderedDict())  # fitted again, not read from the cache
+    monkeypatch.setattr(encoder, "_FITS", ContentMemo())  # detected and fitted again, not read from memos
+    monkeypatch.setattr(landmarks, "_DETECTIONS", ContentMemo())
     again = encode(astronaut.copy(), open_head)
     for f in ("shape", "expression", "pose", "cam", "vertices_2d", "offsets"):
         assert torch.equal(getattr(again, f), getattr(astro_params, f)), f
 
 
-def test_a_photo_is_fitted_once_and_each_caller_gets_its_own_copy(astronaut, open_head, monkeypatch):
-    from collections import OrderedDict
-
-    from flame_transit.encode import encoder
+def test_a_photo_is_detected_and_fitted_once_and_each_caller_gets_its_own_copy(astronaut, open_head, monkeypatch):
+    from flame_transit._memo import ContentMemo
+    from flame_transit.encode import encoder, landmarks
     from flame_transit.encode.fit import FitOptions
 
-    monkeypatch.setattr(encoder, "_FITS", OrderedDict())
-    calls = []
+    monkeypatch.setattr(encoder, "_FITS", ContentMemo(max_items=8))
+    monkeypatch.setattr(landmarks, "_DETECTIONS", ContentMemo(max_items=16))
+    calls, detections = [], []
     real = encoder.fit_landmarks
     monkeypatch.setattr(encoder, "fit_landmarks", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real_detect = landmarks._detect_all_faces
+    monkeypatch.setattr(landmarks, "_detect_all_faces", lambda *a: detections.append(1) or real_detect(*a))
     first = encode(astronaut, open_head)
     first.expression.add_(1.0)  # a caller changing its result changes nobody else's
     first.extras["aus"].clear()
     second = encode(astronaut.copy(), open_head)
-    assert len(calls) == 1
+    assert len(calls) == 1 and len(detections) == 1
+    second.extras["landmarks"][:] = 0  # nor does changing the landmarks it holds
     assert not torch.equal(second.expression, first.expression) and second.extras["aus"]
     assert torch.equal(second.expression, encode(astronaut, open_head).expression)
     # other settings, another photo: fitted
     encode(astronaut, open_head, offsets=False)
     encode(astronaut, open_head, options=FitOptions(iterations=3))
     encode(np.ascontiguousarray(astronaut[:, ::-1]), open_head)
-    assert len(calls) == 4
-    for i in range(encoder.FIT_CACHE_SIZE + 2):  # bounded: the oldest fits go
+    assert len(calls) == 4 and len(detections) == 2  # the mirrored photo is detected too
+    assert torch.equal(encode(astronaut, open_head).vertices_2d, second.vertices_2d)
+    for i in range(encoder._FITS.max_items + 2):  # bounded: the oldest fits go
         encode(astronaut[i:], open_head)
-    assert len(encoder._FITS) == encoder.FIT_CACHE_SIZE
+    assert len(encoder._FITS) == encoder._FITS.max_items
 
 
 def test_input_forms_agree(astronaut, astro_params, open_head, tmp_path):

@@ -62,9 +62,9 @@ def _asset_args(photo, shift=0.0):
 
 
 def test_photo_assets_are_built_once_per_content_and_shared_read_only(monkeypatch):
-    from collections import OrderedDict
+    from flame_transit._memo import ContentMemo
 
-    monkeypatch.setattr(P, "_ASSETS", OrderedDict())
+    monkeypatch.setattr(P, "_ASSETS", ContentMemo(max_bytes=1 << 24))
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
     builds = []
@@ -82,19 +82,3 @@ def test_photo_assets_are_built_once_per_content_and_shared_read_only(monkeypatc
     changed = photo.copy()
     changed[0, 0] ^= 1
     assert P.PhotoAssets.build(*_asset_args(changed)) is not first and len(builds) == 3
-
-
-def test_photo_asset_cache_keeps_to_its_byte_budget(monkeypatch):
-    from collections import OrderedDict
-
-    monkeypatch.setattr(P, "_ASSETS", OrderedDict())
-    one = 3 * 64 * 64 * 3  # three 64² textures
-    monkeypatch.setattr(P, "ASSET_CACHE_BYTES", 2 * one)
-    rng = np.random.default_rng(1)
-    for _ in range(4):
-        P.PhotoAssets.build(*_asset_args(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
-    assert len(P._ASSETS) == 2
-    monkeypatch.setattr(P, "ASSET_CACHE_BYTES", one - 1)  # an entry over the budget is not kept
-    P._ASSETS.clear()
-    P.PhotoAssets.build(*_asset_args(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
-    assert len(P._ASSETS) == 0
