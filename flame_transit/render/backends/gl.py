@@ -12,7 +12,9 @@ Python builds the next frame.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -57,6 +59,11 @@ def _shared_context(backend: str, kwargs: Dict[str, Any]):
 
 
 def _gl_flush(kwargs: Dict[str, Any]) -> Callable[[], None]:
+    return _gl_flush_of(os.environ.get("GLCONTEXT_LINUX_LIBGL") or kwargs.get("libgl") or "")
+
+
+@functools.lru_cache(maxsize=8)
+def _gl_flush_of(libgl: str) -> Callable[[], None]:
     """``glFlush`` of the library the context's functions come from (glcontext resolves them
     in ``$GLCONTEXT_LINUX_LIBGL``, else the ``libgl`` option, else the system libGL): it hands
     the queued draws to the rasteriser without waiting (llvmpipe then rasterises on its own
@@ -64,9 +71,8 @@ def _gl_flush(kwargs: Dict[str, Any]) -> Callable[[], None]:
     overlaps work, reading back still waits."""
     import ctypes
     import ctypes.util
-    import os
 
-    name = os.environ.get("GLCONTEXT_LINUX_LIBGL") or kwargs.get("libgl") or ctypes.util.find_library("GL")
+    name = libgl or ctypes.util.find_library("GL")  # once per process: it runs ldconfig
     try:
         flush = ctypes.CDLL(name).glFlush
     except (OSError, AttributeError, TypeError) as exc:
