@@ -67,6 +67,8 @@ class Animation:
     timings: Dict[str, float] = field(default_factory=dict)
     _vertices: Optional[np.ndarray] = field(default=None, repr=False)
     _frames: Optional[np.ndarray] = field(default=None, repr=False)
+    #: the frames a video save rendered, one array each (see :meth:`_caching_frames`)
+    _frame_list: Optional[List[np.ndarray]] = field(default=None, repr=False)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -127,34 +129,40 @@ class Animation:
 
     def iter_frames(self, progress: bool = False) -> Iterator[np.ndarray]:
         """Yield ``(H, W, 3)`` uint8 frames one by one (no clip-sized buffer)."""
-        if self._frames is not None:
-            yield from self._frames
+        held = self._frames if self._frames is not None else self._frame_list
+        if held is not None:
+            yield from held
             return
         from .render import render_frames
 
         yield from render_frames(self, progress=progress)
 
     def _caching_frames(self, progress: bool) -> Iterator[np.ndarray]:
-        """Stream frames and keep a copy of each in :attr:`frames`' array (so a contact sheet
-        after a video renders nothing), unless the clip is over ~1 GiB of pixels."""
-        if self._frames is not None:
+        """Stream frames and keep a copy of each (so a contact sheet or :attr:`frames` after a
+        video renders nothing), unless the clip is over ~1 GiB of pixels. The copies are
+        separate arrays, joined only if :attr:`frames` is asked for: frame-sized blocks are
+        recycled by the allocator from clip to clip, a clip-sized one is mapped afresh, and
+        faulting its pages in cost ~5 % of a warm 512² clip here."""
+        if self._frames is not None or self._frame_list is not None:
             yield from self.iter_frames()
             return
         count, budget = self.num_frames, 1 << 30
-        kept: Optional[np.ndarray] = None
+        kept: Optional[List[np.ndarray]] = None
         n = 0
         for n, frame in enumerate(self.iter_frames(progress=progress), start=1):
             if n == 1 and count * frame.nbytes <= budget:
-                kept = np.empty((count,) + frame.shape, dtype=frame.dtype)
+                kept = []
             if kept is not None and n <= count:
-                kept[n - 1] = frame
+                kept.append(np.array(frame, copy=True))
             yield frame
         if kept is not None and n == count:
-            self._frames = kept
+            self._frame_list = kept
 
     @property
     def frames(self) -> np.ndarray:
         """``(T, H, W, 3)`` uint8, rendered on first access and cached."""
+        if self._frames is None and self._frame_list is not None:
+            self._frames, self._frame_list = np.stack(self._frame_list), None
         if self._frames is None:
             t0 = time.perf_counter()
             self._frames = _into_one_array(self.iter_frames(progress=self.render_options.get("progress", False)),
@@ -215,7 +223,7 @@ class Animation:
             options["labels"] = dict(zip(self.anchor_frames, self.trajectory.labels))
         if "indices" not in options:
             options["indices"] = self.sheet_indices(options.pop("n", 8))
-        contact_sheet(self.frames, p, fps=self.fps, **options)
+        contact_sheet(self._frame_list if self._frame_list is not None else self.frames, p, fps=self.fps, **options)
         return p
 
     def deca_params(self) -> Dict[str, np.ndarray]:

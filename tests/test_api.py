@@ -310,3 +310,21 @@ def test_streamed_frames_are_copied_into_one_array():
         _into_one_array(iter(frames[:4]), 5)
     with pytest.raises(RuntimeError, match="more than 3 frames for a 3-frame"):
         _into_one_array(iter(frames), 3)
+
+
+def test_frames_a_video_rendered_serve_the_sheet_and_frames(tmp_path, monkeypatch):
+    import flame_transit.render as render
+
+    anim = animate(PHOTO, "from sadness to surprise", fps=10, duration=0.5, hold=0.0, size=96)
+    reference = animate(PHOTO, "from sadness to surprise", fps=10, duration=0.5, hold=0.0, size=96).frames
+    anim.save(tmp_path / "clip.mp4")
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(render, "render_frames", no_render)
+    anim.save(tmp_path / "sheet.png")
+    frames = anim.frames
+    assert frames.shape == reference.shape and np.array_equal(frames, reference)
+    assert np.array_equal(np.stack(list(anim.iter_frames())), reference)
+    anim.save(tmp_path / "again.mp4")  # from the held frames too
