@@ -271,17 +271,10 @@ class PhotoAssets:
         self.textures = {"photo": self.photo, "face": self.face, "eye": self.eye}
 
     @classmethod
-    def _build(
-        cls,
-        photo: np.ndarray,
-        size: Tuple[int, int],
-        src2d: np.ndarray,
-        outer: Optional[np.ndarray],
-        mouth_ring: Optional[np.ndarray],
-        eye_rings: List[np.ndarray],
-        face_width_px: float,
-        irises: Optional[Sequence[np.ndarray]] = None,
-    ) -> "PhotoAssets":
+    def _build(cls, photo: np.ndarray, size: Tuple[int, int], src2d: np.ndarray, outer: Optional[np.ndarray],
+               mouth_ring: Optional[np.ndarray], eye_rings: List[np.ndarray], face_width_px: float,
+               irises: Optional[Sequence[np.ndarray]]) -> "PhotoAssets":
+        """:meth:`build` without the memo."""
         img = resize_image(photo, size)
         h, w = size
         # skin colour: inside the face outline (or around the mesh), away from eyes and mouth
