@@ -11,17 +11,23 @@ stops the batch, as in a loop on one machine.
 
 :func:`run_batch` sends the rows through :func:`~flame_transit.batch.engines.open_engine` and
 collects a :class:`BatchReport`, written as CSV or JSON (by suffix) even when interrupted.
+
+Warnings raised while a row runs ("2 faces found; using the largest", ignored instruction
+words) are recorded on the worker, listed in the row's report entry (``warnings``) and raised
+again on the driver, once, with the row named: ``row 3 (clips/b.mp4): ignored 'buddy'``.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import importlib
 import io
 import json
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -37,7 +43,9 @@ __all__ = ["REPORT_FIELDS", "BatchReport", "run_row", "run_batch", "read_report_
 log = logging.getLogger(__name__)
 
 #: columns of the per-row report
-REPORT_FIELDS = ("row", "out", "status", "error", "seconds", "worker", "frames", "image")
+REPORT_FIELDS = ("row", "out", "status", "error", "seconds", "worker", "frames", "image", "warnings")
+#: how a CSV report joins a row's warnings in its one ``warnings`` cell
+WARNING_SEPARATOR = " | "
 _STATUSES = ("ok", "skipped", "failed")
 #: what a JSON report adds per row: why an existing output was redone, the clip, the worker's model loads
 _JSON_EXTRAS = ("redone", "describe", "loads")
@@ -92,7 +100,9 @@ class BatchReport:
             writer = csv.DictWriter(buf, fieldnames=REPORT_FIELDS, extrasaction="ignore", lineterminator="\n")
             writer.writeheader()
             for r in rows:
-                writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in REPORT_FIELDS})
+                cells = {k: ("" if r.get(k) is None else r.get(k)) for k in REPORT_FIELDS}
+                cells["warnings"] = WARNING_SEPARATOR.join(r.get("warnings") or ())
+                writer.writerow(cells)
             text = buf.getvalue()
         atomic_write_text(p, text, encoding="utf-8")
         return p
@@ -126,13 +136,65 @@ def _entry(job: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
     """A report entry for ``job`` (the columns of :data:`REPORT_FIELDS`), updated by ``fields``."""
     entry: Dict[str, Any] = {"row": job.get("row"), "out": str(job["out"]), "image": job.get("image"),
                              "status": "failed", "error": "", "frames": None, "worker": "", "seconds": None,
-                             "loads": {}}
+                             "loads": {}, "warnings": [], "warning_categories": []}
     entry.update(fields)
     return entry
 
 
+def _category_name(category: type) -> str:
+    # by name, not the class: a class defined in a worker's __main__ would not unpickle on the driver
+    return f"{category.__module__}:{category.__qualname__}"
+
+
+def _category(name: str) -> type:
+    """The warning class named by :func:`_category_name` (``UserWarning`` if the driver lacks it)."""
+    module, _, qualname = str(name).partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError):
+        return UserWarning
+    return obj if isinstance(obj, type) and issubclass(obj, Warning) else UserWarning
+
+
+def _row_label(entry: Dict[str, Any]) -> str:
+    """How messages name a row: ``row 3 (clips/b.mp4)``, or the output alone for a job without a row."""
+    return f"row {entry['row']} ({entry['out']})" if entry.get("row") is not None else str(entry["out"])
+
+
+def _warn_on_driver(entry: Dict[str, Any]) -> None:
+    """Raise a row's recorded warnings again in this process, prefixed with the row."""
+    categories = entry.get("warning_categories") or []
+    for i, message in enumerate(entry.get("warnings") or ()):
+        category = _category(categories[i]) if i < len(categories) else UserWarning
+        # registry=None: every row says its own warnings even when an earlier batch in this
+        # process said the same text; the user's filters ("ignore", "error") still apply
+        warnings.warn_explicit(f"{_row_label(entry)}: {message}", category, __file__, 0,
+                               module="flame_transit.batch", registry=None)
+
+
 def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any]) -> Dict[str, Any]:
-    """Run one row on this worker and describe it (a report entry); see the module docstring."""
+    """Run one row on this worker and describe it (a report entry); see the module docstring.
+
+    Warnings raised by the row are recorded, not printed (a pool or cluster worker would print
+    them in Python's multi-line format, with no row): the entry's ``warnings`` holds their
+    messages (each once) and ``warning_categories`` their classes by name.
+    """
+    # not thread-safe (Python's warning state is global): workers run one row at a time
+    with warnings.catch_warnings(record=True) as caught:
+        result = _run_row(task, job)
+    seen = set()
+    for w in caught:
+        key = (_category_name(w.category), str(w.message))
+        if key not in seen:
+            seen.add(key)
+            result["warning_categories"].append(key[0])
+            result["warnings"].append(key[1])
+    return result
+
+
+def _run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any]) -> Dict[str, Any]:
     t0 = time.perf_counter()
     result = _entry(job, status="ok", worker=worker_id())
     redo = None
@@ -184,7 +246,8 @@ def run_batch(
         report: ``.csv`` / ``.json`` path for the per-row report (written even when the batch
             is interrupted), or ``None``.
         progress: a tqdm bar over rows.
-        on_result: called on the driver with each row's entry as it arrives (printing).
+        on_result: called on the driver with each row's entry as it arrives (printing), after
+            the row's warnings were raised again here, each prefixed with ``row N (out):``.
 
     Returns:
         :class:`BatchReport`; rows that failed are in ``report.failed``.
@@ -210,6 +273,7 @@ def run_batch(
             result.workers = eng.workers
             for entry in eng.map_unordered(functools.partial(run_row, task), todo, lost=_lost_row):
                 result.rows.append(entry)
+                _warn_on_driver(entry)
                 if bar is not None:
                     bar.update(1)
                 if on_result is not None:

@@ -87,3 +87,20 @@ def test_cli_dataset_engine_needs_photos(tmp_path, capsys):
     assert main(["dataset", "--out", str(tmp_path / "ds.npz"), "--engine", "dask"]) == 2
     assert "--ckplus / --csv" in capsys.readouterr().err
     assert not (tmp_path / "ds.npz").exists()
+
+
+def test_cli_batch_warnings_name_the_row_once_in_the_commands_words(tmp_path, capfd):
+    # with --workers the pool's children printed "…/parse.py:121: InstructionWarning: …" plus a
+    # source line, and nothing said which row had the unknown word
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("image,instruction,out\n,from sad to happy,a.npz\n,\"from sad to happy, thanks buddy\",b.npz\n")
+    assert main(["export", "--batch", str(jobs), "--workers", "2", "--fps", "5", "--duration", "0.2", "--quiet",
+                 "--report", str(tmp_path / "r.json")]) == 0
+    err = capfd.readouterr().err
+    start = f"flame-transit export: warning: row 3 ({tmp_path / 'b.npz'}): ignored 'buddy'"
+    said = [line for line in err.splitlines() if "buddy" in line]
+    assert len(said) == 1 and said[0].startswith(start)
+    assert "InstructionWarning" not in err and ".py:" not in err
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert rows[0]["warnings"] == [] and len(rows[1]["warnings"]) == 1
+    assert said[0].endswith(rows[1]["warnings"][0]) and rows[1]["warnings"][0].startswith("ignored 'buddy'")

@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import socket
+import warnings
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from flame_transit.batch import (
     run_batch,
     worker_cache,
 )
-from flame_transit.errors import InputError
+from flame_transit.errors import InputError, InstructionWarning
 from flame_transit.io_utils import atomic_path
 
 CALLS = []
@@ -43,6 +44,10 @@ def write_clip(job, frames=4):
         raise RuntimeError("a bug, not a bad row")
     if job["instruction"] == "crash":  # the worker process dies (as if killed for memory)
         os._exit(3)
+    if job["instruction"].startswith("warn"):  # a row that warns (twice: said once per row)
+        for _ in range(2):
+            warnings.warn(f"2 faces found in {job['instruction']}; using the largest", UserWarning)
+        warnings.warn("ignored 'buddy'", InstructionWarning)
     model = worker_cache(("fake-model",), _model)
     with atomic_path(job["out"]) as tmp:
         with open(tmp, "wb") as fh:
@@ -197,3 +202,36 @@ def test_fuzz_report_names(name):
         assert "report" in str(exc) or "expand" in str(exc)
     else:
         assert p.suffix.lower() in (".csv", ".json")
+
+
+def test_row_warnings_name_their_row_and_go_into_the_report(tmp_path):
+    # a row's warnings used to come out bare: nothing said which of the rows had two faces
+    jobs = _jobs(tmp_path, ["a", "warn-b", "warn-c"])
+    with pytest.warns(Warning) as caught:
+        result = run_batch(jobs, write_clip, report=tmp_path / "r.json", progress=False)
+    said = sorted(str(w.message) for w in caught)
+    out1, out2 = jobs[1]["out"], jobs[2]["out"]
+    assert said == sorted([f"row 3 ({out1}): 2 faces found in warn-b; using the largest",
+                           f"row 3 ({out1}): ignored 'buddy'",
+                           f"row 4 ({out2}): 2 faces found in warn-c; using the largest",
+                           f"row 4 ({out2}): ignored 'buddy'"])
+    # the category survives, so filters on InstructionWarning still work
+    assert sorted(w.category.__name__ for w in caught) == ["InstructionWarning"] * 2 + ["UserWarning"] * 2
+    rows = {r["row"]: r for r in json.loads((tmp_path / "r.json").read_text())["rows"]}
+    assert rows[2]["warnings"] == []
+    assert rows[3]["warnings"] == ["2 faces found in warn-b; using the largest", "ignored 'buddy'"]
+    result.write(tmp_path / "r.csv")
+    by_row = {r["row"]: r for r in csv.DictReader((tmp_path / "r.csv").open())}
+    assert by_row["2"]["warnings"] == "" and by_row["4"]["warnings"] == "2 faces found in warn-c; using the largest | ignored 'buddy'"
+
+
+def test_row_warnings_from_a_process_pool_come_back_to_the_driver(tmp_path, capfd):
+    # pool children printed them in Python's multi-line format (file, line, source) and unlabelled
+    jobs = _jobs(tmp_path, ["warn-a", "b", "warn-c"])
+    with pytest.warns(Warning) as caught:
+        result = run_batch(jobs, write_clip, workers=2, progress=False)
+    assert result.count("ok") == 3
+    assert sorted(str(w.message) for w in caught if w.category is UserWarning) == [
+        f"row 2 ({jobs[0]['out']}): 2 faces found in warn-a; using the largest",
+        f"row 4 ({jobs[2]['out']}): 2 faces found in warn-c; using the largest"]
+    assert "Warning" not in capfd.readouterr().err  # the children printed nothing themselves
