@@ -42,6 +42,14 @@ NUM_MEDIAPIPE_LANDMARKS = 478
 DEFAULT_MAX_SIDE = 1280
 #: default number of faces MediaPipe looks for (more than one so that crowds are noticed)
 DEFAULT_MAX_FACES = 4
+#: a NoFaceError on an image whose longer side is at least this says small faces are missed
+LARGE_IMAGE_SIDE = 800
+#: faces narrower (cheek to cheek) than this share of the image's longer side are often missed.
+#: Measured here: examples/face.jpg shrunk and pasted on grey canvases at 4 places each; on
+#: 1024x1024 it was found down to 26 px (3 %), patchily at 22-25 px, never at 20 px; on
+#: 2560x2560 found from 80 px (3 %), patchily at 26-70 px (the frame is downscaled to
+#: DEFAULT_MAX_SIDE for detection, so the limit grows with the image)
+SMALL_FACE_SHARE = 0.03
 
 _MESHES: Dict[int, object] = {}
 _DETECTOR: List[object] = []
@@ -422,10 +430,16 @@ def detect_landmarks(image: ImageLike, *, face_index: Optional[int] = None,
         max_num_faces = max(int(max_num_faces), int(face_index) + 1)
     faces = detect_all_faces(rgb, max_num_faces=max_num_faces, max_side=max_side, flip_average=flip_average)
     if not faces:
+        longer = max(rgb.shape[:2])
+        small = ""
+        if longer >= LARGE_IMAGE_SIDE:  # a face can be too small only in a large frame
+            small = (f"; in an image this large a face narrower than about {round(SMALL_FACE_SHARE * longer)} px "
+                     f"({SMALL_FACE_SHARE:.0%} of its longer side, cheek to cheek) is often not found: "
+                     "crop the photo closer to the face")
         raise NoFaceError(
             f"no face found in the {rgb.shape[1]}x{rgb.shape[0]} image; use a photo with a clearly "
             "visible, roughly frontal, evenly lit face (not cut off by the frame edge, eyes "
-            "and mouth unobstructed)"
+            f"and mouth unobstructed){small}"
         )
     if face_index is None:
         if len(faces) > 1:

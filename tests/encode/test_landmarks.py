@@ -39,6 +39,24 @@ def test_no_face_raises(image):
     assert detect_all_faces(image) == []
 
 
+def test_no_face_in_a_large_image_says_small_faces_are_missed_and_to_crop():
+    # a face ~16 px across (examples/face.jpg shrunk) on a 1024 px grey canvas is not found;
+    # the message used to suggest only lighting and pose, not cropping
+    import os
+
+    from flame_transit.encode import load_image
+
+    photo = load_image(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "face.jpg"))
+    canvas = np.full((1024, 1024, 3), 128, np.uint8)
+    canvas[500:590, 500:590] = np.asarray(Image.fromarray(photo).resize((90, 90), Image.LANCZOS))
+    with pytest.raises(NoFaceError, match=r"narrower than about 31 px .* crop the photo closer to the face") as exc:
+        detect_landmarks(canvas)
+    assert "1024x1024" in str(exc.value)
+    with pytest.raises(NoFaceError) as exc:  # a small image: the face cannot be that small, no hint
+        detect_landmarks(np.full((300, 300, 3), 128, np.uint8))
+    assert "crop" not in str(exc.value)
+
+
 def test_several_faces_largest_with_warning(two_faces):
     with pytest.warns(UserWarning, match="2 faces"):
         lm = detect_landmarks(two_faces)
