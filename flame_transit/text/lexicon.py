@@ -100,6 +100,15 @@ _REMOVALS = {"stop", "stops", "stopping", "stopped", "quit", "quits", "quitting"
              "drop", "drops", "dropping", "wipe", "wipes", "wiping", "wiped", "rid", "remove",
              "removes", "removing", "erase", "erases", "erasing", "ditch", "ditches", "ditching",
              "shake off", "shakes off", "shaking off", "banish", "banishes", "banishing"}
+# the same after the expression ("the smile fades away", "her anger melts away"): the expression
+# before them (in their step) is where the step starts
+_POST_REMOVALS = {f"{verb} {tail}".strip() for verb in (
+    "fade", "fades", "fading", "faded", "melt", "melts", "melting", "melted", "go", "goes", "going",
+    "gone", "went", "disappear", "disappears", "disappearing", "disappeared", "vanish", "vanishes",
+    "vanishing", "vanished", "wear off", "wears off", "wearing off", "wore off", "worn off")
+    for tail in ("", "away", "out")} - {"go", "goes", "going", "gone", "went"}  # bare "go" is filler
+# idioms rewritten to plain instructions before parsing: (regex, replacement)
+_IDIOMS = ((r"\b(?:frown|frowns) upside[ -]down\b", "from a frown to a smile"),)
 # words that join a blend ("sad and happy"): an unknown word beside one stands where an expression would
 _JOINS = {"and", "or", "&", "plus"}
 # words after which a whole number is an intensity ("happy at 2", "intensity 1"); elsewhere a bare
@@ -154,6 +163,7 @@ class _Lexicon:
         self.sep = {_key(w): s for w, s in _SEPARATORS.items()}
         self.neg = {_key(w): True for w in _NEGATIONS}
         self.removal = {_key(w): True for w in _REMOVALS}
+        self.post_removal = {_key(w): True for w in _POST_REMOVALS}
         self.part = {}
         for part, phrases in FACE_PARTS.items():
             for p in phrases:
@@ -166,7 +176,7 @@ class _Lexicon:
         tables = [self.expr, self.compound, self.action, self.intensity, self.side, self.sep,
                   self.part, self.verb]
         self.maxlen = max(len(k) for t in tables for k in t)
-        self.known_words = {w for t in tables + [self.neg, self.removal] for k in t for w in k}
+        self.known_words = {w for t in tables + [self.neg, self.removal, self.post_removal] for k in t for w in k}
         # single words that typos may be corrected to (content words only)
         self.typo_targets = sorted({k[0] for t in (self.expr, self.compound, self.action)
                                     for k in t if len(k) == 1 and len(k[0]) >= 4})

@@ -10,7 +10,9 @@ The language (documented with examples in ``docs/INSTRUCTIONS.md``):
   or an expression with actions ("happy with raised eyebrows");
 * intensity words ("slightly", "very", "50%") scale the mention they precede (or follow);
 * removal words ("stop smiling", "wipe that smile off", "no more tears", "lose the frown") make
-  the step go from the expression they name to neutral;
+  the step go from the expression they name to neutral; so do the words after it ("the smile
+  fades away", "her anger melts away", "disappears", "goes away", "vanishes"); "turn that frown
+  upside down" reads as from a frown to a smile;
 * unknown words fall back to a close spelling of a vocabulary word (no model needed) and then to
   the nearest expression by text embedding (cosine threshold); otherwise
   :class:`~flame_transit.errors.InstructionError` lists the vocabulary. Unknown words beside known
@@ -46,7 +48,7 @@ from .guess import (
     _typo_fix,
     nearest_expression,
 )
-from .lexicon import NEXT, PREV, VIA, _FILLER, _JOINS, _NUMBER_RE, _SLOT_SEPS, _lex, _norm, _tokens
+from .lexicon import _IDIOMS, NEXT, PREV, VIA, _FILLER, _JOINS, _NUMBER_RE, _SLOT_SEPS, _lex, _norm, _tokens
 from .scan import _Mention, _Mod, _Tok, _classify, _clock, _pair_actions, _phrase, _scan
 from .segments import ParsedInstruction, Segment
 from .vocabulary import CUSTOM, INTENSITY_RANGE, SIDED_AUS, vocabulary_summary
@@ -128,6 +130,8 @@ def _parse(text: Any, encoder: Any, threshold: Optional[float], allow_guess: boo
     the spelling guess, drops them)."""
     text = _validate(text)
     norm = _norm(text)
+    for pattern, plain in _IDIOMS:  # "turn that frown upside down" = from a frown to a smile
+        norm = re.sub(pattern, plain, norm)
     if len(norm) > 4 * MAX_CHARS:
         raise InstructionError("the instruction expands to too much text after Unicode "
                                "normalisation; pass plain text.")
@@ -193,7 +197,7 @@ def _parse(text: Any, encoder: Any, threshold: Optional[float], allow_guess: boo
                 encoder_failed = failed or encoder_failed
             if seg is not None:
                 # "stop smilling": a removal word before the guessed expression
-                gone = any(k in idx and toks[k].kind == "removal" for k in removals)
+                gone = any(k in idx and toks[k].kind in ("removal", "post_removal") for k in removals)
                 _add_step(steps, sep_type, seg if gone else None, None if gone else seg)
                 continue
             slot = sep_word is not None and sep_word in _SLOT_SEPS
@@ -251,6 +255,17 @@ def _removal_targets(toks: List[_Tok], mentions: Dict[int, _Mention], removals: 
     joined to it by "and" / "or" ("stop smiling and frowning")."""
     out: Dict[int, int] = {}
     for ri in removals:
+        if toks[ri].kind == "post_removal":  # "the smile fades away": the mention before it
+            nxt = ri + max(toks[ri].span, 1)
+            if nxt < len(toks) and toks[nxt].text in ("into", "to", "toward", "towards", "until", "till", "onto"):
+                continue  # "sad fades into happy": a transition to the next step, no neutral between
+            for k in range(ri - 1, max(-1, ri - 5), -1):
+                if toks[k].kind == "sep":
+                    break
+                if k in mentions:
+                    out[k] = ri
+                    break
+            continue
         k = ri + max(toks[ri].span, 1)
         limit = k + 4
         while k < min(len(toks), limit) and toks[k].kind != "sep":
@@ -353,7 +368,7 @@ def _guess_chunk(toks: List[_Tok], idx: List[int], norm: str, encoder: Any, enco
     Returns ``(segment or None, encoder object or None, failure message or None)``.
     """
     # a removal word ("stop smilling") is applied by the caller, not part of the expression
-    words = [toks[k].text for k in idx if toks[k].kind not in ("covered", "removal")]
+    words = [toks[k].text for k in idx if toks[k].kind not in ("covered", "removal", "post_removal")]
     fixed, ratio = _typo_fix(words) if len(words) <= 12 else (words, None)
     if ratio is not None:
         try:

@@ -222,7 +222,7 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
         best = None
         for kind, table in (("action", lx.action), ("compound", lx.compound), ("expr", lx.expr),
                             ("intensity", lx.intensity), ("side", lx.side), ("neg", lx.neg),
-                            ("removal", lx.removal)):
+                            ("removal", lx.removal), ("post_removal", lx.post_removal)):
             n = _match(toks, i, table, lx.maxlen)
             if n and (best is None or n > best[1]):
                 best = (kind, n, table)
@@ -263,7 +263,7 @@ def _scan(toks: List[_Tok], mentions: Dict[int, _Mention], mods: List[_Mod],
             sides.append((i, table[ph]))
         elif kind == "neg":
             negs.append(i)
-        elif kind == "removal" and removals is not None:
+        elif kind in ("removal", "post_removal") and removals is not None:
             removals.append(i)
         _claim(toks, i, n, kind, None, -1)
         i += n

@@ -551,3 +551,24 @@ _NUMBERS = st.one_of(st.integers(-10**6, 10**12).map(str), st.floats(allow_nan=F
                 max_size=20).map(" ".join))
 def test_fuzz_numbers_removals_and_unknown_words(text):
     _fuzz_one(text)
+
+
+@pytest.mark.parametrize("text, labels", [
+    # a fading read as the target: "the smile fades away" used to give happiness alone
+    ("the smile fades away", ["happiness", "neutral"]),
+    ("her anger melts away", ["anger", "neutral"]),
+    ("the sadness disappears", ["sadness", "neutral"]),
+    ("his fear goes away", ["fear", "neutral"]),
+    ("the disgust vanishes, then surprise", ["disgust", "neutral", "surprise"]),
+    ("the smile fades", ["happiness", "neutral"]),
+    ("sad fades into happy", ["sadness", "happiness"]),  # fading *into* something: no neutral between
+])
+def test_post_verb_removal_goes_from_the_expression_to_neutral(text, labels):
+    assert parse_instruction(text).labels == labels
+
+
+def test_turn_that_frown_upside_down_is_from_a_frown_to_a_smile():
+    # was read as the frown alone (AU4), the opposite of what the idiom asks
+    for text in ("turn that frown upside down", "Turn your frown upside down!"):
+        segs = parse_instruction(text).segments
+        assert [s.label for s in segs] == ["custom", "happiness"] and "AU4" in segs[0].aus
