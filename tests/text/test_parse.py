@@ -88,8 +88,17 @@ def test_unhappy_is_not_happy():
     ("happy, but only slightly", 0.3), ("500% happy", 2.0),
 ])
 def test_intensity(text, value):
-    (s,) = P(text).segments
+    import warnings
+
+    from flame_transit.errors import InstructionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (s,) = P(text).segments
     assert s.intensity == pytest.approx(value)
+    # an intensity past 2 is clipped, and the user told so; nothing else warns
+    clipped = [w for w in caught if issubclass(w.category, InstructionWarning) and "outside the range" in str(w.message)]
+    assert len(clipped) == (1 if "500%" in text else 0) and len(caught) == len(clipped)
 
 
 def test_intensity_scopes_to_its_step():
