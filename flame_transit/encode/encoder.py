@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
+import weakref
 from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
@@ -74,27 +75,28 @@ def encode_landmarks(landmarks: FaceLandmarks, head: Any = None, *, offsets: boo
                      fixed_offsets: Optional[np.ndarray] = None, crop: Optional[np.ndarray] = None) -> FaceParams:
     """Fit ``head`` to already detected landmarks (see :func:`detect_landmarks`).
 
-    The latest fits of free identity (:data:`_FITS`) (``shape`` and ``fixed_offsets``
-    None) are kept, keyed by the landmarks and settings: the same photo animated with many
+    The latest fits of free identity (``shape`` and ``fixed_offsets`` None) are kept in
+    :data:`_FITS`, keyed by the landmarks and settings: the same photo animated with many
     instructions is fitted once. Each call returns its own copy."""
     head = resolve_head(head)
     if crop is None:
         center, size = landmarks.box()
         crop = crop_to_image_matrix(center, size)
-    # what a fit depends on: the head (by identity; the entry holds it, so the id is not
-    # reused), the landmarks and crop, the face's place among the photo's faces, the settings
+    # what a fit depends on: the head (by identity, through a weak reference: a memo must not
+    # keep a dropped FLAME model alive, and a new head at a dead one's address does not match),
+    # the landmarks and crop, the face's place among the photo's faces, the settings
     key = None
     if shape is None and fixed_offsets is None:
         key = (id(head), content_digest(landmarks.points, crop, landmarks.image_size, landmarks.face_index,
                                         landmarks.num_faces, bool(offsets), repr(options or FitOptions())))
         hit = _FITS.get(key)
-        if hit is not None and hit[0] is head:
+        if hit is not None and hit[0]() is head:
             return copy.deepcopy(hit[1])
     fit = fit_landmarks(landmarks.points, head, crop, options=options, shape=shape,
                         compute_offsets=offsets and fixed_offsets is None, offsets=fixed_offsets)
     params = fit_to_params(fit, head, crop, landmarks.image_size, landmarks)
     if key is not None:
-        _FITS.put(key, (head, copy.deepcopy(params)))
+        _FITS.put(key, (weakref.ref(head), copy.deepcopy(params)))
     return params
 
 

@@ -264,3 +264,21 @@ def test_encode_batch(astronaut, open_head):
         encode_batch([np.zeros((4, 4, 3))], open_head)
     with pytest.raises(InputError, match="sequence"):
         encode_batch("a.png", open_head)
+
+
+def test_the_fit_memo_does_not_keep_a_dropped_head_alive(astronaut, monkeypatch):
+    import gc
+    import weakref
+
+    from flame_transit._memo import ContentMemo
+    from flame_transit.encode import encoder
+    from flame_transit.head import load_head
+
+    monkeypatch.setattr(encoder, "_FITS", ContentMemo(max_items=8))
+    head = load_head()  # a head of its own, not the shared default
+    encode(astronaut, head)
+    assert len(encoder._FITS) == 1
+    gone = weakref.ref(head)
+    del head
+    gc.collect()
+    assert gone() is None
