@@ -49,7 +49,8 @@ def _blas_controller() -> Any:
 @contextlib.contextmanager
 def one_thread(blas: bool = False) -> Iterator[None]:
     """Run the block on one torch thread (and one BLAS thread with ``blas``); the thread
-    counts are restored after it."""
+    counts are restored after it. torch's count belongs to the calling thread (OpenMP keeps it
+    per thread), so blocks in other threads neither see nor undo it."""
     import torch
 
     threads = torch.get_num_threads()
