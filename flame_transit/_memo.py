@@ -46,11 +46,13 @@ def content_digest(*parts: Any) -> str:
             for item in x:
                 feed(item)
         else:
+            if hasattr(x, "detach") and hasattr(x, "cpu"):  # a tensor, on any device, with grad or not
+                x = x.detach().cpu().numpy()
             a = np.ascontiguousarray(x)
             if a.dtype.hasobject:  # its bytes would be addresses, not content
                 raise TypeError(f"cannot digest the content of {type(x).__name__}")
             digest.update(f"{a.dtype.str}{a.shape};".encode())
-            digest.update(a.tobytes())
+            digest.update(memoryview(a.reshape(-1)).cast("B"))  # no copy of a large photo
 
     for part in parts:
         feed(part)

@@ -49,8 +49,12 @@ def _blas_controller() -> Any:
 @contextlib.contextmanager
 def one_thread(blas: bool = False) -> Iterator[None]:
     """Run the block on one torch thread (and one BLAS thread with ``blas``); the thread
-    counts are restored after it. torch's count belongs to the calling thread (OpenMP keeps it
-    per thread), so blocks in other threads neither see nor undo it."""
+    counts are restored after it.
+
+    Meant for one thread at a time. torch keeps its count per thread (OpenMP), but
+    ``set_num_threads`` also sets the default that a thread takes at its first torch call, and
+    the BLAS limit (threadpoolctl) is process-wide: blocks overlapping in several threads can
+    leave another thread, or BLAS, on one thread (slower, never wrong)."""
     import torch
 
     threads = torch.get_num_threads()

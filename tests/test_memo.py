@@ -52,3 +52,10 @@ def test_memo_clear():
 def test_digest_of_an_object_numpy_cannot_read_is_a_type_error(bad):
     with pytest.raises(TypeError):
         content_digest(bad)
+
+
+def test_digest_of_tensors_needing_grad_and_of_empty_and_bool_arrays():
+    t = torch.arange(4.0, requires_grad=True)
+    assert content_digest(t) == content_digest(np.arange(4.0, dtype=np.float32))
+    assert content_digest(np.zeros((0, 3))) != content_digest(np.zeros((3, 0)))
+    assert content_digest(np.array([True, False])) != content_digest(np.array([False, True]))

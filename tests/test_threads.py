@@ -31,4 +31,4 @@ def test_the_count_is_the_calling_threads_own():
     t = threading.Thread(target=worker)
     t.start()
     t.join(10)
-    assert seen == [1] and torch.get_num_threads() == before  # another thread's block leaves ours
+    assert seen == [1] and torch.get_num_threads() == before  # the other thread's block left ours as it was

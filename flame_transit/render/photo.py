@@ -24,6 +24,7 @@ This module prepares the textures and colours once per clip (:class:`PhotoAssets
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -247,25 +248,26 @@ class PhotoAssets:
         per eye ring, the vertex ids of its iris (centre first, then points on the limbus).
 
         The latest results (64 MB of textures, :data:`_ASSETS`) are kept, keyed by the content
-        of every argument, and shared read-only: the same photo and fit in another clip (another
-        instruction) reuse them."""
+        of every argument: the same photo and fit in another clip (another instruction) reuse
+        them. Their arrays are shared and read-only; each call gets its own object and
+        ``textures`` dict."""
         args = (photo, size, src2d, outer, mouth_ring, eye_rings, face_width_px, irises)
         key = content_digest(*args)
-        hit = _ASSETS.get(key)
-        if hit is not None:
-            return hit
-        assets = cls._build(*args)
-        assets._freeze(photo)
-        _ASSETS.put(key, assets, nbytes=sum(t.nbytes for t in assets.textures.values()))
-        return assets
+        assets = _ASSETS.get(key)
+        if assets is None:
+            assets = cls._build(*args)
+            assets._freeze(photo)
+            _ASSETS.put(key, assets, nbytes=sum({id(t): t.nbytes for t in assets.textures.values()}.values()))
+        return dataclasses.replace(assets, textures=dict(assets.textures))
 
     def _freeze(self, photo: np.ndarray) -> None:
-        """Make the arrays read-only (they are shared between clips), copying any that is the
-        caller's ``photo`` itself (a photo already at output size)."""
+        """Make the arrays read-only (they are shared between clips), copying, once, any that is
+        the caller's ``photo`` itself (a photo already at output size)."""
+        copies: Dict[int, np.ndarray] = {}
         for name in ("photo", "face", "eye", "skin", "white", "teeth"):
             arr = getattr(self, name)
             if np.shares_memory(arr, photo):
-                arr = arr.copy()
+                arr = copies.setdefault(id(arr), arr.copy())
             arr.flags.writeable = False
             setattr(self, name, arr)
         self.textures = {"photo": self.photo, "face": self.face, "eye": self.eye}

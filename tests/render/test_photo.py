@@ -72,13 +72,15 @@ def test_photo_assets_are_built_once_per_content_and_shared_read_only(monkeypatc
     monkeypatch.setattr(P.PhotoAssets, "_build", classmethod(lambda cls, *a: builds.append(1) or real(cls, *a)))
     first = P.PhotoAssets.build(*_asset_args(photo))
     again = P.PhotoAssets.build(*_asset_args(photo.copy()))  # equal content, another array
-    assert again is first and len(builds) == 1
+    assert len(builds) == 1 and again.face is first.face  # the arrays are shared...
+    again.textures["face"] = np.zeros_like(photo)  # ...each caller's textures dict is its own
+    assert P.PhotoAssets.build(*_asset_args(photo)).textures["face"] is first.face
     assert photo.flags.writeable  # the caller's photo (already at output size) is not frozen
     for arr in (first.face, first.eye, first.photo, first.skin, *first.textures.values()):
         assert not arr.flags.writeable
         assert not np.shares_memory(arr, photo)
     moved = P.PhotoAssets.build(*_asset_args(photo, shift=1.0))  # another fit: built again
-    assert moved is not first and len(builds) == 2
+    assert moved.face is not first.face and len(builds) == 2
     changed = photo.copy()
     changed[0, 0] ^= 1
-    assert P.PhotoAssets.build(*_asset_args(changed)) is not first and len(builds) == 3
+    assert P.PhotoAssets.build(*_asset_args(changed)).face is not first.face and len(builds) == 3

@@ -383,10 +383,11 @@ class GLRenderer(Renderer):
             quad = self._quads[(h, w)] = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
         bg_layer = Layer("background", "photo", quad, _QUAD_FACES, uv=quad,
                          texture=self._backdrop_texture(frame.background_texture), depth_test=False)
-        # The background is painted where the opaque layers before the first blended one left
-        # the depth buffer clear, not under them: llvmpipe's early depth test then skips most
-        # of its pixels (the photo look's skirt and face cover most of the box). Leading
-        # opaque layers that ignore depth (the skirt) write the far depth for that.
+        # The background is painted just before the first layer that neither is a leading
+        # opaque depth-less one (the photo look's skirt, which then writes the far depth) nor
+        # writes depth itself, and only where those left the depth buffer clear: llvmpipe's
+        # early depth test skips the pixels they cover (the skirt covers most of the box).
+        # Everything after it paints over it as before.
         under = 0
         while under < len(layers) and not _writes_depth(layers[under]) and layers[under].alpha >= 1.0:
             under += 1
