@@ -4,7 +4,7 @@ A head forward of one open-head frame takes 0.6 ms on one torch thread and 17-32
 on two on a busy 2-core machine (measured 2026-12-04, this repo's CI machine): waking the
 second thread costs more than the work. :func:`one_thread` runs a block on one torch thread
 (and, with ``blas=True``, one BLAS thread via threadpoolctl when installed); :data:`SMALL_WORK`
-says which batched forwards count as small.
+says which batched forwards count as small (:meth:`flame_transit.head.Head.forward` decides by it).
 
 Example:
     >>> import torch

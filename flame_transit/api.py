@@ -25,7 +25,6 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from ._threads import SMALL_WORK, one_thread
 from .errors import InputError
 from .outputs import check_output_path, output_format
 from .params import FaceParams
@@ -109,8 +108,7 @@ class Animation:
         """``(T, V, 3)`` float32 metres, in the head frame (before the camera)."""
         if self._vertices is None:
             t0 = time.perf_counter()
-            small = self.num_frames * self.head.num_vertices < SMALL_WORK
-            with torch.no_grad(), (one_thread() if small else contextlib.nullcontext()):
+            with torch.no_grad():
                 out = self.head(
                     shape=self.params.shape,
                     expression=self.params.expression,

@@ -14,12 +14,14 @@ Conventions (both heads):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
+from .._threads import SMALL_WORK, one_thread
 from ..errors import InputError
 from ..expressions import is_action_unit_space
 from .lbs import LBSBases, lbs_forward, prepare_lbs_bases
@@ -415,20 +417,23 @@ class Head(torch.nn.Module):
 
         bases = LBSBases(self._lbs_blenddirs, *self._lbs_static, self._lbs_joint_exprdirs,
                          self._lbs_weights_t, *self._lbs_static_tail)
-        out = lbs_forward(
-            shape_flat,
-            flat(expr_t, 0) if expr_t is None else flat(expr_t, expr_t.shape[-1]),
-            flat(pose_t, 15),
-            self.v_template,
-            self.shapedirs,
-            self.exprdirs,
-            self.posedirs,
-            self.j_regressor,
-            self.parents,
-            self.lbs_weights,
-            offsets=offsets_flat,
-            bases=bases,
-        )
+        # a few frames (a clip of the open head, one FLAME frame) is small work: one thread
+        small = n * self.num_vertices < SMALL_WORK
+        with one_thread() if small else contextlib.nullcontext():
+            out = lbs_forward(
+                shape_flat,
+                flat(expr_t, 0) if expr_t is None else flat(expr_t, expr_t.shape[-1]),
+                flat(pose_t, 15),
+                self.v_template,
+                self.shapedirs,
+                self.exprdirs,
+                self.posedirs,
+                self.j_regressor,
+                self.parents,
+                self.lbs_weights,
+                offsets=offsets_flat,
+                bases=bases,
+            )
         vertices, joints = out.vertices, out.joints
         if trans_t is not None:
             t = flat(trans_t, 3)[:, None, :]

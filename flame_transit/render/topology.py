@@ -18,7 +18,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .._threads import one_thread
 from .inputs import _get, _to_numpy
 from .mouth import MP_INNER_LIPS, MP_JAW, MP_STABLE
 from .photo import inside_polygon
@@ -235,7 +234,7 @@ def _head_forward(head: Any, params: Any, zero_expression: bool) -> Optional[np.
             else:
                 pose[:, 3:] = 0
         offsets = _get(params, "offsets")
-        with torch.no_grad(), one_thread():  # one frame: small work (see flame_transit._threads)
+        with torch.no_grad():
             out = head(shape=shape, expression=expr, pose=pose, offsets=offsets)
         return out.vertices[0].detach().cpu().numpy().astype(np.float64)
     except Exception as exc:  # a head that does not match the params: fall back, say why
