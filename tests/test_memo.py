@@ -19,7 +19,7 @@ def test_digest_sees_content_dtype_shape_and_structure():
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 50)), max_size=40),
-       st.one_of(st.none(), st.integers(1, 5)), st.one_of(st.none(), st.integers(0, 120)))
+       st.one_of(st.none(), st.integers(0, 5)), st.one_of(st.none(), st.integers(0, 120)))
 def test_memo_keeps_to_its_bounds_and_drops_the_least_recent(ops, max_items, max_bytes):
     memo = ContentMemo(max_items=max_items, max_bytes=max_bytes)
     model = {}  # key -> (value, nbytes) in recency order

@@ -269,7 +269,8 @@ def detect_all_faces(image: ImageLike, *, max_num_faces: int = DEFAULT_MAX_FACES
 
 
 #: the latest photos' detections (MediaPipe is deterministic): a photo animated again is not
-#: detected again (~20 ms); frames of a video are kept too but each entry is small
+#: detected again (two MediaPipe passes, 7.4 ms each on a 512² photo here); frames of a video
+#: are kept too but each entry is small
 _DETECTIONS = ContentMemo(max_items=16)
 
 
