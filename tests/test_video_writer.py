@@ -42,6 +42,20 @@ def test_mp4_frame_count_size_and_content(tmp_path):
     assert names(tmp_path) == ["clip.mp4"]
 
 
+def test_mp4_keeps_colours(tmp_path):
+    """The RGB -> yuv420p conversion on the way to ffmpeg keeps channel order and range: flat
+    patches read back (by ffmpeg's own decoder, at x264's lossless setting) within 3 levels."""
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [224, 172, 140], [16, 16, 16], [250, 250, 250],
+                        [120, 60, 200], [0, 128, 128]], np.uint8)
+    frame = np.repeat(np.repeat(colours[None], 16, axis=0), 16, axis=1)  # 8 patches of 16 x 16
+    out = write_video(np.stack([frame] * 3), tmp_path / "c.mp4", fps=10, quality=10)
+    reader = imageio_ffmpeg.read_frames(str(out))
+    next(reader)
+    back = np.frombuffer(next(reader), np.uint8).reshape(frame.shape).astype(int)
+    inner = back[4:12].reshape(8, 8, 16, 3)[:, :, 4:12].mean(axis=(0, 2))  # patch centres
+    assert np.abs(inner - colours).max() <= 3, inner.round()
+
+
 def test_mp4_odd_size_is_padded_not_scaled_and_readable_by_imageio(tmp_path):
     frames = np.full((5, 31, 45, 3), 200, np.uint8)
     out = write_video(iter(frames), tmp_path / "odd.mp4", fps=10)  # a generator works too
