@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InputError
 from .inputs import _get, _to_numpy
 
-__all__ = ["RenderCamera", "default_camera", "framing_cam", "camera_from_params", "pixel_box"]
+__all__ = ["RenderCamera", "default_camera", "framing_cam", "camera_from_params", "pixel_box", "points_box"]
 
 
 @dataclass
@@ -141,3 +141,23 @@ def pixel_box(lo: np.ndarray, hi: np.ndarray, size: Tuple[int, int], margin: int
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
+
+
+def points_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:
+    """:func:`pixel_box` around the finite points of ``xy (N, 2)`` (pixels); None when there
+    are none or none of the box is inside the frame.
+
+    Example:
+        >>> points_box(np.array([[10.2, 5.0], [20.5, 7.5], [np.nan, 0.0]]), (64, 64), margin=2)
+        (8, 3, 23, 10)
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    if not len(xy):
+        return None
+    # column by column: numpy reduces a narrow (N, 2) array along axis 0 ~20x slower
+    x, y = xy[:, 0], xy[:, 1]
+    lo, hi = np.array([x.min(), y.min()]), np.array([x.max(), y.max()])
+    if not np.isfinite(lo).all() or not np.isfinite(hi).all():
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        return points_box(xy, size, margin) if len(xy) else None
+    return pixel_box(lo, hi, size, margin)

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .camera import camera_from_params, pixel_box
+from .camera import camera_from_params, points_box
 from .creases import CreaseRig
 from .inputs import _get, _to_numpy, check_photo, check_size
 from .lights import shade_lambert
@@ -269,8 +269,8 @@ class Scene:
                                     g.cavity_faces])
             # only the vertices of the faces drawn (about a third of the rig's): a rasteriser
             # transforms every vertex it is given
-            used, faces = np.unique(faces, return_inverse=True)
-            layers.append(Layer("mouth", "lit", p[used, :2], faces.reshape(-1, 3), depth=p[used, 2],
+            used, faces = _compact(faces, len(p))
+            layers.append(Layer("mouth", "lit", p[used, :2], faces, depth=p[used, 2],
                                 normal=g.normals[used], color=col[used],
                                 specular=0.25 if self.look == "shaded" else 0.0))
         elif self.mouth_interior is not None:
@@ -673,12 +673,26 @@ class Scene:
                 and np.array_equal(a0, a1))
 
 
+def _compact(faces: np.ndarray, num_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(used, faces)``: the sorted ids of the vertices ``faces (F, 3)`` use, and the faces
+    renumbered into them (``np.unique(faces, return_inverse=True)`` without its sort).
+
+    Example:
+        >>> _compact(np.array([[4, 2, 7], [2, 7, 9]]), 10)
+        (array([2, 4, 7, 9]), array([[1, 0, 2],
+               [0, 2, 3]]))
+    """
+    mask = np.zeros(num_vertices, dtype=bool)
+    mask[faces] = True
+    new_id = np.cumsum(mask) - 1
+    return np.flatnonzero(mask), new_id[faces]
+
+
 def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:
     """Pixel box ``(x0, y0, x1, y1)`` around points ``xy (N, 2)`` with ``margin`` pixels, clipped
     to a frame of ``size (H, W)``; None when it is empty, degenerate or over a quarter of the
     frame (a close-up's mouth: supersampling it would cost more than the rest of the frame)."""
-    xy = xy[np.isfinite(xy).all(axis=1)]
-    box = pixel_box(xy.min(axis=0), xy.max(axis=0), size, margin) if len(xy) else None
+    box = points_box(xy, size, margin)
     if box is None or box[2] - box[0] < 2 or box[3] - box[1] < 2:
         return None
     return None if (box[2] - box[0]) * (box[3] - box[1]) > 0.25 * size[0] * size[1] else box

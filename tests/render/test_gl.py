@@ -154,3 +154,59 @@ def test_background_painted_behind_the_opaque_layers_looks_as_painted_first(rend
     renderer._end()
     assert len(np.unique(got.reshape(-1, 3), axis=0)) > 200  # the photo shows, not one colour
     np.testing.assert_array_equal(got, want)
+
+
+def _photo_frame(size: int) -> Frame:
+    quad = np.array([[2, 2], [size - 2, 2], [size - 2, size - 2], [2, size - 2]], dtype=np.float64)
+    return Frame([Layer("face", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=quad[:, ::-1], texture="photo",
+                        depth_test=False)], background_texture="photo")
+
+
+def test_textures_are_uploaded_once_per_context_by_content_and_draw_the_same():
+    size = 48
+    photo = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    first, second, changed = (gl.GLRenderer(samples=0) for _ in range(3))
+    try:
+        first._begin((size, size), {"photo": photo})
+        a = first._draw(_photo_frame(size))
+        tex = first._textures["photo"]
+        first._end()
+        second._begin((size, size), {"photo": photo.copy()})  # the next clip of the same photo
+        assert second._textures["photo"] is tex
+        b = second._draw(_photo_frame(size))
+        second._end()
+        photo[size // 2, size // 2] ^= 255  # one pixel changed: another texture
+        changed._begin((size, size), {"photo": photo})
+        assert changed._textures["photo"] is not tex
+        c = changed._draw(_photo_frame(size))
+        changed._end()
+    finally:
+        for r in (first, second, changed):
+            r.close()
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_shared_textures_in_use_are_not_evicted(monkeypatch):
+    """Two clips drawn interleaved (two frame generators) under a budget of one texture:
+    neither loses its texture, each draws its own photo, and idle ones go later."""
+    size = 32
+    monkeypatch.setattr(gl._SharedTextures, "MAX_BYTES", size * size * 4)
+    red, blue, green = (np.full((size, size, 3), c, np.uint8) for c in ((200, 10, 10), (10, 10, 200), (10, 200, 10)))
+    one, two, three = (gl.GLRenderer(samples=0) for _ in range(3))
+    try:
+        one._begin((size, size), {"photo": red})
+        two._begin((size, size), {"photo": blue})
+        for _ in range(2):
+            assert tuple(one._draw(_photo_frame(size))[size // 2, size // 2]) == (200, 10, 10)
+            assert tuple(two._draw(_photo_frame(size))[size // 2, size // 2]) == (10, 10, 200)
+        shared = gl._SHARED_TEXTURES[id(one.ctx)]
+        one._end()
+        two._end()
+        three._begin((size, size), {"photo": green})  # now the idle ones go
+        assert tuple(three._draw(_photo_frame(size))[size // 2, size // 2]) == (10, 200, 10)
+        # over the budget, only the textures in use are left: green's, linear and nearest
+        assert [e[2] for e in shared._entries.values()] == [1, 1]
+        three._end()
+    finally:
+        for r in (one, two, three):
+            r.close()
