@@ -151,7 +151,9 @@ class Animation:
             if n == 1 and count * frame.nbytes <= budget:
                 kept = []
             if kept is not None and n <= count:
-                kept.append(np.array(frame, copy=True))
+                frame = np.array(frame, copy=True)
+                frame.flags.writeable = False  # the video writer then queues it without a copy
+                kept.append(frame)
             yield frame
         if kept is not None and n == count:
             self._frame_list = kept

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["face_normals", "similarity_transform", "sparse_apply", "vertex_normals", "vertex_face_incidence"]
+__all__ = ["compact_faces", "face_normals", "similarity_transform", "sparse_apply", "vertex_normals", "vertex_face_incidence"]
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: Optional[np.ndarray] = None, *,
@@ -149,3 +149,19 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence: Any = None) 
     summed = sparse_apply(incidence, face_normals(v, f)).astype(np.float64, copy=False)  # area-weighted
     length = np.linalg.norm(summed, axis=-1, keepdims=True)
     return np.divide(summed, length, out=np.zeros_like(summed), where=length > 0)
+
+
+def compact_faces(faces: np.ndarray, num_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(used, faces)``: the sorted ids of the vertices that ``faces (F, 3)`` use (of
+    ``num_vertices``), and the faces renumbered into them: ``np.unique(faces,
+    return_inverse=True)`` without its sort.
+
+    Example:
+        >>> compact_faces(np.array([[4, 2, 7], [2, 7, 9]]), 10)
+        (array([2, 4, 7, 9]), array([[1, 0, 2],
+               [0, 2, 3]]))
+    """
+    mask = np.zeros(num_vertices, dtype=bool)
+    mask[faces] = True
+    new_id = np.cumsum(mask) - 1
+    return np.flatnonzero(mask), new_id[faces]

@@ -66,7 +66,8 @@ def to_rgb8(frame: Any) -> np.ndarray:
         a = np.repeat(a[..., None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
         raise InputError(f"a frame must be (H, W, 3) RGB (or (H, W), (H, W, 4)), got shape {a.shape}")
-    a = a[..., :3]
+    if a.shape[2] == 4:
+        a = a[..., :3]
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
     if a.dtype.kind == "f":
@@ -272,11 +273,13 @@ class _PipeWriter:
                     self._failed.set()  # the caller sees a failed put / finish, not a hang
 
     def put(self, frame: np.ndarray) -> bool:
-        """Queue a copy of ``frame`` (``(H, W, 3)`` uint8 RGB, H and W even; the caller may
-        reuse its buffer); False once a write has failed."""
+        """Queue ``frame`` (``(H, W, 3)`` uint8 RGB, H and W even): a copy, unless it is
+        read-only and owns its pixels (no caller can change it meanwhile); the caller may reuse
+        its buffer. False once a write has failed."""
         if self._failed.is_set():
             return False
-        self._queue.put(np.array(frame, dtype=np.uint8, order="C", copy=True))
+        frozen = not frame.flags.writeable and frame.flags.owndata and frame.flags.c_contiguous and frame.dtype == np.uint8
+        self._queue.put(frame if frozen else np.array(frame, dtype=np.uint8, order="C", copy=True))
         return True
 
     def finish(self) -> bool:

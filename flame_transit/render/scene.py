@@ -19,7 +19,7 @@ from .photo import bright_teeth
 from .shaded import merge_sides
 from .mouth import MP_LOWER_INNER_LIP, MP_MOUTH_CORNERS, MP_STABLE, MouthRig, kabsch, visible_through
 from ..geometry import vertex_face_incidence as _incidence
-from ..geometry import face_normals, sparse_apply, vertex_normals
+from ..geometry import compact_faces, face_normals, sparse_apply, vertex_normals
 from .topology import _fan, _head_forward, _hops_from, _inside, _rigid_sets, analyse_mesh
 from .types import Frame, Layer
 
@@ -269,7 +269,7 @@ class Scene:
                                     g.cavity_faces])
             # only the vertices of the faces drawn (about a third of the rig's): a rasteriser
             # transforms every vertex it is given
-            used, faces = _compact(faces, len(p))
+            used, faces = compact_faces(faces, len(p))
             layers.append(Layer("mouth", "lit", p[used, :2], faces, depth=p[used, 2],
                                 normal=g.normals[used], color=col[used],
                                 specular=0.25 if self.look == "shaded" else 0.0))
@@ -671,21 +671,6 @@ class Scene:
         (c0, a0), (c1, a1) = self.camera.frame(t - 1), self.camera.frame(t)
         return (np.array_equal(self.verts[t], self.verts[t - 1]) and np.array_equal(c0, c1)
                 and np.array_equal(a0, a1))
-
-
-def _compact(faces: np.ndarray, num_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
-    """``(used, faces)``: the sorted ids of the vertices ``faces (F, 3)`` use, and the faces
-    renumbered into them (``np.unique(faces, return_inverse=True)`` without its sort).
-
-    Example:
-        >>> _compact(np.array([[4, 2, 7], [2, 7, 9]]), 10)
-        (array([2, 4, 7, 9]), array([[1, 0, 2],
-               [0, 2, 3]]))
-    """
-    mask = np.zeros(num_vertices, dtype=bool)
-    mask[faces] = True
-    new_id = np.cumsum(mask) - 1
-    return np.flatnonzero(mask), new_id[faces]
 
 
 def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:
