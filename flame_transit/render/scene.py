@@ -60,10 +60,12 @@ SHADED_MOUTH = np.array([
     [0.32, 0.10, 0.09],  # cavity front
     [0.22, 0.06, 0.05],  # cavity back
 ])
-#: vertices whose frames' mesh-only inputs (rigid fits, normals, shading: Scene._fits) are worked
-#: out at once: 14 frames of the open head (585 vertices), where numpy pays per call; one frame
-#: of a FLAME-size mesh (5023), where larger batches only leave the cache
-FIT_VERTICES = 8192
+#: frames whose mesh-only inputs (rigid fits, normals, shading: Scene._fits) are worked out at
+#: once: FIT_SMALL_FRAMES of a mesh up to FIT_SMALL_VERTICES (the open head's 585: numpy pays
+#: per call, not per vertex, and a 2 s clip in one go is 3 % faster than 14 frames at a time),
+#: else as many as FIT_VERTICES hold (one frame of FLAME's 5023: its fits then take turns with
+#: the rasteriser; 7-frame batches left it idle and made a clip 30 % slower)
+FIT_SMALL_VERTICES, FIT_SMALL_FRAMES, FIT_VERTICES = 2048, 64, 8192
 #: photo look: lip gap (fraction of the mouth width) below which the lips are drawn sealed,
 #: and above which the mouth interior shows unmixed
 SEAL_OPENING = (0.03, 0.055)
@@ -509,9 +511,8 @@ class Scene:
 
     def _fits(self, t: int) -> "_FrameFits":
         """What frame ``t``'s draw list needs from its mesh alone (:class:`_FrameFits`), worked
-        out for a chunk of frames (:data:`FIT_VERTICES` vertices) at once: numpy and scipy pay
-        per call, not per vertex, on meshes this small."""
-        size = max(1, FIT_VERTICES // self.num_vertices)
+        out for a chunk of frames (:func:`_fit_chunk`) at once."""
+        size = _fit_chunk(self.num_vertices)
         chunk, fits = self._fitted
         if chunk != t // size:
             chunk = t // size
@@ -671,6 +672,12 @@ class Scene:
         (c0, a0), (c1, a1) = self.camera.frame(t - 1), self.camera.frame(t)
         return (np.array_equal(self.verts[t], self.verts[t - 1]) and np.array_equal(c0, c1)
                 and np.array_equal(a0, a1))
+
+
+def _fit_chunk(num_vertices: int) -> int:
+    """Frames a chunk of :meth:`Scene._fits` holds for a mesh of ``num_vertices`` (see
+    :data:`FIT_SMALL_VERTICES`)."""
+    return FIT_SMALL_FRAMES if num_vertices <= FIT_SMALL_VERTICES else max(1, FIT_VERTICES // num_vertices)
 
 
 def _pixel_box(xy: np.ndarray, size: Tuple[int, int], margin: int) -> Optional[Tuple[int, int, int, int]]:

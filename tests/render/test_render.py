@@ -215,7 +215,7 @@ def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
 def test_per_frame_fits_batched_over_frames_match_one_frame_fits(open_head, monkeypatch):
     import flame_transit.render.scene as S
 
-    monkeypatch.setattr(S, "FIT_VERTICES", 4 * open_head.num_vertices)  # 10 frames: 3 chunks, the last short
+    monkeypatch.setattr(S, "_fit_chunk", lambda num_vertices: 4)  # 10 frames: 3 chunks, the last short
     pose = torch.zeros(10, 15)
     pose[:, 6] = torch.linspace(0.0, 0.35, 10)  # jaw opens
     pose[:, 1] = torch.linspace(-0.2, 0.2, 10)  # head turns
