@@ -66,8 +66,6 @@ class Animation:
     timings: Dict[str, float] = field(default_factory=dict)
     _vertices: Optional[np.ndarray] = field(default=None, repr=False)
     _frames: Optional[np.ndarray] = field(default=None, repr=False)
-    #: the frames a video save rendered, one array each (see :meth:`_caching_frames`)
-    _frame_list: Optional[List[np.ndarray]] = field(default=None, repr=False)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -127,42 +125,37 @@ class Animation:
 
     def iter_frames(self, progress: bool = False) -> Iterator[np.ndarray]:
         """Yield ``(H, W, 3)`` uint8 frames one by one (no clip-sized buffer)."""
-        held = self._frames if self._frames is not None else self._frame_list
-        if held is not None:
-            yield from held
+        if self._frames is not None:
+            yield from self._frames
             return
         from .render import render_frames
 
         yield from render_frames(self, progress=progress)
 
     def _caching_frames(self, progress: bool) -> Iterator[np.ndarray]:
-        """Stream frames and keep a copy of each (so a contact sheet or :attr:`frames` after a
-        video renders nothing), unless the clip is over ~1 GiB of pixels. The copies are
-        separate arrays, joined only if :attr:`frames` is asked for: frame-sized blocks are
-        recycled by the allocator from clip to clip, a clip-sized one is mapped afresh, and
-        faulting its pages in cost ~5 % of a warm 512² clip here."""
-        if self._frames is not None or self._frame_list is not None:
-            yield from self.iter_frames()
+        """Stream frames and keep a copy of each in one ``(T, H, W, 3)`` array, :attr:`frames`
+        (so a contact sheet or :attr:`frames` after a video renders nothing), unless the clip
+        is over ~1 GiB of pixels. One array, not one per frame: the kernel backs a large
+        allocation with huge pages where it can (numpy asks for them), while 60 separate 512²
+        frames cost ~12,000 page faults (~25 ms) a clip here."""
+        if self._frames is not None:
+            yield from self._frames
             return
         count, budget = self.num_frames, 1 << 30
-        kept: Optional[List[np.ndarray]] = None
+        kept: Optional[np.ndarray] = None
         n = 0
         for n, frame in enumerate(self.iter_frames(progress=progress), start=1):
             if n == 1 and count * frame.nbytes <= budget:
-                kept = []
+                kept = np.empty((count,) + frame.shape, dtype=frame.dtype)
             if kept is not None and n <= count:
-                frame = np.array(frame, copy=True)
-                frame.flags.writeable = False  # the video writer then queues it without a copy
-                kept.append(frame)
+                kept[n - 1] = frame
             yield frame
         if kept is not None and n == count:
-            self._frame_list = kept
+            self._frames = kept
 
     @property
     def frames(self) -> np.ndarray:
         """``(T, H, W, 3)`` uint8, rendered on first access and cached."""
-        if self._frames is None and self._frame_list is not None:
-            self._frames, self._frame_list = np.stack(self._frame_list), None
         if self._frames is None:
             t0 = time.perf_counter()
             self._frames = _into_one_array(self.iter_frames(progress=self.render_options.get("progress", False)),
@@ -223,7 +216,7 @@ class Animation:
             options["labels"] = dict(zip(self.anchor_frames, self.trajectory.labels))
         if "indices" not in options:
             options["indices"] = self.sheet_indices(options.pop("n", 8))
-        contact_sheet(self._frame_list if self._frame_list is not None else self.frames, p, fps=self.fps, **options)
+        contact_sheet(self.frames, p, fps=self.fps, **options)
         return p
 
     def deca_params(self) -> Dict[str, np.ndarray]:

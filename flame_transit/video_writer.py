@@ -273,13 +273,11 @@ class _PipeWriter:
                     self._failed.set()  # the caller sees a failed put / finish, not a hang
 
     def put(self, frame: np.ndarray) -> bool:
-        """Queue ``frame`` (``(H, W, 3)`` uint8 RGB, H and W even): a copy, unless it is
-        read-only and owns its pixels (no caller can change it meanwhile); the caller may reuse
-        its buffer. False once a write has failed."""
+        """Queue a copy of ``frame`` (``(H, W, 3)`` uint8 RGB, H and W even; the caller may
+        reuse its buffer); False once a write has failed."""
         if self._failed.is_set():
             return False
-        frozen = not frame.flags.writeable and frame.flags.owndata and frame.flags.c_contiguous and frame.dtype == np.uint8
-        self._queue.put(frame if frozen else np.array(frame, dtype=np.uint8, order="C", copy=True))
+        self._queue.put(np.array(frame, dtype=np.uint8, order="C", copy=True))
         return True
 
     def finish(self) -> bool:
