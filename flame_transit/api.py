@@ -207,6 +207,9 @@ class Animation:
 
             t0 = time.perf_counter()
             progress = options.pop("progress", self.render_options.get("progress", False))
+            # a renderer yields a new array for each frame (Renderer._draw) and _caching_frames
+            # keeps its own copy: the writer need not copy them again
+            options.setdefault("copy", False)
             write_video(self._caching_frames(progress), p, fps=self.fps, **options)
             self.timings["video"] = time.perf_counter() - t0
             return p

@@ -121,6 +121,7 @@ def write_video(
     quality: float = 6.0,
     progress: bool = False,
     total: Optional[int] = None,
+    copy: bool = True,
 ) -> Path:
     """Write frames to ``path`` (``.mp4`` or ``.gif``), atomically.
 
@@ -133,6 +134,9 @@ def write_video(
             at preset veryfast).
         progress: show a tqdm progress bar.
         total: number of frames for the progress bar when ``frames`` has no ``len``.
+        copy: ``.mp4``: copy each frame before it waits for ffmpeg (frames are encoded on
+            another thread). ``False`` when the iterable yields a new array for each frame and
+            never changes it afterwards: one copy a frame less.
 
     Returns:
         The absolute path written.
@@ -159,7 +163,7 @@ def write_video(
 
     with atomic_path(path) as tmp:
         if suffix == ".mp4":
-            _write_mp4(stream, tmp, first.shape, fps, float(quality))
+            _write_mp4(stream, tmp, first.shape, fps, float(quality), copy=bool(copy))
         else:
             _write_gif(stream, tmp, fps)
     return user_path(text).absolute()
@@ -182,7 +186,8 @@ def _crf(quality: float) -> int:
     return max(0, int((1.0 - quality / 10.0) * 51) - _CRF_OFFSET)
 
 
-def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], fps: float, quality: float) -> None:
+def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], fps: float, quality: float,
+               copy: bool = True) -> None:
     """Pipe frames to the ffmpeg binary of ``imageio-ffmpeg``.
 
     ffmpeg is run directly (not through ``imageio_ffmpeg.write_frames``, whose close polls for the
@@ -213,7 +218,7 @@ def _write_mp4(stream: Iterable[np.ndarray], tmp: Path, shape: Tuple[int, ...], 
                     cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
                     start_new_session=os.name == "posix",  # Ctrl-C reaches Python, which kills ffmpeg
                 )
-            writer = _PipeWriter(proc.stdin)
+            writer = _PipeWriter(proc.stdin, copy=copy)
             for frame in stream:
                 if not writer.put(_pad_even(frame)):
                     break  # ffmpeg quit early; its message is in `err`
@@ -248,11 +253,12 @@ class _PipeWriter:
 
     DEPTH = 4
 
-    def __init__(self, pipe: Any) -> None:
+    def __init__(self, pipe: Any, copy: bool = True) -> None:
         import queue
         import threading
 
         self._pipe = pipe
+        self._copy = copy
         _widen_pipe(pipe)
         self._queue: "queue.Queue[Optional[np.ndarray]]" = queue.Queue(self.DEPTH)
         self._failed = threading.Event()
@@ -273,11 +279,12 @@ class _PipeWriter:
                     self._failed.set()  # the caller sees a failed put / finish, not a hang
 
     def put(self, frame: np.ndarray) -> bool:
-        """Queue a copy of ``frame`` (``(H, W, 3)`` uint8 RGB, H and W even; the caller may
-        reuse its buffer); False once a write has failed."""
+        """Queue ``frame`` (``(H, W, 3)`` uint8 RGB, H and W even), copied unless the writer
+        was made with ``copy=False`` (then the caller must not change it); False once a write
+        has failed."""
         if self._failed.is_set():
             return False
-        self._queue.put(np.array(frame, dtype=np.uint8, order="C", copy=True))
+        self._queue.put(np.array(frame, dtype=np.uint8, order="C") if self._copy else np.ascontiguousarray(frame, dtype=np.uint8))
         return True
 
     def finish(self) -> bool:

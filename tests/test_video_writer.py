@@ -177,3 +177,25 @@ def test_pipe_to_ffmpeg_is_widened_where_allowed(tmp_path):
         assert after == (PIPE_BYTES if limit >= PIPE_BYTES else before)
     with open(tmp_path / "plain.bin", "wb") as fh:  # not a pipe: left alone, no error
         _widen_pipe(fh)
+
+
+def test_mp4_copies_frames_unless_told_they_are_new(tmp_path):
+    """Frames wait for ffmpeg on another thread: a generator that refills one buffer still
+    writes each frame as it was (the default copies); copy=False writes the same video from
+    frames that are new arrays."""
+    def refilled():
+        buf = np.zeros((32, 48, 3), np.uint8)
+        for i in range(8):
+            buf[:] = 20 + 25 * i
+            yield buf
+
+    def levels(path):
+        reader = imageio_ffmpeg.read_frames(str(path))
+        next(reader)
+        return [int(round(np.frombuffer(b, np.uint8).mean())) for b in reader]
+
+    expected = [20 + 25 * i for i in range(8)]
+    shared = write_video(refilled(), tmp_path / "shared.mp4", fps=10, quality=10)
+    assert all(abs(a - b) <= 2 for a, b in zip(levels(shared), expected)), levels(shared)
+    fresh = write_video((f.copy() for f in refilled()), tmp_path / "fresh.mp4", fps=10, quality=10, copy=False)
+    assert levels(fresh) == levels(shared)
