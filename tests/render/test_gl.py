@@ -210,3 +210,26 @@ def test_shared_textures_in_use_are_not_evicted(monkeypatch):
     finally:
         for r in (one, two, three):
             r.close()
+
+
+def test_layers_over_keeps_exactly_the_triangles_whose_bounds_meet_the_box():
+    rng = np.random.default_rng(3)
+    layers = []
+    for k in range(4):
+        xy = rng.uniform(0, 100, (30, 2))
+        faces = rng.integers(0, 30, (40, 3))
+        layers.append(Layer(f"l{k}", "photo", xy, faces, uv=xy, texture="photo"))
+    layers.append(Layer("far", "photo", np.array([[200.0, 200.0], [210, 200], [200, 210]]), np.array([[0, 1, 2]]),
+                        uv=np.zeros((3, 2)), texture="photo"))
+    box = (40, 30, 60, 55)
+    out = gl._layers_over(Frame(layers), box)
+    expected = {}
+    for layer in layers:
+        tri = layer.xy[layer.faces]
+        lo, hi = tri.min(axis=1), tri.max(axis=1)
+        meets = (lo[:, 0] <= box[2]) & (hi[:, 0] >= box[0]) & (lo[:, 1] <= box[3]) & (hi[:, 1] >= box[1])
+        if meets.any():
+            expected[layer.name] = layer.faces[meets]
+    assert [layer.name for layer in out.layers] == list(expected)
+    for layer in out.layers:
+        assert np.array_equal(layer.faces, expected[layer.name])

@@ -643,20 +643,25 @@ def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
     (layers left without any are dropped): the others cannot change a pixel there, and
     llvmpipe pays per triangle."""
     x0, y0, x1, y1 = box
-    keep = []
-    for layer in frame.layers:
-        xy = np.asarray(layer.xy)
-        if not len(xy) or not len(layer.faces):
-            continue
-        # a triangle's bounds miss the box iff all three corners lie beyond one of its sides:
-        # per-vertex outcodes (Cohen-Sutherland), AND-ed per face
-        code = ((xy[:, 0] < x0) | ((xy[:, 0] > x1) << 1) | ((xy[:, 1] < y0) << 2) | ((xy[:, 1] > y1) << 3)).astype(np.uint8)
-        f = np.asarray(layer.faces)
-        meets = (code[f[:, 0]] & code[f[:, 1]] & code[f[:, 2]]) == 0
+    layers = [layer for layer in frame.layers if len(layer.xy) and len(layer.faces)]
+    if not layers:
+        return dataclasses.replace(frame, layers=[])
+    # a triangle's bounds miss the box iff all three corners lie beyond one of its sides:
+    # per-vertex outcodes (Cohen-Sutherland), for every layer's vertices at once, AND-ed per face
+    xy = np.concatenate([layer.xy for layer in layers])
+    x, y = xy[:, 0], xy[:, 1]
+    code = ((x < x0).view(np.uint8) | ((x > x1).view(np.uint8) << 1) | ((y < y0).view(np.uint8) << 2)
+            | ((y > y1).view(np.uint8) << 3))
+    start, keep = 0, []
+    for layer in layers:
+        faces = np.asarray(layer.faces)
+        corners = code[start:start + len(layer.xy)][faces]
+        start += len(layer.xy)
+        meets = (corners[:, 0] & corners[:, 1] & corners[:, 2]) == 0
         if meets.all():
             keep.append(layer)
         elif meets.any():
-            keep.append(dataclasses.replace(layer, faces=np.asarray(layer.faces)[meets]))
+            keep.append(dataclasses.replace(layer, faces=faces[meets]))
     return dataclasses.replace(frame, layers=keep)
 
 
