@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from flame_transit.render.backends import gl, gl_shaders
+from flame_transit.render.backends.gl_textures import SharedTextures
 from flame_transit.render.types import Frame, Layer
 
 
@@ -190,7 +191,7 @@ def test_shared_textures_in_use_are_not_evicted(monkeypatch):
     """Two clips drawn interleaved (two frame generators) under a budget of one texture:
     neither loses its texture, each draws its own photo, and idle ones go later."""
     size = 32
-    monkeypatch.setattr(gl._SharedTextures, "MAX_BYTES", size * size * 4)
+    monkeypatch.setattr(SharedTextures, "MAX_BYTES", size * size * 4)
     red, blue, green = (np.full((size, size, 3), c, np.uint8) for c in ((200, 10, 10), (10, 10, 200), (10, 200, 10)))
     one, two, three = (gl.GLRenderer(samples=0) for _ in range(3))
     try:
@@ -199,7 +200,7 @@ def test_shared_textures_in_use_are_not_evicted(monkeypatch):
         for _ in range(2):
             assert tuple(one._draw(_photo_frame(size))[size // 2, size // 2]) == (200, 10, 10)
             assert tuple(two._draw(_photo_frame(size))[size // 2, size // 2]) == (10, 10, 200)
-        shared = gl._SHARED_TEXTURES[id(one.ctx)]
+        shared = SharedTextures.of(one.ctx)
         one._end()
         two._end()
         three._begin((size, size), {"photo": green})  # now the idle ones go

@@ -4,9 +4,10 @@ On a CPU-only Linux machine this runs on Mesa's llvmpipe (Debian packages ``libe
 libgl1-mesa-dri``); on a machine with an NVIDIA driver the same code runs on the GPU's EGL.
 One context, three shader programs (:mod:`.gl_shaders`), a (multisampled) framebuffer, a
 supersample framebuffer for the frame's edge box and dynamic vertex / index buffers are created
-once and reused for every frame; only the vertex data changes. A frame is submitted (every pass
-issued, then ``glFlush``) and read back at the next one, so llvmpipe's threads rasterise it while
-Python builds the next frame.
+once and reused for every frame; only the vertex data changes. Textures are shared in the
+context by content (:mod:`.gl_textures`): the next clip of a photo uploads none. A frame is
+submitted (every pass issued, then ``glFlush``) and read back at the next one, so llvmpipe's
+threads rasterise it while Python builds the next frame.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..base import Renderer
 from ..camera import points_box
 from ..types import Frame, Layer
 from .gl_shaders import EDGE_FS, EDGE_VS, LIT_FS, LIT_VS, MOUTH_SUPERSAMPLE, PHOTO_FS, PHOTO_VS
+from .gl_textures import SharedTextures, rgba
 
 __all__ = ["GLRenderer", "INSTALL_HINT"]
 
@@ -57,50 +59,6 @@ def _shared_context(backend: str, kwargs: Dict[str, Any]):
                  info.get("GL_VENDOR", "?"))
         _CONTEXTS[key] = ctx
     return ctx
-
-
-class _SharedTextures:
-    """One context's textures by content (:func:`content_digest` of the pixels and the
-    filter), kept across renderers: the clips of one photo draw the same photo-look textures,
-    and a 512² upload costs ~4 ms here (four a clip), its digest under 1 ms. The least recently
-    used idle ones go beyond :attr:`MAX_BYTES`; one that a renderer holds is never released."""
-
-    MAX_BYTES = 64 << 20
-
-    def __init__(self) -> None:
-        from collections import OrderedDict
-
-        self._entries: "OrderedDict[Tuple[str, bool], List[Any]]" = OrderedDict()  # -> [texture, bytes, users]
-
-    def acquire(self, key: Tuple[str, bool]) -> Any:
-        """The texture under ``key`` (now in use), or None when there is none yet."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        self._entries.move_to_end(key)
-        entry[2] += 1
-        return entry[0]
-
-    def add(self, key: Tuple[str, bool], tex: Any) -> None:
-        """Keep ``tex`` under ``key``, in use by its maker; release idle ones over the budget."""
-        self._entries[key] = [tex, tex.width * tex.height * 4, 1]
-        total = sum(e[1] for e in self._entries.values())
-        for old in [k for k, e in self._entries.items() if e[2] == 0]:  # oldest first
-            if total <= self.MAX_BYTES:
-                break
-            tex_, nbytes, _ = self._entries.pop(old)
-            tex_.release()
-            total -= nbytes
-
-    def release(self, key: Tuple[str, bool]) -> None:
-        """A renderer is done with the texture under ``key``."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            entry[2] = max(0, entry[2] - 1)
-
-
-#: the shared textures of each context (by id: contexts live as long as the process, _CONTEXTS)
-_SHARED_TEXTURES: Dict[int, _SharedTextures] = {}
 
 
 def _gl_flush(kwargs: Dict[str, Any]) -> Callable[[], None]:
@@ -238,16 +196,16 @@ class GLRenderer(Renderer):
 
     def _texture(self, img: np.ndarray, nearest: bool):
         """The texture of ``(H, W, 3)`` uint8 ``img``, shared in the context by content
-        (:class:`_SharedTextures`)."""
+        (:class:`.gl_textures.SharedTextures`)."""
         import moderngl
 
-        shared = _SHARED_TEXTURES.setdefault(id(self.ctx), _SharedTextures())
+        shared = SharedTextures.of(self.ctx)
         key = (self._digests.get(id(img)) or content_digest(img), nearest)
         self._digests[id(img)] = key[0]  # (the twin of a texture has its pixels)
         tex = shared.acquire(key)
         if tex is None:
             h, w = img.shape[:2]
-            tex = self.ctx.texture((w, h), 4, _rgba(img))
+            tex = self.ctx.texture((w, h), 4, rgba(img))
             tex.filter = (moderngl.NEAREST, moderngl.NEAREST) if nearest else (moderngl.LINEAR, moderngl.LINEAR)
             tex.repeat_x = tex.repeat_y = False
             shared.add(key, tex)
@@ -267,7 +225,7 @@ class GLRenderer(Renderer):
         return twin
 
     def _release_textures(self) -> None:
-        shared = _SHARED_TEXTURES.get(id(self.ctx)) if self.ctx is not None else None
+        shared = SharedTextures.of(self.ctx) if self.ctx is not None else None
         if shared is not None:
             for key in self._held:
                 shared.release(key)
@@ -611,15 +569,6 @@ class GLRenderer(Renderer):
 
 
 _QUAD_FACES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.uint32)
-
-
-def _rgba(img: np.ndarray) -> bytes:
-    """``(H, W, 3)`` uint8 as opaque RGBA bytes: llvmpipe fetches 4-byte texels faster than
-    3-byte ones (about 1 ms of a 12 ms photo-look frame at 512²)."""
-    out = np.empty(img.shape[:2] + (4,), dtype=np.uint8)
-    out[..., :3] = img
-    out[..., 3] = 255
-    return out.tobytes()
 
 
 def _release_framebuffer(fbo) -> None:
