@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -174,6 +175,9 @@ def _warn_on_driver(entry: Dict[str, Any]) -> None:
                                module="flame_transit.batch", registry=None)
 
 
+_ROW_LOCK = threading.Lock()
+
+
 def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any]) -> Dict[str, Any]:
     """Run one row on this worker and describe it (a report entry); see the module docstring.
 
@@ -181,8 +185,10 @@ def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any
     them in Python's multi-line format, with no row): the entry's ``warnings`` holds their
     messages (each once) and ``warning_categories`` their classes by name.
     """
-    # not thread-safe (Python's warning state is global): workers run one row at a time
-    with warnings.catch_warnings(record=True) as caught:
+    # one row at a time in a process, even on a worker with several threads (a Dask worker
+    # started with --nthreads 4): Python's warning state is global, and the GL context and
+    # ffmpeg pipe of a row are not for sharing between threads
+    with _ROW_LOCK, warnings.catch_warnings(record=True) as caught:
         result = _run_row(task, job)
     seen = set()
     for w in caught:

@@ -235,3 +235,34 @@ def test_row_warnings_from_a_process_pool_come_back_to_the_driver(tmp_path, capf
         f"row 2 ({jobs[0]['out']}): 2 faces found in warn-a; using the largest",
         f"row 4 ({jobs[2]['out']}): 2 faces found in warn-c; using the largest"]
     assert "Warning" not in capfd.readouterr().err  # the children printed nothing themselves
+
+
+def test_rows_on_a_worker_with_several_threads_run_one_at_a_time_with_their_own_warnings(tmp_path):
+    """A cluster worker may hand rows to several threads of one process (dask worker
+    --nthreads 4): they run one after another, and each report entry has only its own row's
+    warnings."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flame_transit.batch import run_row
+
+    running, most = [0], [0]
+    guard = threading.Lock()
+
+    def task(job):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return write_clip(job)
+        finally:
+            with guard:
+                running[0] -= 1
+
+    jobs = _jobs(tmp_path, [f"warn-{i}" for i in range(8)])
+    with ThreadPoolExecutor(4) as pool:
+        entries = list(pool.map(functools.partial(run_row, task), jobs))
+    assert most[0] == 1
+    for job, entry in zip(jobs, entries):
+        assert entry["status"] == "ok"
+        assert entry["warnings"] == [f"2 faces found in {job['instruction']}; using the largest", "ignored 'buddy'"]
