@@ -19,6 +19,7 @@ again on the driver, once, with the row named: ``row 3 (clips/b.mp4): ignored 'b
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import importlib
@@ -31,7 +32,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import FlameTransitError, InputError
 from ..io_utils import atomic_write_text, user_path
@@ -39,7 +40,8 @@ from .engines import check_engine, open_engine
 from .validate import check_output
 from .worker import load_counts, worker_id
 
-__all__ = ["REPORT_FIELDS", "BatchReport", "run_row", "run_batch", "read_report_frames", "check_report_path"]
+__all__ = ["REPORT_FIELDS", "BatchReport", "run_row", "run_batch", "read_report_frames", "check_report_path",
+           "recording_row", "warn_again"]
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +169,40 @@ def _row_label(entry: Dict[str, Any]) -> str:
 def _warn_on_driver(entry: Dict[str, Any]) -> None:
     """Raise a row's recorded warnings again in this process, prefixed with the row."""
     categories = entry.get("warning_categories") or []
-    for i, message in enumerate(entry.get("warnings") or ()):
-        category = _category(categories[i]) if i < len(categories) else UserWarning
-        # registry=None: every row says its own warnings even when an earlier batch in this
-        # process said the same text; the user's filters ("ignore", "error") still apply
-        warnings.warn_explicit(f"{_row_label(entry)}: {message}", category, __file__, 0,
-                               module="flame_transit.batch", registry=None)
+    messages = entry.get("warnings") or []
+    warn_again(_row_label(entry), [(categories[i] if i < len(categories) else "builtins:UserWarning", m)
+                                   for i, m in enumerate(messages)])
 
 
 _ROW_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def recording_row() -> Iterator[List[Tuple[str, str]]]:
+    """Run the block as one row of a batch: alone in this process, even on a worker with
+    several threads (a Dask worker started with ``--nthreads 4``), because Python's warning
+    state, the GL context and a row's ffmpeg pipe are not shared between threads. Its warnings
+    are recorded, not printed: the yielded list gets each distinct ``(category, message)``
+    once (category by name, see :func:`warn_again`) when the block ends."""
+    found: List[Tuple[str, str]] = []
+    with _ROW_LOCK, warnings.catch_warnings(record=True) as caught:
+        try:
+            yield found
+        finally:
+            for w in caught:
+                key = (_category_name(w.category), str(w.message))
+                if key not in found:
+                    found.append(key)
+
+
+def warn_again(label: str, recorded: Sequence[Sequence[str]]) -> None:
+    """Raise warnings that :func:`recording_row` recorded (maybe on another machine) in this
+    process, each prefixed with ``label`` (which row or image said it)."""
+    for category, message in recorded:
+        # registry=None: every row says its own warnings even when an earlier batch in this
+        # process said the same text; the user's filters ("ignore", "error") still apply
+        warnings.warn_explicit(f"{label}: {message}", _category(category), __file__, 0,
+                               module="flame_transit.batch", registry=None)
 
 
 def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any]) -> Dict[str, Any]:
@@ -185,18 +212,11 @@ def run_row(task: Callable[[Dict[str, Any]], Dict[str, Any]], job: Dict[str, Any
     them in Python's multi-line format, with no row): the entry's ``warnings`` holds their
     messages (each once) and ``warning_categories`` their classes by name.
     """
-    # one row at a time in a process, even on a worker with several threads (a Dask worker
-    # started with --nthreads 4): Python's warning state is global, and the GL context and
-    # ffmpeg pipe of a row are not for sharing between threads
-    with _ROW_LOCK, warnings.catch_warnings(record=True) as caught:
+    with recording_row() as found:
         result = _run_row(task, job)
-    seen = set()
-    for w in caught:
-        key = (_category_name(w.category), str(w.message))
-        if key not in seen:
-            seen.add(key)
-            result["warning_categories"].append(key[0])
-            result["warnings"].append(key[1])
+    for category, message in found:
+        result["warning_categories"].append(category)
+        result["warnings"].append(message)
     return result
 
 

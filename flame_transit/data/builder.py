@@ -88,10 +88,13 @@ class BuildReport:
     from_cache: int = 0
     failed: int = 0
     failures: List[Tuple[str, str]] = field(default_factory=list)
+    #: (path, message) of the warnings the encoder raised on the images encoded in this build
+    warnings: List[Tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self, max_failures: int = 100) -> Dict[str, Any]:
         return {"total": self.total, "encoded": self.encoded, "from_cache": self.from_cache,
-                "failed": self.failed, "failures": [list(f) for f in self.failures[:max_failures]]}
+                "failed": self.failed, "failures": [list(f) for f in self.failures[:max_failures]],
+                "warnings": [list(w) for w in self.warnings[:max_failures]]}
 
     def __str__(self) -> str:
         return (f"{self.total} images: {self.encoded} encoded ({self.from_cache} from the partial-results "
@@ -280,12 +283,18 @@ def _encode_path(encode: EncodeFn, path: str) -> Dict[str, Any]:
 
 
 def _encode_timed(encode: EncodeFn, path: str) -> Dict[str, Any]:
-    """:func:`_encode_path` plus the worker (``host:pid``) and the seconds it took."""
+    """:func:`_encode_path` as one batch row (:func:`~flame_transit.batch.runner.recording_row`:
+    its warnings recorded in ``warnings``), plus the worker (``host:pid``) and the seconds it
+    took."""
     from ..batch import worker_id
+    from ..batch.runner import recording_row
 
     t0 = time.perf_counter()
-    rec = _encode_path(encode, path)
+    with recording_row() as found:
+        rec = _encode_path(encode, path)
     rec.update(worker=worker_id(), seconds=round(time.perf_counter() - t0, 4))
+    if found:
+        rec["warnings"] = [list(w) for w in found]
     return rec
 
 
@@ -443,6 +452,7 @@ def build_dataset(
     report.from_cache = sum(1 for p in paths if p in done and done[p].get("ok"))
 
     from ..batch import check_engine, open_engine
+    from ..batch.runner import warn_again
 
     engine = check_engine(engine, address)
     n_workers = (os.cpu_count() or 1) if workers is None else int(workers)
@@ -476,6 +486,9 @@ def build_dataset(
 
     def record(rec: Dict[str, Any]) -> None:
         done[rec["path"]] = rec
+        if rec.get("warnings"):  # said once, here, naming the image (not again on resume)
+            warn_again(rec["path"], rec["warnings"])
+            report.warnings.extend((rec["path"], message) for _, message in rec["warnings"])
         if cache_fh is not None:
             cache_fh.write(json.dumps(rec) + "\n")
             cache_fh.flush()

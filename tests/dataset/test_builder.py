@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from flame_transit.data.builder import (
 )
 from flame_transit.errors import AssetError, InputError, NoFaceError
 from flame_transit.head import load_head
-from tests.dataset.fakes import astronaut, make_fake_ckplus, stub_encode
+from tests.dataset.fakes import astronaut, make_fake_ckplus, stub_encode, warning_encode
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +189,21 @@ def test_real_encoder(ckplus, head):
     # the peak and the neutral frame are the same photo here: the same codes
     np.testing.assert_allclose(ds.expression[0], ds.expression[1], atol=1e-5)
     assert np.isfinite(ds.expression).all() and (ds.expression >= -1e-6).all()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_encoder_warnings_name_their_image_once_and_go_into_the_report(ckplus, head, tmp_path, workers):
+    """Warnings from the encoder (on a pool or cluster worker they were printed there, unlabelled)
+    come back to this process naming the image, and into meta["build"]; a resumed build does
+    not say them again."""
+    items = read_ckplus(ckplus)
+    cache = tmp_path / "partial.jsonl"
+    with pytest.warns(UserWarning) as caught:
+        ds = build_dataset(items, encode_fn=warning_encode, head=head, workers=workers, cache_path=cache, progress=False)
+    said = sorted(str(w.message) for w in caught if "faces found" in str(w.message))
+    paths = sorted(str(Path(it.path).absolute()) for it in items)
+    assert said == [f"{p}: 2 faces found; using the largest" for p in paths]
+    assert sorted(p for p, _ in ds.meta["build"]["warnings"]) == paths
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # everything comes from the partial-results file
+        build_dataset(items, encode_fn=warning_encode, head=head, workers=workers, cache_path=cache, progress=False)
