@@ -116,7 +116,7 @@ class GLRenderer(Renderer):
         self._pass = "main"
         self._quads: Dict[Tuple[int, int], np.ndarray] = {}
         self._textures: Dict[str, Any] = {}  # by name, for this clip
-        self._held: List[Tuple[str, bool]] = []  # keys of the shared textures it uses (_SharedTextures)
+        self._held: List[Tuple[str, bool]] = []  # keys of the shared textures it uses (gl_textures.SharedTextures)
         self._digests: Dict[int, str] = {}  # this clip's textures' content digests, by id
         self._arrays: Dict[str, np.ndarray] = {}  # the textures' pixels (the photo: the backdrop)
         self._plain: Optional[np.ndarray] = None  # a frame of the clear colour
