@@ -174,7 +174,9 @@ def _warn_on_driver(entry: Dict[str, Any]) -> None:
                                    for i, m in enumerate(messages)])
 
 
-_ROW_LOCK = threading.Lock()
+#: one row at a time per process (see recording_row); re-entrant, so a row that itself runs one
+#: (a task building a dataset) does not wait for itself
+_ROW_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager

@@ -266,3 +266,20 @@ def test_rows_on_a_worker_with_several_threads_run_one_at_a_time_with_their_own_
     for job, entry in zip(jobs, entries):
         assert entry["status"] == "ok"
         assert entry["warnings"] == [f"2 faces found in {job['instruction']}; using the largest", "ignored 'buddy'"]
+
+
+def test_a_row_that_runs_a_row_does_not_wait_for_itself(tmp_path):
+    """A task may itself run a batch row (a row that builds a dataset encodes each image as
+    one): the per-process row lock is re-entrant, and the inner row's warnings stay its own."""
+    from flame_transit.batch import run_row
+    from flame_transit.batch.runner import recording_row
+
+    def task(job):
+        with recording_row() as inner:
+            warnings.warn("inner only", UserWarning)
+        assert [m for _, m in inner] == ["inner only"]
+        return write_clip(job)
+
+    entry = run_row(task, _jobs(tmp_path, ["warn-a"])[0])
+    assert entry["status"] == "ok"
+    assert entry["warnings"] == ["2 faces found in warn-a; using the largest", "ignored 'buddy'"]

@@ -21,10 +21,12 @@ def rgba(img: np.ndarray) -> bytes:
 
 
 class SharedTextures:
-    """One context's textures by content (:func:`~flame_transit._memo.content_digest` of the pixels and the
-    filter), kept across renderers: the clips of one photo draw the same photo-look textures,
-    and a 512² upload costs ~4 ms here (four a clip), its digest under 1 ms. The least recently
-    used idle ones go beyond :attr:`MAX_BYTES`; one that a renderer holds is never released."""
+    """One context's textures by content (:func:`~flame_transit._memo.content_digest` of the
+    pixels, and the filter), kept across renderers: the clips of one photo draw the same
+    photo-look textures, and a 512² upload costs ~4 ms here (four a clip), its digest under
+    1 ms. The least recently used idle ones go beyond :attr:`MAX_BYTES`; one that a renderer
+    holds is never released (unlike :class:`~flame_transit._memo.ContentMemo`, whose entries
+    need no release and are never in use)."""
 
     MAX_BYTES = 64 << 20
 
