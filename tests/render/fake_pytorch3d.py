@@ -13,20 +13,36 @@ import torch
 
 
 class Meshes:
+    """A batch of meshes; packed faces index the packed vertices, as in PyTorch3D."""
+
     def __init__(self, verts, faces):
-        self._verts, self._faces = verts, faces
+        self._verts, self._faces = list(verts), list(faces)
+
+    def __len__(self):
+        return len(self._verts)
 
     def verts_packed(self):
         return torch.cat(self._verts)
 
     def faces_packed(self):
-        return torch.cat(self._faces)
+        offsets = torch.tensor([0] + [len(v) for v in self._verts[:-1]]).cumsum(0)
+        return torch.cat([f + o for f, o in zip(self._faces, offsets)])
+
+    def mesh_to_faces_packed_first_idx(self):
+        return torch.tensor([0] + [len(f) for f in self._faces[:-1]]).cumsum(0)
 
 
 def rasterize_meshes(meshes, image_size, blur_radius=0.0, faces_per_pixel=1, bin_size=None,
                      perspective_correct=False, cull_backfaces=False, **_):
+    """Each mesh of the batch alone (nearest face per pixel); face indices into the packed list."""
     h, w = image_size
     v, f = meshes.verts_packed(), meshes.faces_packed()
+    first = meshes.mesh_to_faces_packed_first_idx().tolist() + [len(f)]
+    out = [_rasterize_one(v, f, first[i], first[i + 1], h, w) for i in range(len(meshes))]
+    return tuple(torch.cat(parts) for parts in zip(*out))
+
+
+def _rasterize_one(v, f, start, stop, h, w):
     half = min(h, w) / 2.0
     # pixel centres in NDC: column j -> x = -(j + 0.5 - w/2) / half, row i -> y = -(i + 0.5 - h/2) / half
     xs = -(torch.arange(w, dtype=torch.float32) + 0.5 - w / 2) / half
@@ -35,7 +51,7 @@ def rasterize_meshes(meshes, image_size, blur_radius=0.0, faces_per_pixel=1, bin
     p2f = torch.full((h, w), -1, dtype=torch.long)
     zbuf = torch.full((h, w), float("inf"))
     bary = torch.zeros(h, w, 3)
-    for k, (a, b, c) in enumerate(f.tolist()):
+    for k, (a, b, c) in enumerate(f[start:stop].tolist(), start):
         A, B, C = v[a], v[b], v[c]
         den = (B[1] - C[1]) * (A[0] - C[0]) + (C[0] - B[0]) * (A[1] - C[1])
         if abs(float(den)) < 1e-12:

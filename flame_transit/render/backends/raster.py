@@ -9,7 +9,7 @@ A backend subclasses :class:`RasterRenderer` and implements :meth:`~RasterRender
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -62,6 +62,11 @@ class RasterRenderer(Renderer):
             torch tensors on ``self.device``: ``pix_to_face (H, W)`` long (-1 = empty),
             ``bary (H, W, 3)`` barycentric coordinates of the pixel centre, ``zbuf (H, W)``.
         """
+
+    def _rasterize_layers(self, layers: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> List[Tuple[Any, Any, Any]]:
+        """:meth:`_rasterize` of each ``(xy, z, faces)``, in order. A backend that rasterises a
+        batch of meshes in one call overrides this (one call a frame instead of one a layer)."""
+        return [self._rasterize(xy, z, faces) for xy, z, faces in layers]
 
     @property
     def device_info(self) -> str:
@@ -125,13 +130,16 @@ class RasterRenderer(Renderer):
         depth = torch.full((h, w), float("inf"), device=self.device)
         tested = [l.depth for l in frame.layers if l.depth is not None and l.depth_test and len(l.depth)]
         hi = max(float(np.max(d)) for d in tested) if tested else 0.0
-        for layer in frame.layers:
-            if len(layer.xy) == 0 or len(layer.faces) == 0:
-                continue
+        layers = [l for l in frame.layers if len(l.xy) and len(l.faces)]
+        # rasterisers: smaller z = nearer, z > 0 in front of the camera
+        rasters = self._rasterize_layers([
+            (np.asarray(l.xy, np.float32),
+             (hi - np.asarray(l.depth, np.float32) + 1.0) if l.depth is not None and l.depth_test
+             else np.ones(len(l.xy), np.float32), np.asarray(l.faces)) for l in layers])
+        # on a GPU, asking whether a layer shows waits for the device; drawing it anyway does not
+        skip_hidden = self.device.type == "cpu"
+        for layer, (p2f, bary, zb) in zip(layers, rasters):
             use_depth = layer.depth is not None and layer.depth_test
-            # rasterisers: smaller z = nearer, z > 0 in front of the camera
-            z = (hi - np.asarray(layer.depth, np.float32) + 1.0) if use_depth else np.ones(len(layer.xy), np.float32)
-            p2f, bary, zb = self._rasterize(np.asarray(layer.xy, np.float32), z, np.asarray(layer.faces))
             mask = p2f >= 0
             if layer.cull_back:  # from the pixel-space winding, whatever the rasteriser's convention
                 area = signed_areas(layer.xy, layer.faces)
@@ -139,7 +147,7 @@ class RasterRenderer(Renderer):
                 mask = mask & front[p2f.clamp(min=0)]
             if use_depth:
                 mask = mask & (zb < depth)
-            if not bool(mask.any()):
+            if skip_hidden and not bool(mask.any()):
                 continue
             col = self._layer_colour(layer, p2f.clamp(min=0), bary)
             a = float(layer.alpha)

@@ -15,7 +15,7 @@ stand-in rasteriser. No anti-aliasing (``faces_per_pixel=1``).
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -63,23 +63,40 @@ class PyTorch3DRenderer(RasterRenderer):
         return f"pytorch3d: {self.device}"
 
     def _rasterize(self, xy: np.ndarray, z: np.ndarray, faces: np.ndarray) -> Tuple[Any, Any, Any]:
+        return self._rasterize_batch([(xy, z, faces)])[0]
+
+    def _rasterize_layers(self, layers: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> List[Tuple[Any, Any, Any]]:
+        """All layers of a frame as one batch of meshes: one rasteriser call a frame."""
+        return self._rasterize_batch(layers)
+
+    def _rasterize_batch(self, layers: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> List[Tuple[Any, Any, Any]]:
+        if not layers:
+            return []
         torch = self.torch
         from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
         from pytorch3d.structures import Meshes
 
         h, w = self._size
         half = min(h, w) / 2.0
-        verts = np.empty((len(xy), 3), dtype=np.float32)
-        verts[:, 0] = -(xy[:, 0] - w / 2.0) / half  # PyTorch3D NDC: +X left
-        verts[:, 1] = -(xy[:, 1] - h / 2.0) / half  # +Y up
-        verts[:, 2] = z
-        mesh = Meshes(
-            verts=[torch.as_tensor(verts, device=self.device)],
-            faces=[torch.as_tensor(np.asarray(faces, dtype=np.int64), device=self.device)],
-        )
+        verts, faces = [], []
+        for xy, z, tri in layers:
+            v = np.empty((len(xy), 3), dtype=np.float32)
+            v[:, 0] = -(xy[:, 0] - w / 2.0) / half  # PyTorch3D NDC: +X left
+            v[:, 1] = -(xy[:, 1] - h / 2.0) / half  # +Y up
+            v[:, 2] = z
+            verts.append(v)
+            faces.append(np.asarray(tri, dtype=np.int64))
+        # one upload of each kind, split on the device
+        v_all = torch.as_tensor(np.concatenate(verts), device=self.device).split([len(v) for v in verts])
+        f_all = torch.as_tensor(np.concatenate(faces), device=self.device).split([len(f) for f in faces])
+        mesh = Meshes(verts=list(v_all), faces=list(f_all))
         # back faces are culled by the compositor from the pixel-space winding
         pix_to_face, zbuf, bary, _ = rasterize_meshes(
             mesh, image_size=(h, w), blur_radius=0.0, faces_per_pixel=1, bin_size=self.bin_size,
             perspective_correct=False, cull_backfaces=False,
         )
-        return pix_to_face[0, ..., 0], bary[0, ..., 0, :], zbuf[0, ..., 0]
+        # face indices come back into the packed (all-layer) face list: make them per layer
+        first = mesh.mesh_to_faces_packed_first_idx().view(-1, 1, 1)
+        p2f = pix_to_face[..., 0]
+        p2f = torch.where(p2f >= 0, p2f - first, p2f)
+        return [(p2f[i], bary[i, ..., 0, :], zbuf[i, ..., 0]) for i in range(len(layers))]
