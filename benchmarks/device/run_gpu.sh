@@ -15,8 +15,8 @@
 # Results go to $OUT (default /tmp/gpu_out).
 set -u
 OUT=${OUT:-/tmp/gpu_out}
-BEFORE=${BEFORE:-lbs,render}
-AFTER=${AFTER:-clips}
+BEFORE=${BEFORE-lbs,render}  # set and empty: none
+AFTER=${AFTER-clips}
 mkdir -p "$OUT"
 ROOT=$PWD
 export PYTHONUNBUFFERED=1

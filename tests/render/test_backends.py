@@ -66,23 +66,11 @@ def test_pytorch3d_backend_logic_matches_gl_on_a_stand_in(monkeypatch, open_head
     _draws_what_gl_draws(p3d, open_head, astronaut, astronaut_clip)
 
 
+
 def test_pytorch3d_batch_of_layers_is_each_layer_alone(monkeypatch):
     """One rasteriser call for all layers of a frame gives each layer's own faces and pixels."""
-    from flame_transit.render.backends.raster import RasterRenderer
-
     from . import fake_pytorch3d
+    from .layer_batches import check_batch_is_each_layer_alone
 
     fake_pytorch3d.install(monkeypatch)
-    p3d = get_renderer("pytorch3d", device="cpu")
-    p3d._size = (24, 32)
-    tri = np.array([[0, 1, 2], [0, 2, 3]])
-    square = np.array([[4.0, 4.0], [20.0, 4.0], [20.0, 18.0], [4.0, 18.0]], np.float32)
-    layers = [(square, np.full(4, 2.0, np.float32), tri),
-              (square + 6.0, np.full(4, 1.0, np.float32), tri[::-1].copy()),
-              (square[:3] - 2.0, np.ones(3, np.float32), tri[:1])]
-    batched = p3d._rasterize_layers(layers)
-    alone = RasterRenderer._rasterize_layers(p3d, layers)
-    assert len(batched) == len(alone) == 3
-    for (p2f, bary, zb), (p2f1, bary1, zb1), (_, _, faces) in zip(batched, alone, layers):
-        assert torch.equal(p2f, p2f1) and torch.equal(bary, bary1) and torch.equal(zb, zb1)
-        assert int(p2f.max()) == len(faces) - 1 and int(p2f.min()) == -1  # local face ids, empty pixels
+    check_batch_is_each_layer_alone(get_renderer("pytorch3d", device="cpu"))

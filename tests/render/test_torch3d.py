@@ -44,17 +44,9 @@ def test_shaded_clip_close_to_gl(p3d, open_head, astronaut_clip):
     assert np.abs(ours.astype(float) - ref.astype(float)).mean() < 3.0
 
 
+
 def test_batch_of_layers_is_each_layer_alone(p3d):
     """One rasteriser call for all layers of a frame (packed face ids made per layer again)."""
-    from flame_transit.render.backends.raster import RasterRenderer
+    from .layer_batches import check_batch_is_each_layer_alone
 
-    p3d._size = (24, 32)
-    tri = np.array([[0, 1, 2], [0, 2, 3]])
-    square = np.array([[4.0, 4.0], [20.0, 4.0], [20.0, 18.0], [4.0, 18.0]], np.float32)
-    layers = [(square, np.full(4, 2.0, np.float32), tri),
-              (square + 6.0, np.full(4, 1.0, np.float32), tri[::-1].copy()),
-              (square[:3] - 2.0, np.ones(3, np.float32), tri[:1])]
-    for (p2f, bary, zb), (p2f1, bary1, zb1), (_, _, faces) in zip(
-            p3d._rasterize_layers(layers), RasterRenderer._rasterize_layers(p3d, layers), layers):
-        assert torch.equal(p2f, p2f1) and torch.allclose(bary, bary1) and torch.allclose(zb, zb1)
-        assert int(p2f.max()) == len(faces) - 1 and int(p2f.min()) == -1
+    check_batch_is_each_layer_alone(p3d)
