@@ -303,6 +303,9 @@ def render_markdown(sections: Sequence[Section], info: Dict[str, Any], command: 
                "Each comparison runs ours and the peer **interleaved in one process** (round-robin, "
                "order alternating), so shared-machine load hits both alike; times are medians over "
                "rounds and ratios are medians of per-round paired ratios (IQR in brackets).\n")
+    if not info.get("gpu"):
+        out.append("Runs on a lent NVIDIA GPU (`benchmarks/device/run_gpu.sh`) are in "
+                   "[RESULTS_GPU.md](RESULTS_GPU.md).\n")
     out.append("## Machine\n")
     la = info.get("loadavg")
     rows = [
