@@ -13,7 +13,7 @@
 # P3D_CLIPS the clips of the PyTorch3D batch; AB=1 runs renderers_ab.py; E2E=0 and TESTS=0 skip
 # the end-to-end section and tests/render.
 # Results go to $OUT (default /tmp/gpu_out).
-set -u
+set -u -o pipefail  # a step's timeout (124) reaches its '|| failed' marker through grep and tee
 OUT=${OUT:-/tmp/gpu_out}
 BEFORE=${BEFORE-lbs,render}  # set and empty: none
 AFTER=${AFTER-clips}
@@ -21,12 +21,17 @@ mkdir -p "$OUT"
 ROOT=$PWD
 export PYTHONUNBUFFERED=1
 step() { echo; echo "=== $* ($(date -u +%T))"; }
+unprofiled() { grep -v "^USDT" || true; }  # torch's profiler markers; no line left is no failure
+failed() { echo "!!! the step above exited with $1 (124: its time limit)" | tee -a "$OUT/failures.txt"; }
 bench() {  # bench NAME SECTIONS [--quick]: python -m benchmarks into $OUT/NAME.md
-  [ -n "$2" ] && timeout "${BENCH_S:-240}" python3 -m benchmarks --only "$2" ${3:-} --out "$OUT/$1.md" \
-    --json "$OUT/$1.json" 2>&1 | grep -v "^USDT" | tee -a "$OUT/bench.log"
+  if [ -n "$2" ]; then
+    timeout "${BENCH_S:-240}" python3 -m benchmarks --only "$2" ${3:-} --out "$OUT/$1.md" \
+      --json "$OUT/$1.json" 2>&1 | unprofiled | tee -a "$OUT/bench.log" || failed $?
+  fi
 }
 
 step "GL loaders and wheels"
+ls .gl/*.deb >/dev/null 2>&1 || { echo "no .gl/*.deb: put Debian's GL loader packages there (see above)"; exit 1; }
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 vendor=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
@@ -46,6 +51,7 @@ with get_renderer("gl") as r:
     img = r.render(np.array([[-0.5, -0.5, 0.0], [0.5, -0.5, 0.0], [0.0, 0.5, 0.0]]), np.array([[0, 1, 2]]), size=64)
     print("gl device:", r.device_info, "| drawn pixels:", int((np.asarray(img)[..., :3] != np.asarray(img)[0, 0, :3]).any(-1).sum()))
 EOF
+rc=$?; [ $rc = 0 ] || failed $rc
 
 if [ -f .devrun/prepare.sh ]; then
   step "prepare.sh (background)"
@@ -61,14 +67,14 @@ bench gpu_after "$AFTER"
 
 if python3 -c "from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes" 2>/dev/null; then
   step "tests/render/test_torch3d.py on PyTorch3D (CUDA)"
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/render/test_torch3d.py 2>&1 | tail -15 | tee "$OUT/p3d_tests.log"
+  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/render/test_torch3d.py 2>&1 | tail -15 | tee "$OUT/p3d_tests.log" || failed $?
   if [ "${AB:-0}" = 1 ]; then
     step "one clip's frames through each renderer"
-    timeout 90 python3 benchmarks/device/renderers_ab.py --rounds "${AB_ROUNDS:-3}" 2>&1 | grep -v "^USDT" | tee "$OUT/renderers_ab.txt"
+    timeout 90 python3 benchmarks/device/renderers_ab.py --rounds "${AB_ROUNDS:-3}" 2>&1 | unprofiled | tee "$OUT/renderers_ab.txt" || failed $?
   fi
   step "${P3D_CLIPS:-100} clips through PyTorch3D"
   timeout "${P3D_CLIPS_S:-120}" python3 -m benchmarks.bench_clips --clips "${P3D_CLIPS:-100}" --renderer pytorch3d 2>&1 \
-    | grep -v "^USDT" | tee "$OUT/clips_p3d.md"
+    | unprofiled | tee "$OUT/clips_p3d.md" || failed $?
 fi
 
 if [ "${E2E:-1}" = 1 ]; then
@@ -78,6 +84,6 @@ fi
 
 if [ "${TESTS:-1}" = 1 ]; then
   step "tests/render on the GPU (GL and, when importable, PyTorch3D)"
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/render 2>&1 | tail -15 | tee "$OUT/render_tests.log"
+  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/render 2>&1 | tail -15 | tee "$OUT/render_tests.log" || failed $?
 fi
 step done

@@ -66,7 +66,6 @@ def test_pytorch3d_backend_logic_matches_gl_on_a_stand_in(monkeypatch, open_head
     _draws_what_gl_draws(p3d, open_head, astronaut, astronaut_clip)
 
 
-
 def test_pytorch3d_batch_of_layers_is_each_layer_alone(monkeypatch):
     """One rasteriser call for all layers of a frame gives each layer's own faces and pixels."""
     from . import fake_pytorch3d
@@ -74,3 +73,21 @@ def test_pytorch3d_batch_of_layers_is_each_layer_alone(monkeypatch):
 
     fake_pytorch3d.install(monkeypatch)
     check_batch_is_each_layer_alone(get_renderer("pytorch3d", device="cpu"))
+
+
+def test_hidden_layers_drawn_anyway_change_nothing(example, open_head, astronaut, astronaut_clip, monkeypatch):
+    """A GPU device draws layers no pixel shows (asking would wait for the device): the frames
+    are the ones a CPU device gets by skipping them."""
+    img, p = astronaut
+    calls = []
+    colour = type(example)._layer_colour
+    monkeypatch.setattr(type(example), "_layer_colour", lambda self, *a: calls.append(1) or colour(self, *a))
+    frames = {}
+    for skip in (True, False):
+        example.skip_hidden_layers = skip
+        calls.clear()
+        frames[skip] = example.render(astronaut_clip[[0, 2]], open_head.faces, p, look="photo", photo=img,
+                                      head=open_head, size=32)
+        frames[skip, "calls"] = len(calls)
+    assert frames[False, "calls"] > frames[True, "calls"]  # some layer was hidden
+    np.testing.assert_array_equal(frames[True], frames[False])

@@ -46,6 +46,9 @@ class RasterRenderer(Renderer):
 
         self.torch = torch
         self.device = torch.device(device)
+        #: skip the colour work of a layer no pixel shows; on a GPU asking that waits for the
+        #: device, while compositing an all-hidden layer changes nothing, so it is drawn anyway
+        self.skip_hidden_layers = self.device.type == "cpu"
         self._textures: Dict[str, Any] = {}
         self._size: Tuple[int, int] = (0, 0)
 
@@ -136,8 +139,6 @@ class RasterRenderer(Renderer):
             (np.asarray(l.xy, np.float32),
              (hi - np.asarray(l.depth, np.float32) + 1.0) if l.depth is not None and l.depth_test
              else np.ones(len(l.xy), np.float32), np.asarray(l.faces)) for l in layers])
-        # on a GPU, asking whether a layer shows waits for the device; drawing it anyway does not
-        skip_hidden = self.device.type == "cpu"
         for layer, (p2f, bary, zb) in zip(layers, rasters):
             use_depth = layer.depth is not None and layer.depth_test
             mask = p2f >= 0
@@ -147,7 +148,7 @@ class RasterRenderer(Renderer):
                 mask = mask & front[p2f.clamp(min=0)]
             if use_depth:
                 mask = mask & (zb < depth)
-            if skip_hidden and not bool(mask.any()):
+            if self.skip_hidden_layers and not bool(mask.any()):
                 continue
             col = self._layer_colour(layer, p2f.clamp(min=0), bary)
             a = float(layer.alpha)

@@ -8,8 +8,8 @@ screen, the shorter image side spanning [-1, 1], pixel edges at the ends:
 
 All layers of a frame go through one ``rasterize_meshes`` call, as a batch of meshes.
 ``tests/render/test_torch3d.py`` compares this backend with the GL one wherever PyTorch3D is
-installed. It has passed against PyTorch3D 0.7.9 on the CPU and on CUDA (an H200,
-``benchmarks/RESULTS_GPU.md``). The shared compositor is also tested on CPU through a stand-in
+installed. It has passed against PyTorch3D 0.7.9 on the CPU, and on CUDA (an H200) with
+PyTorch3D's Python package and only its mesh rasteriser compiled (``benchmarks/RESULTS_GPU.md``). The shared compositor is also tested on CPU through a stand-in
 rasteriser. No anti-aliasing (``faces_per_pixel=1``). On a GPU this path is ~8× slower than the
 GL backend, because its compositor is torch code run layer by layer; prefer ``"gl"`` unless
 PyTorch3D is what you need.
