@@ -1,6 +1,6 @@
 """Render the frames of one warm photo-look clip through each renderer, interleaved.
 
-    python benchmarks/device/renderers_ab.py [--rounds 3] [--size 512]
+    python benchmarks/device/renderers_ab.py [--rounds 3] [--size 512] [--profile]
 
 Variants: ``gl``; ``pytorch3d`` (all layers of a frame in one rasteriser call); and
 ``pytorch3d, a call a layer`` (the base class's loop over ``_rasterize``, as before the batched
@@ -27,6 +27,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--profile", action="store_true", help="also profile one PyTorch3D clip (torch.profiler)")
     args = p.parse_args()
     sys.path.insert(0, str(REPO))
     import dataclasses
@@ -69,6 +70,13 @@ def main() -> int:
         diff = int(np.abs(frames[name].astype(int) - frames["gl"].astype(int)).max())
         mean = float(np.abs(frames[name].astype(int) - frames["gl"].astype(int)).mean())
         print(f"  {name:28s} {med:7.3f} s a clip  {n / med:7.1f} frames/s  vs gl: max {diff}, mean {mean:.3f}")
+    if args.profile:  # cProfile: on a GPU, the waits for the device land on the call that syncs
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(variants["pytorch3d"])
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     return 0
 
 
