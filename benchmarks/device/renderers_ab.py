@@ -7,7 +7,10 @@ Variants: ``gl``; ``pytorch3d`` (all layers of a frame in one rasteriser call); 
 call). The clip is animated once (examples/face.jpg, "from disgust to happiness", 77 frames with
 holds) and ``Animation.frames`` is rendered again in each round, after one warm-up each. Prints
 median seconds a clip and frames a second, and the largest pixel difference from ``gl`` (the GL
-backend anti-aliases edges, PyTorch3D does not).
+backend anti-aliases edges, PyTorch3D does not). ``--profile`` then prints a cProfile of one
+PyTorch3D clip: on a GPU, waiting for the device shows on the call that synchronises. On an
+H200 a frame took 29 ms through PyTorch3D against 3.6 ms through GL, and where it goes is not
+known yet.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--size", type=int, default=512)
-    p.add_argument("--profile", action="store_true", help="also profile one PyTorch3D clip (torch.profiler)")
+    p.add_argument("--profile", action="store_true", help="also print a cProfile of one PyTorch3D clip")
     args = p.parse_args()
     sys.path.insert(0, str(REPO))
     import dataclasses
