@@ -10,8 +10,9 @@
 # MediaPipe cannot be installed there: the photo's detections are replayed from
 # benchmarks/device/detections.npz (mediapipe_replay.py says why and what that leaves out).
 # BEFORE and AFTER are the benchmark sections run before and after prepare.sh has finished;
-# P3D_CLIPS the clips of the PyTorch3D batch; AB=1 runs renderers_ab.py; E2E=0 and TESTS=0 skip
-# the end-to-end section and tests/render.
+# P3D_CLIPS the clips of the PyTorch3D batch; AB=1 runs renderers_ab.py (AB_ARGS=--profile adds
+# its cProfile); E2E=0 and TESTS=0 skip the end-to-end section and tests/render. Only 8 files
+# come back from a lent machine's $OUT: the markdown reports first, logs after.
 # Results go to $OUT (default /tmp/gpu_out).
 set -u -o pipefail  # a step's timeout (124) reaches its '|| failed' marker through grep and tee
 OUT=${OUT:-/tmp/gpu_out}
@@ -70,7 +71,7 @@ if python3 -c "from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_me
   timeout 90 python3 -m pytest -q -p no:cacheprovider tests/render/test_torch3d.py 2>&1 | tail -15 | tee "$OUT/p3d_tests.log" || failed $?
   if [ "${AB:-0}" = 1 ]; then
     step "one clip's frames through each renderer"
-    timeout 90 python3 benchmarks/device/renderers_ab.py --rounds "${AB_ROUNDS:-3}" 2>&1 | unprofiled | tee "$OUT/renderers_ab.txt" || failed $?
+    timeout 90 python3 benchmarks/device/renderers_ab.py --rounds "${AB_ROUNDS:-3}" ${AB_ARGS:-} 2>&1 | unprofiled | tee "$OUT/renderers_ab.txt" || failed $?
   fi
   step "${P3D_CLIPS:-100} clips through PyTorch3D"
   timeout "${P3D_CLIPS_S:-120}" python3 -m benchmarks.bench_clips --clips "${P3D_CLIPS:-100}" --renderer pytorch3d 2>&1 \
