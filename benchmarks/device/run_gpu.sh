@@ -11,8 +11,8 @@
 # benchmarks/device/detections.npz (mediapipe_replay.py says why and what that leaves out).
 # BEFORE and AFTER are the benchmark sections run before and after prepare.sh has finished;
 # P3D_CLIPS the clips of the PyTorch3D batch; AB=1 runs renderers_ab.py (AB_ARGS=--profile adds
-# its cProfile); E2E=0 and TESTS=0 skip the end-to-end section and tests/render. Only 8 files
-# come back from a lent machine's $OUT: the markdown reports first, logs after.
+# its cProfile); E2E=0 and TESTS=0 skip the end-to-end section and tests/render. Only the first
+# 8 files by name came back from the lent machine's $OUT: keep what matters to the fewest files.
 # Results go to $OUT (default /tmp/gpu_out).
 set -u -o pipefail  # a step's timeout (124) reaches its '|| failed' marker through grep and tee
 OUT=${OUT:-/tmp/gpu_out}
