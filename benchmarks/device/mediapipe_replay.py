@@ -85,8 +85,8 @@ class _Recordings:
 
         settings = _settings_key(max_num_faces, max_side, flip_average)
         digest = content_digest(rgb, int(max_num_faces), int(max_side), bool(flip_average))
-        for d, s, _, _, faces, _ in self.entries:
-            if d == digest and s == settings:
+        for d, _, _, _, faces, _ in self.entries:
+            if d == digest:  # the digest covers the settings too
                 return [f.copy() for f in faces]
         thumb = _thumbnail(rgb)
         best: Optional[Tuple[float, np.ndarray]] = None

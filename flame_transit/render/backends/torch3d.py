@@ -9,8 +9,9 @@ screen, the shorter image side spanning [-1, 1], pixel edges at the ends:
 All layers of a frame go through one ``rasterize_meshes`` call, as a batch of meshes.
 ``tests/render/test_torch3d.py`` compares this backend with the GL one wherever PyTorch3D is
 installed. It has passed against PyTorch3D 0.7.9 on the CPU, and on CUDA (an H200) with
-PyTorch3D's Python package and only its mesh rasteriser compiled (``benchmarks/RESULTS_GPU.md``). The shared compositor is also tested on CPU through a stand-in
-rasteriser. No anti-aliasing (``faces_per_pixel=1``). On a GPU this path is ~8× slower than the
+PyTorch3D's Python package and only its mesh rasteriser compiled
+(``benchmarks/RESULTS_GPU.md``). The shared compositor is also tested on CPU through a
+stand-in rasteriser. No anti-aliasing (``faces_per_pixel=1``). On a GPU this path is ~8× slower than the
 GL backend, because its compositor is torch code run layer by layer; prefer ``"gl"`` unless
 PyTorch3D is what you need.
 """
@@ -66,13 +67,10 @@ class PyTorch3DRenderer(RasterRenderer):
         return f"pytorch3d: {self.device}"
 
     def _rasterize(self, xy: np.ndarray, z: np.ndarray, faces: np.ndarray) -> Tuple[Any, Any, Any]:
-        return self._rasterize_batch([(xy, z, faces)])[0]
+        return self._rasterize_layers([(xy, z, faces)])[0]
 
     def _rasterize_layers(self, layers: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> List[Tuple[Any, Any, Any]]:
         """All layers of a frame as one batch of meshes: one rasteriser call a frame."""
-        return self._rasterize_batch(layers)
-
-    def _rasterize_batch(self, layers: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> List[Tuple[Any, Any, Any]]:
         if not layers:
             return []
         torch = self.torch
