@@ -269,13 +269,14 @@ class CreaseRig:
             dark = dark * visibility
         return 1.0 - dark, self.faces[(s > 0)[self.strip_of_face]]
 
-    def lift(self, verts: np.ndarray, source: np.ndarray, rest: np.ndarray, gain: float,
+    def lift(self, verts: np.ndarray, source_folds: np.ndarray, rest: np.ndarray, gain: float,
              visibility: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """Per-point brightening ``(P,)`` (1 = none) where the photo's own face (``source``)
-        has a fold that the frame no longer has, both measured against the neutral ``rest``
-        face (a source smile's nasolabial folds and crow's feet fade as the smile goes), and
-        the triangles of those folds (``(F', 3)``)."""
-        gone = np.clip(self.strength(source, rest) - self.strength(verts, rest), 0.0, 1.0)
+        """Per-point brightening ``(P,)`` (1 = none) where the photo's own face has a fold
+        (``source_folds``: its :meth:`strength` against ``rest``) that the frame ``verts`` no
+        longer has, both measured against the neutral ``rest`` face (a source smile's
+        nasolabial folds and crow's feet fade as the smile goes), and the triangles of those
+        folds (``(F', 3)``)."""
+        gone = np.clip(source_folds - self.strength(verts, rest), 0.0, 1.0)
         up = (gain * self.depth * gone)[self.strip_of_point] * self.centre
         if visibility is not None:
             up = up * visibility

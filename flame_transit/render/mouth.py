@@ -88,6 +88,19 @@ def kabsch(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return r, t
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array, the same value without its per-call cost (~10 µs,
+    twice per rendered frame).
+
+    Example:
+        >>> _median(np.array([3.0, 1.0, 2.0])), _median(np.array([4.0, 1.0, 3.0, 2.0]))
+        (2.0, 2.5)
+    """
+    v = np.sort(values)
+    n = len(v)
+    return float(v[n // 2]) if n % 2 else float((v[n // 2 - 1] + v[n // 2]) / 2.0)
+
+
 def _spow(x: np.ndarray, e: float) -> np.ndarray:
     return np.sign(x) * np.abs(x) ** e
 
@@ -491,7 +504,7 @@ class MouthRig:
         """:meth:`opening` from the lip ring in the rest mouth frame ``(R, 3)``."""
         up = local[self.upper, 1]
         lo = local[~self.upper, 1]
-        return float(max(0.0, np.median(up) - np.median(lo)) / self.width) if len(lo) else 0.0
+        return float(max(0.0, _median(up) - _median(lo)) / self.width) if len(lo) else 0.0
 
 
 def visible_through(g: Any, xy: np.ndarray, ring_xy: np.ndarray) -> np.ndarray:
@@ -504,8 +517,11 @@ def visible_through(g: Any, xy: np.ndarray, ring_xy: np.ndarray) -> np.ndarray:
         return f
     lo, hi = ring_xy.min(axis=0), ring_xy.max(axis=0)
     margin = 0.05 * float(np.max(hi - lo)) + 2.0  # px: wider than a tooth's facet
-    near = ((xy >= lo - margin) & (xy <= hi + margin)).all(axis=1)
-    keep = near[f].any(axis=1)
+    # column by column and corner by corner: numpy's reductions over a short last axis cost
+    # more than the comparisons (0.1 ms a frame)
+    x, y = xy[:, 0], xy[:, 1]
+    near = (x >= lo[0] - margin) & (x <= hi[0] + margin) & (y >= lo[1] - margin) & (y <= hi[1] + margin)
+    keep = near[f[:, 0]] | near[f[:, 1]] | near[f[:, 2]]
     if g.facing is not None:
         keep &= g.facing
     return f[keep]

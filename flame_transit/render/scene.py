@@ -361,10 +361,14 @@ class Scene:
         self.assets = PhotoAssets.build(img, hw, src2d, topo.outer if self.open_face else None,
                                         topo.mouth, eyes, face_w, irises=self._iris_ids(eyes))
         self.textures = self.assets.textures
+        # the strips' texture coordinates and the photo's own folds, the same in every frame
         if self.creases is not None:
             self.crease_visibility = self._skin_likeness(img, self.creases.interpolate(src2d / scale))
+            self._crease_uv = self.creases.interpolate(src2d)
         if self.fold_lift is not None:
             self.lift_visibility = self._skin_likeness(img, self.fold_lift.interpolate(src2d / scale))
+            self._lift_uv = self.fold_lift.interpolate(src2d)
+            self._source_folds = self.fold_lift.strength(self.src, self.rest)
         self.palette = self.assets.mouth_palette().copy()
         self.palette[0] = bright_teeth(self.palette[0], self.assets.white)
         self.n_src = self._normals(self.src)
@@ -648,16 +652,15 @@ class Scene:
                           color=rig.interpolate(color) * dark[:, None], specular=1.0)]
         layers = []
         if self.fold_lift is not None:  # the photo's folds that the frame no longer makes fade
-            up, lifted = self.fold_lift.lift(verts, self.src, self.rest, FOLD_LIFT, self.lift_visibility)
+            up, lifted = self.fold_lift.lift(verts, self._source_folds, self.rest, FOLD_LIFT, self.lift_visibility)
             if len(lifted):
                 lx = self.fold_lift.interpolate(p)
                 base = self.fold_lift.interpolate(ratio) if ratio is not None else 1.0
                 layers.append(Layer("fold_lift", "photo", lx[:, :2], lifted, depth=lx[:, 2] + depth_bias,
-                                    uv=self.fold_lift.interpolate(self.src2d), texture="face", texture2="photo",
-                                    mix=mix, ratio=base * up))
+                                    uv=self._lift_uv, texture="face", texture2="photo", mix=mix, ratio=base * up))
         if len(shown):
             base = rig.interpolate(ratio) if ratio is not None else 1.0
-            layers.append(Layer("creases", "photo", xy[:, :2], shown, depth=depth, uv=rig.interpolate(self.src2d),
+            layers.append(Layer("creases", "photo", xy[:, :2], shown, depth=depth, uv=self._crease_uv,
                                 texture="face", texture2="photo", mix=mix, ratio=base * dark))
         return layers
 

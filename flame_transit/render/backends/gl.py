@@ -310,21 +310,23 @@ class GLRenderer(Renderer):
         same_vertices = (vertices is not None and vertices.get("zmap") == zmap and vertices.get("far") == far
                          and all(a is b for a, b in zip(vertices.get("arrays", ()), arrays)))
         if not same_vertices:
-            pos = np.empty((n, 3), dtype=np.float32)
-            pos[:, :2] = layer.xy
+            # interleaved float32 rows (position, then normal + colour or uv + ratio), filled in
+            # place: one array a layer instead of a concatenation of converted copies
+            data = np.empty((n, 9 if lit else 6), dtype=np.float32)
+            data[:, :2] = layer.xy
             if far is not None:
-                pos[:, 2] = _FAR_Z[far]
+                data[:, 2] = _FAR_Z[far]
             elif layer.depth is not None and layer.depth_test:
                 lo, scale = zmap
-                pos[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
+                data[:, 2] = 0.98 - 1.96 * (np.asarray(layer.depth) - lo) * scale
             else:
-                pos[:, 2] = 0.0
+                data[:, 2] = 0.0
             if lit:
-                data = np.concatenate([pos, np.asarray(layer.normal, np.float32), np.asarray(layer.color, np.float32)], axis=1)
+                data[:, 3:6] = layer.normal
+                data[:, 6:9] = layer.color
             else:
-                ratio = layer.ratio if layer.ratio is not None else np.ones(n)
-                data = np.concatenate([pos, np.asarray(layer.uv, np.float32), np.asarray(ratio, np.float32)[:, None]], axis=1)
-            data = np.ascontiguousarray(data, np.float32)
+                data[:, 3:5] = layer.uv
+                data[:, 5] = layer.ratio if layer.ratio is not None else 1.0
             vertices = self._vertex_buffer(key, data.nbytes)
             vertices["vbo"].write(data)
             vertices["zmap"], vertices["arrays"], vertices["far"] = zmap, arrays, far  # held: ids stay unique
