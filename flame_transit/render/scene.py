@@ -266,14 +266,13 @@ class Scene:
             opening = g.opening
             p = self._project(g.verts, t)
             p[:, :2] += offset
-            col = palette[g.material] * g.ao[:, None]
             faces = np.concatenate([visible_through(g, p[:, :2], self._project(verts[self.rig.ring], t)[:, :2] + offset),
                                     g.cavity_faces])
             # only the vertices of the faces drawn (about a third of the rig's): a rasteriser
             # transforms every vertex it is given
             used, faces = compact_faces(faces, len(p))
             layers.append(Layer("mouth", "lit", p[used, :2], faces, depth=p[used, 2],
-                                normal=g.normals[used], color=col[used],
+                                normal=g.normals[used], color=palette[g.material[used]] * g.ao[used, None],
                                 specular=0.25 if self.look == "shaded" else 0.0))
         elif self.mouth_interior is not None:
             p = self._project(verts, t)
@@ -601,7 +600,8 @@ class Scene:
             pos, uvs, start = [], [], 0
             for ring in rings:
                 for out, ring_values in ((pos, p[ring]), (uvs, uv[start:start + len(ring)])):
-                    out += [ring_values, ring_values.mean(axis=0, keepdims=True)]
+                    # (np.mean's value without its per-call cost)
+                    out += [ring_values, np.add.reduce(ring_values, axis=0, keepdims=True) / len(ring)]
                 start += len(ring)
             pos = np.concatenate(pos)
             pos[:, 2] -= behind
