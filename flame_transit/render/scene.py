@@ -194,7 +194,7 @@ class Scene:
         self.fold_lift = CreaseRig.for_template(FOLD_LIFT_WIDTH, look) if self.topo.mediapipe and look == "photo" else None
         self.crease_visibility: Optional[np.ndarray] = None
         self.lift_visibility: Optional[np.ndarray] = None
-        self._fitted: Tuple[int, Any] = (-1, None)  # (chunk, its _FrameFits): see _fits
+        self._fitted: Tuple[int, Any] = (-1, None)  # (first frame of a chunk, its _FrameFits): see _fits
 
         if look == "shaded":
             self._init_shaded(params, size, background, color)
@@ -514,12 +514,13 @@ class Scene:
 
     def _fits(self, t: int) -> "_FrameFits":
         """What frame ``t``'s draw list needs from its mesh alone (:class:`_FrameFits`), worked
-        out for a chunk of frames (:func:`_fit_chunk`) at once."""
+        out for a chunk of frames (:func:`_fit_chunk`) at once. Frame 0 is a chunk of its own:
+        it is drawn, and the rasteriser kept busy, while the next chunk is worked out."""
         size = _fit_chunk(self.num_vertices)
-        chunk, fits = self._fitted
-        if chunk != t // size:
-            chunk = t // size
-            verts = np.asarray(self.verts[chunk * size:(chunk + 1) * size], dtype=np.float64)
+        start = 0 if t == 0 else 1 + (t - 1) // size * size
+        first, fits = self._fitted
+        if first != start:
+            verts = np.asarray(self.verts[start:start + size if t else 1], dtype=np.float64)
             normals = self._normals(verts)
             ids = self.skull_ids
             fits = _FrameFits(
@@ -528,8 +529,8 @@ class Scene:
                 normals=normals,
                 shade=self.crease_ratio(verts) if self.look == "shaded" else self._face_ratio(verts, normals),
             )
-            self._fitted = (chunk, fits)
-        i = t - chunk * size
+            self._fitted = (start, fits)
+        i = t - start
 
         def at(pair: Any) -> Any:
             return None if pair is None else (pair[0][i], pair[1][i])
