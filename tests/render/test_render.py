@@ -215,7 +215,7 @@ def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(open_head):
 def test_per_frame_fits_batched_over_frames_match_one_frame_fits(open_head, monkeypatch):
     import flame_transit.render.scene as S
 
-    monkeypatch.setattr(S, "_fit_chunk", lambda num_vertices: 4)  # 10 frames: 3 chunks, the last short
+    monkeypatch.setattr(S, "_fit_chunk", lambda num_vertices: 4)  # 10 frames: 0 alone, 1-4, 5-8, 9 (short)
     pose = torch.zeros(10, 15)
     pose[:, 6] = torch.linspace(0.0, 0.35, 10)  # jaw opens
     pose[:, 1] = torch.linspace(-0.2, 0.2, 10)  # head turns
@@ -230,7 +230,7 @@ def test_per_frame_fits_batched_over_frames_match_one_frame_fits(open_head, monk
                         photo=np.full((64, 64, 3), 128, np.uint8) if look == "photo" else None,
                         source_vertices=None, head=open_head, rest_vertices=None, background=None, color=None,
                         mouth=True, shading_gain=1.0)
-        for t in (0, 3, 4, 9, 5, 1):  # out of order: chunks are refitted as needed
+        for t in (0, 3, 4, 9, 5, 1, 8):  # out of order: chunks are refitted as needed
             fits = scene._fits(t)
             verts = v[t].astype(np.float64)
             for batched, single in zip(fits.rig + (fits.to_source,), scene.rig.transforms(verts) + (scene._to_source(verts),)):
