@@ -234,3 +234,30 @@ def test_layers_over_keeps_exactly_the_triangles_whose_bounds_meet_the_box():
     assert [layer.name for layer in out.layers] == list(expected)
     for layer in out.layers:
         assert np.array_equal(layer.faces, expected[layer.name])
+
+
+def test_photo_layers_without_ratio_or_second_texture_draw_the_same_with_the_plain_program(renderer, monkeypatch):
+    size = 64
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    other = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    quad = np.array([[3.3, 2.7], [60.1, 5.2], [58.4, 61.0], [4.9, 57.5]])
+    uv = quad * 0.93 + 1.7  # resampled: bilinear filtering between texels
+    plain = Layer("skirt", "photo", quad, np.array([[0, 1, 2], [0, 2, 3]]), uv=uv, texture="photo", depth_test=False)
+    # which program draws what: ratio or a mixed-in second texture need the full one
+    assert gl._program(plain) == "plain"
+    assert gl._program(dataclasses.replace(plain, texture2="other", mix=0.0)) == "plain"
+    assert gl._program(dataclasses.replace(plain, texture2="other", mix=0.3)) == "photo"
+    assert gl._program(dataclasses.replace(plain, ratio=np.ones(4))) == "photo"
+    assert gl._program(Layer("mouth", "lit", quad, np.array([[0, 1, 2]]))) == "lit"
+
+    frames = [Frame([plain]), Frame([dataclasses.replace(plain, alpha=0.6)], background=(0.2, 0.4, 0.9)),
+              Frame([dataclasses.replace(plain, texture2="other", mix=0.0)])]
+    renderer._begin((size, size), {"photo": photo, "other": other})
+    drawn = [renderer._draw(f) for f in frames]
+    monkeypatch.setattr(gl, "_program", lambda layer: "lit" if layer.kind == "lit" else "photo")
+    full = [renderer._draw(f) for f in frames]
+    renderer._end()
+    for a, b in zip(drawn, full):
+        assert a.std() > 20  # the photo was drawn, not the clear colour
+        np.testing.assert_array_equal(a, b)

@@ -25,7 +25,7 @@ from ...errors import RendererUnavailableError
 from ..base import Renderer
 from ..camera import points_box
 from ..types import Frame, Layer
-from .gl_shaders import EDGE_FS, EDGE_VS, LIT_FS, LIT_VS, MOUTH_SUPERSAMPLE, PHOTO_FS, PHOTO_VS
+from .gl_shaders import EDGE_FS, EDGE_VS, LIT_FS, LIT_VS, MOUTH_SUPERSAMPLE, PHOTO_FS, PHOTO_PLAIN_FS, PHOTO_VS
 from .gl_textures import SharedTextures, rgba
 
 __all__ = ["GLRenderer", "INSTALL_HINT"]
@@ -154,6 +154,7 @@ class GLRenderer(Renderer):
         self._flush = _gl_flush(self.context_kwargs)
         self._progs["lit"] = ctx.program(vertex_shader=LIT_VS, fragment_shader=LIT_FS)
         self._progs["photo"] = ctx.program(vertex_shader=PHOTO_VS, fragment_shader=PHOTO_FS)
+        self._progs["plain"] = ctx.program(vertex_shader=PHOTO_VS, fragment_shader=PHOTO_PLAIN_FS)
         self._progs["edges"] = ctx.program(vertex_shader=EDGE_VS, fragment_shader=EDGE_FS)
         return ctx
 
@@ -275,9 +276,9 @@ class GLRenderer(Renderer):
         return entry
 
     def _index_buffer(self, key: Tuple[str, str, str], vbo, ibytes: int, fmt: str, attrs: Tuple[str, ...]) -> Dict[str, Any]:
-        """The index buffer and vertex array of layer ``key[:2]`` in pass ``key[2]``: each pass
-        has its own, so writing one pass's indices never waits for the other pass's draw
-        (issued earlier in the same frame, still reading its own)."""
+        """The index buffer and vertex array of layer ``key[0]``, drawn by program ``key[1]``,
+        in pass ``key[2]``: each pass has its own, so writing one pass's indices never waits for
+        the other pass's draw (issued earlier in the same frame, still reading its own)."""
         entry = self._indices.get(key)
         if entry is not None and entry["vbo"] is vbo and entry["ibo"].size >= ibytes:
             return entry
@@ -302,7 +303,8 @@ class GLRenderer(Renderer):
             return
         key = (layer.name, layer.kind)
         lit = layer.kind == "lit"
-        fmt, attrs = ("3f 3f 3f", ("in_pos", "in_normal", "in_color")) if lit else ("3f 2f 1f", ("in_pos", "in_uv", "in_ratio"))
+        program = _program(layer)
+        fmt, attrs = _VERTEX_FORMATS[program]
         # a layer drawn again in the frame's other pass (with a subset of its faces) keeps the
         # vertices the first pass uploaded: same attribute arrays and depth mapping
         arrays = (layer.xy, layer.depth, layer.normal, layer.color, layer.uv, layer.ratio)
@@ -331,21 +333,23 @@ class GLRenderer(Renderer):
             vertices["vbo"].write(data)
             vertices["zmap"], vertices["arrays"], vertices["far"] = zmap, arrays, far  # held: ids stay unique
         faces = layer.faces
-        entry = self._indices.get((*key, self._pass))
+        entry = self._indices.get((layer.name, program, self._pass))
         if entry is None or entry["faces"] is not faces or entry["vbo"] is not vertices["vbo"]:
             tri = np.ascontiguousarray(faces, dtype=np.uint32)
-            entry = self._index_buffer((*key, self._pass), vertices["vbo"], tri.nbytes, fmt, attrs)
+            entry = self._index_buffer((layer.name, program, self._pass), vertices["vbo"], tri.nbytes, fmt, attrs)
             entry["ibo"].write(tri)
             entry["faces"], entry["count"] = faces, tri.size
-        self._draw_uploaded(layer, entry, far)
+        self._draw_uploaded(layer, entry, far, program)
 
-    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any], far: Optional[str] = None) -> None:
-        """Set the state and uniforms of ``layer`` and draw its uploaded buffers."""
+    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any], far: Optional[str] = None,
+                       program: Optional[str] = None) -> None:
+        """Set the state and uniforms of ``layer`` and draw its uploaded buffers (with
+        ``program``, by default :func:`_program`'s)."""
         import moderngl
 
         ctx = self.ctx
         vao = entry["vao"]
-        kind = "lit" if layer.kind == "lit" else "photo"
+        kind = program or _program(layer)
         if kind == "lit":
             self._uniform(kind, "specular", float(layer.specular))
         else:
@@ -354,10 +358,11 @@ class GLRenderer(Renderer):
                 raise RuntimeError(f"layer {layer.name!r} uses unknown texture {layer.texture!r}")
             tex.use(location=0)
             self._uniform(kind, "tex", 0)
-            tex2 = self._textures.get(layer.texture2) if layer.texture2 else None
-            (tex2 or tex).use(location=1)
-            self._uniform(kind, "tex2", 1)
-            self._uniform(kind, "mix_tex2", float(layer.mix) if tex2 is not None else 0.0)
+            if kind == "photo":
+                tex2 = self._textures.get(layer.texture2) if layer.texture2 else None
+                (tex2 or tex).use(location=1)
+                self._uniform(kind, "tex2", 1)
+                self._uniform(kind, "mix_tex2", float(layer.mix) if tex2 is not None else 0.0)
             self._uniform(kind, "viewport", (float(self._size[1]), float(self._size[0])))  # uv in output pixels
         self._uniform(kind, "region", self._region)
         self._uniform(kind, "alpha", float(layer.alpha))
@@ -614,6 +619,23 @@ def _layers_over(frame: Frame, box: Tuple[int, int, int, int]) -> Frame:
         elif meets.any():
             keep.append(dataclasses.replace(layer, faces=faces[meets]))
     return dataclasses.replace(frame, layers=keep)
+
+
+#: vertex formats of the programs (one vertex buffer layout per kind: "plain" skips the ratio)
+_VERTEX_FORMATS = {
+    "lit": ("3f 3f 3f", ("in_pos", "in_normal", "in_color")),
+    "photo": ("3f 2f 1f", ("in_pos", "in_uv", "in_ratio")),
+    "plain": ("3f 2f 4x", ("in_pos", "in_uv")),
+}
+
+
+def _program(layer: Layer) -> str:
+    """The program that draws ``layer``: ``"lit"``, or for a photo layer ``"plain"`` when
+    it has no shading ratio and mixes in no second texture (:data:`PHOTO_PLAIN_FS`: the same
+    colour, less work a fragment), else ``"photo"``."""
+    if layer.kind == "lit":
+        return "lit"
+    return "plain" if layer.ratio is None and not (layer.texture2 and layer.mix > 0) else "photo"
 
 
 #: clip-space z of the far placements of :meth:`GLRenderer._draw_layer`: beyond every
