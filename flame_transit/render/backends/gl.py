@@ -112,7 +112,7 @@ class GLRenderer(Renderer):
         self._fbo = None
         self._resolve = None
         self._bufs: Dict[Tuple[str, str], Dict[str, Any]] = {}  # vertex buffers, per layer
-        self._indices: Dict[Tuple[str, str, str], Dict[str, Any]] = {}  # index buffers, per layer and pass
+        self._indices: Dict[Tuple[str, str, str], Dict[str, Any]] = {}  # index buffers, per layer, program and pass
         self._pass = "main"
         self._quads: Dict[Tuple[int, int], np.ndarray] = {}
         self._textures: Dict[str, Any] = {}  # by name, for this clip

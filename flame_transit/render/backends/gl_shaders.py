@@ -1,5 +1,6 @@
 """GLSL of the GL backend (:mod:`.gl`): the lit and photo programs, whose constants come from
-:mod:`..lights` (the same light model every backend uses), and the mouth's edge pass.
+:mod:`..lights` (the same light model every backend uses), the plain photo program for layers
+that need neither relighting nor a second texture, and the mouth's edge pass.
 
 Vertex positions arrive in output pixels with depth in ``[-1, 1]``; ``region`` is the pixel
 rectangle ``(x0, y0, w, h)`` being drawn (the frame's layers box, or the supersampled mouth box).
