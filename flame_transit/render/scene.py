@@ -517,10 +517,10 @@ class Scene:
         out for a chunk of frames (:func:`_fit_chunk`) at once. Frame 0 is a chunk of its own:
         it is drawn, and the rasteriser kept busy, while the next chunk is worked out."""
         size = _fit_chunk(self.num_vertices)
-        start = 0 if t == 0 else 1 + (t - 1) // size * size
+        start, stop = (0, 1) if t == 0 else (1 + (t - 1) // size * size, 1 + ((t - 1) // size + 1) * size)
         first, fits = self._fitted
         if first != start:
-            verts = np.asarray(self.verts[start:start + size if t else 1], dtype=np.float64)
+            verts = np.asarray(self.verts[start:stop], dtype=np.float64)
             normals = self._normals(verts)
             ids = self.skull_ids
             fits = _FrameFits(
@@ -601,8 +601,7 @@ class Scene:
             pos, uvs, start = [], [], 0
             for ring in rings:
                 for out, ring_values in ((pos, p[ring]), (uvs, uv[start:start + len(ring)])):
-                    # (np.mean's value without its per-call cost)
-                    out += [ring_values, np.add.reduce(ring_values, axis=0, keepdims=True) / len(ring)]
+                    out += [ring_values, ring_values.mean(axis=0, keepdims=True)]
                 start += len(ring)
             pos = np.concatenate(pos)
             pos[:, 2] -= behind

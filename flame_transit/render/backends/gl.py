@@ -302,8 +302,8 @@ class GLRenderer(Renderer):
         if n == 0 or len(layer.faces) == 0:
             return
         key = (layer.name, layer.kind)
-        lit = layer.kind == "lit"
         program = _program(layer)
+        lit = program == "lit"
         fmt, attrs = _VERTEX_FORMATS[program]
         # a layer drawn again in the frame's other pass (with a subset of its faces) keeps the
         # vertices the first pass uploaded: same attribute arrays and depth mapping
@@ -341,15 +341,13 @@ class GLRenderer(Renderer):
             entry["faces"], entry["count"] = faces, tri.size
         self._draw_uploaded(layer, entry, far, program)
 
-    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any], far: Optional[str] = None,
-                       program: Optional[str] = None) -> None:
-        """Set the state and uniforms of ``layer`` and draw its uploaded buffers (with
-        ``program``, by default :func:`_program`'s)."""
+    def _draw_uploaded(self, layer: Layer, entry: Dict[str, Any], far: Optional[str], kind: str) -> None:
+        """Set the state and uniforms of ``layer`` and draw its uploaded buffers with program
+        ``kind`` (:func:`_program`)."""
         import moderngl
 
         ctx = self.ctx
         vao = entry["vao"]
-        kind = program or _program(layer)
         if kind == "lit":
             self._uniform(kind, "specular", float(layer.specular))
         else:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ..lights import AMBIENT, HALF_KEY, HEADLIGHT, KEY, KEY_DIR, LUMA, SHININESS, SPECULAR
 
-__all__ = ["EDGE_FS", "EDGE_RAMP", "EDGE_SPREAD", "EDGE_VS", "LIT_FS", "LIT_VS", "MOUTH_SUPERSAMPLE", "PHOTO_FS", "PHOTO_PLAIN_FS",
-           "PHOTO_VS"]
+__all__ = ["EDGE_FS", "EDGE_RAMP", "EDGE_SPREAD", "EDGE_VS", "LIT_FS", "LIT_VS", "MOUTH_SUPERSAMPLE", "PHOTO_FS",
+           "PHOTO_PLAIN_FS", "PHOTO_VS"]
 
 _SHADE = f"""
 const float AMBIENT = {AMBIENT:.8f};
